@@ -1,0 +1,1 @@
+//! CGA and HBA generation, verification and signatures. **Not written yet** (issue: cga-tool).
