@@ -4,9 +4,51 @@
 //! Every Shim6 header starts with the same 17 bits (RFC 5533 §5):
 //! `Next Header (8) | Hdr Ext Len (8) | P (1)`. P = 1 is the 8-octet
 //! [payload extension header](payload); P = 0 is a control message.
+//!
+//! # Layout
+//! | module | contents | specification |
+//! |---|---|---|
+//! | [`payload`] | payload extension header | RFC 5533 §5.2 |
+//! | [`control`] | control header view ([`control::Packet`]), checksum, [`MessageType`], size limits | RFC 5533 §5.3, §12.3 |
+//! | [`message`] | [`Message`]: parse / emit / `to_vec` over every control message | RFC 5533 §5 |
+//! | [`handshake`] | I1, R1, I2, R2, R1bis, I2bis | RFC 5533 §5.4–§5.9 |
+//! | [`update`] | Update Request, Update Acknowledgement | RFC 5533 §5.10–§5.11 |
+//! | [`probe`] | Keepalive, Probe, probe records, REAP state | RFC 5534 §5.1–§5.2 |
+//! | [`error_message`] | Error message and codes | RFC 5533 §5.14 |
+//! | [`option`] | option TLV, iterator with offsets, every option's [`option::Repr`] | RFC 5533 §5.15, RFC 5534 §5.3 |
+//! | [`locator`] | Locator List and Locator Preferences bodies | RFC 5533 §5.15.2–§5.15.3 |
+//!
+//! # Receiving a control message
+//! ```
+//! use shim6_wire::shim6::{Message, control::Packet};
+//!
+//! # let bytes = [0x3b, 0x01, 0x01, 0x00, 0x56, 0x2b, 0x01, 0x23,
+//! #              0x45, 0x67, 0x89, 0xab, 0xde, 0xad, 0xbe, 0xef];
+//! let packet = Packet::new_checked(&bytes[..])?;          // lengths (drop on error)
+//! if let Some(opt) = packet.unrecognized_critical_option()? {
+//!     // Answer with an Error message, code 1, Pointer = opt.offset (+ headers before).
+//!     # let _ = opt;
+//! }
+//! let message = Message::parse(&packet)?;                 // checksum, type, options
+//! assert_eq!(message.to_string(), "Shim6 I1 init_ct=0x0123456789ab init_nonce=0xdeadbeef");
+//! assert_eq!(message.to_vec()?, bytes);
+//! # Ok::<(), shim6_wire::Error>(())
+//! ```
 
+pub mod control;
+pub mod error_message;
+pub mod handshake;
+pub mod locator;
+pub mod message;
+pub mod option;
 pub mod payload;
 pub mod probe;
+#[cfg(test)]
+mod testgen;
+pub mod update;
+
+pub use control::MessageType;
+pub use message::Message;
 
 use core::fmt;
 
