@@ -186,7 +186,7 @@ mod tests {
         let mut b = [0xa5u8; 8];
         let mut p = Packet::new_unchecked(&mut b[..]);
         p.set_next_header(6);
-        p.buffer.as_mut()[1] = 0;
+        p.buffer[1] = 0;
         p.set_context_tag(ContextTag::new(0x0123_4567_89ab).unwrap());
         assert_eq!(b, BYTES);
     }
