@@ -49,7 +49,10 @@ mod tests {
         let b = to_bytes(&[vec![0x60, 0, 0, 0], vec![0x60]]);
         assert_eq!(b.len(), 24 + 16 + 4 + 16 + 1);
         assert_eq!(&b[0..4], &[0xd4, 0xc3, 0xb2, 0xa1]);
-        assert_eq!(u32::from_le_bytes(b[20..24].try_into().unwrap()), LINKTYPE_RAW);
+        assert_eq!(
+            u32::from_le_bytes(b[20..24].try_into().unwrap()),
+            LINKTYPE_RAW
+        );
         // Second record: timestamp 1 µs, length 1.
         assert_eq!(u32::from_le_bytes(b[48..52].try_into().unwrap()), 1);
         assert_eq!(u32::from_le_bytes(b[52..56].try_into().unwrap()), 1);

@@ -28,7 +28,10 @@ pub enum TsharkError {
 /// The version line of the installed tshark, or `None` if it is not installed.
 pub fn version() -> Option<String> {
     let out = Command::new("tshark").arg("--version").output().ok()?;
-    String::from_utf8_lossy(&out.stdout).lines().next().map(str::to_owned)
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .next()
+        .map(str::to_owned)
 }
 
 /// Decodes every frame of `pcap` with full protocol trees.
@@ -36,7 +39,8 @@ pub fn decode(pcap: &Path) -> Result<Vec<Frame>, TsharkError> {
     let out = Command::new("tshark")
         // No name resolution.
         .arg("-n")
-        .args(["-T", "json", "--no-duplicate-keys", "-r"])
+        // -x adds `<field>_raw: [hex, offset, length, ...]` next to each field.
+        .args(["-T", "json", "-x", "--no-duplicate-keys", "-r"])
         .arg(pcap)
         .output()
         .map_err(|e| match e.kind() {
@@ -44,7 +48,9 @@ pub fn decode(pcap: &Path) -> Result<Vec<Frame>, TsharkError> {
             _ => TsharkError::Failed(e.to_string()),
         })?;
     if !out.status.success() {
-        return Err(TsharkError::Failed(String::from_utf8_lossy(&out.stderr).into_owned()));
+        return Err(TsharkError::Failed(
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        ));
     }
     let v: Value = serde_json::from_slice(&out.stdout)
         .map_err(|e| TsharkError::Failed(format!("tshark JSON: {e}")))?;
@@ -77,7 +83,12 @@ impl Frame {
     /// If the field is absent or repeated: that is a test failure with the frame dumped.
     pub fn one(&self, name: &str) -> String {
         let v = self.all(name);
-        assert_eq!(v.len(), 1, "field {name}: expected one value, got {v:?} in {}", self.dump());
+        assert_eq!(
+            v.len(),
+            1,
+            "field {name}: expected one value, got {v:?} in {}",
+            self.dump()
+        );
         v.into_iter().next().unwrap_or_default()
     }
 
