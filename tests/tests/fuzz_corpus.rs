@@ -1,0 +1,68 @@
+//! The fuzz seed corpus (`fuzz/corpus/<target>/`) is made from the sample packets that the
+//! other tests use, so every seed is a valid input that reaches deep into its parser.
+//!
+//! `SHIM6_WRITE_CORPUS=1 cargo test -p shim6-tests --test fuzz_corpus` (re)writes the
+//! files; without it the test checks that the checked-in corpus is exactly what the
+//! samples give, so a change of encoding cannot leave stale seeds behind.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+use shim6_tests::samples::{WORKED_I1, control_messages};
+use shim6_wire::shim6::control::Packet;
+
+/// target -> (file name -> contents)
+fn corpus() -> BTreeMap<&'static str, BTreeMap<String, Vec<u8>>> {
+    let mut c: BTreeMap<&'static str, BTreeMap<String, Vec<u8>>> = BTreeMap::new();
+    let control = c.entry("control_message").or_default();
+    control.insert("worked-i1".into(), WORKED_I1.to_vec());
+    let mut areas = BTreeMap::new();
+    for m in control_messages() {
+        let name = m
+            .message_type()
+            .to_string()
+            .to_lowercase()
+            .replace(' ', "-");
+        let wire = m.to_vec().expect("sample messages emit");
+        let p = Packet::new_checked(&wire[..]).expect("sample messages are valid");
+        let area = wire[p.options_offset()..].to_vec();
+        if !area.is_empty() {
+            areas.insert(name.clone(), area);
+        }
+        control.insert(name, wire);
+    }
+    c.insert("options", areas);
+    c
+}
+
+fn dir() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../fuzz/corpus")
+}
+
+#[test]
+fn fuzz_seed_corpus_matches_the_samples() {
+    let write = std::env::var("SHIM6_WRITE_CORPUS").as_deref() == Ok("1");
+    for (target, files) in corpus() {
+        let d = dir().join(target);
+        if write {
+            std::fs::create_dir_all(&d).unwrap();
+            for (name, bytes) in &files {
+                std::fs::write(d.join(name), bytes).unwrap();
+            }
+        }
+        let mut on_disk: Vec<String> = std::fs::read_dir(&d)
+            .unwrap_or_else(|e| panic!("{}: {e} (run with SHIM6_WRITE_CORPUS=1)", d.display()))
+            .map(|e| e.unwrap().file_name().into_string().unwrap())
+            .collect();
+        on_disk.sort();
+        let expected: Vec<String> = files.keys().cloned().collect();
+        assert_eq!(on_disk, expected, "{target}: run with SHIM6_WRITE_CORPUS=1");
+        for (name, bytes) in &files {
+            let got = std::fs::read(d.join(name)).unwrap();
+            assert_eq!(
+                &got, bytes,
+                "{target}/{name} is stale: run with SHIM6_WRITE_CORPUS=1"
+            );
+        }
+    }
+}
