@@ -1,0 +1,203 @@
+//! One exploration: the candidate order, which pairs were tried in the current round,
+//! and the probe pacing (RFC 5534 §4.3, §6.5).
+//!
+//! Pacing, per phase (a phase starts on entering Exploring from Operational, and again
+//! on entering InboundOk): the first [`Config::initial_probes`] transmissions are
+//! [`Config::initial_probe_timeout`] apart, then each gap grows by
+//! [`Config::backoff_factor`] up to [`Config::max_probe_timeout`]; every gap is
+//! jittered by ±[`Config::probe_jitter`]. With the defaults the probes of a phase leave
+//! at about 0, 0.5, 1, 1.5, 2.5, 4.5, 8.5, 16.5, 32.5, 64.5, 124.5 s, … (RFC 5534 §4.3).
+//! A transmission is one probe, or [`Config::burst`] probes for the first one of a phase.
+
+use std::time::{Duration, Instant};
+
+use crate::config::Config;
+use crate::locator::{FailedPlacement, Pair};
+
+/// The state of one exploration.
+#[derive(Debug, Clone)]
+pub(crate) struct Exploration {
+    /// When the exploration began (for [`Event::Recovered`](crate::Event::Recovered)).
+    pub started_at: Instant,
+    /// The pair whose failure started it (our current pair at the time).
+    pub failed: Option<Pair>,
+    /// Where the failed pair sits in the order.
+    pub placement: FailedPlacement,
+    /// Candidate pairs, best first.
+    order: Vec<Pair>,
+    /// `tried[i]`: `order[i]` was probed in the current round.
+    tried: Vec<bool>,
+    /// Completed rounds over all candidates (RFC 5534 §4.3 "retry the process").
+    pub rounds: u32,
+    /// Transmissions made in the current phase; drives the back-off.
+    pub transmissions: u32,
+    /// Since when the gap has been at the cap (for the give-up).
+    pub cap_since: Option<Instant>,
+    /// We stopped probing (see [`Config::give_up_at_cap`]).
+    pub given_up: bool,
+}
+
+impl Exploration {
+    /// A new exploration over `order`.
+    pub fn new(
+        now: Instant,
+        failed: Option<Pair>,
+        placement: FailedPlacement,
+        order: Vec<Pair>,
+    ) -> Self {
+        let tried = vec![false; order.len()];
+        Self {
+            started_at: now,
+            failed,
+            placement,
+            order,
+            tried,
+            rounds: 0,
+            transmissions: 0,
+            cap_since: None,
+            given_up: false,
+        }
+    }
+
+    /// The candidate order.
+    pub fn order(&self) -> &[Pair] {
+        &self.order
+    }
+
+    /// Replaces the order (locators changed), keeping the "tried" marks of pairs that
+    /// remain candidates.
+    pub fn rebuild(&mut self, order: Vec<Pair>) {
+        let tried = order
+            .iter()
+            .map(|p| {
+                self.order
+                    .iter()
+                    .position(|q| q == p)
+                    .is_some_and(|i| self.tried[i])
+            })
+            .collect();
+        self.order = order;
+        self.tried = tried;
+    }
+
+    /// Whether `p` was already probed in this round.
+    #[cfg(test)]
+    pub fn was_tried(&self, p: &Pair) -> bool {
+        self.order
+            .iter()
+            .position(|q| q == p)
+            .is_some_and(|i| self.tried[i])
+    }
+
+    /// The pair for the next probe, marking it tried: `prefer` if it is a candidate not
+    /// yet tried in this round (the reverse of the pair the peer was just heard on),
+    /// else the first untried candidate. When every candidate has been tried, a new
+    /// round starts. `None` only if there is no candidate at all.
+    pub fn next_pair(&mut self, prefer: Option<Pair>) -> Option<Pair> {
+        if self.order.is_empty() {
+            return None;
+        }
+        if let Some(p) = prefer
+            && let Some(i) = self.order.iter().position(|q| *q == p)
+            && !self.tried[i]
+        {
+            self.tried[i] = true;
+            return Some(p);
+        }
+        let i = match self.tried.iter().position(|t| !t) {
+            Some(i) => i,
+            None => {
+                self.rounds += 1;
+                self.tried.iter_mut().for_each(|t| *t = false);
+                0
+            }
+        };
+        self.tried[i] = true;
+        Some(self.order[i])
+    }
+
+    /// Starts a new phase: the pacing restarts at the initial rate.
+    pub fn reset_pacing(&mut self) {
+        self.transmissions = 0;
+        self.cap_since = None;
+    }
+
+    /// The un-jittered gap after the current number of transmissions: the initial
+    /// timeout for the first [`Config::initial_probes`] ones, then exponential back-off
+    /// capped at [`Config::max_probe_timeout`] (RFC 5534 §4.3).
+    pub fn base_gap(&self, cfg: &Config) -> Duration {
+        if self.transmissions < cfg.initial_probes {
+            return cfg.initial_probe_timeout;
+        }
+        let steps = self.transmissions - cfg.initial_probes + 1;
+        let factor = cfg.backoff_factor.powi(steps.min(64) as i32);
+        let secs = cfg.initial_probe_timeout.as_secs_f64() * factor;
+        if !secs.is_finite() || secs >= cfg.max_probe_timeout.as_secs_f64() {
+            cfg.max_probe_timeout
+        } else {
+            Duration::from_secs_f64(secs)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::net::Ipv6Addr;
+
+    fn p(i: u16) -> Pair {
+        Pair::new(
+            Ipv6Addr::new(0x2001, 0xdb8, 0xa, i, 0, 0, 0, 1),
+            Ipv6Addr::new(0x2001, 0xdb8, 0xb, 1, 0, 0, 0, 1),
+        )
+    }
+
+    #[test]
+    fn schedule_matches_rfc_defaults() {
+        // RFC 5534 §4.3: 4 probes 0.5 s apart, then doubling up to 60 s.
+        let cfg = Config::default();
+        let mut e = Exploration::new(
+            // Any instant works here; the gap does not depend on it.
+            crate::testutil::epoch(),
+            None,
+            FailedPlacement::Last,
+            vec![p(1)],
+        );
+        let mut gaps = Vec::new();
+        for _ in 0..12 {
+            e.transmissions += 1;
+            gaps.push(e.base_gap(&cfg).as_secs_f64());
+        }
+        assert_eq!(
+            gaps,
+            [
+                0.5, 0.5, 0.5, 1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 60.0, 60.0, 60.0
+            ]
+        );
+    }
+
+    #[test]
+    fn prefer_then_order_then_new_round() {
+        let mut e = Exploration::new(
+            crate::testutil::epoch(),
+            None,
+            FailedPlacement::Last,
+            vec![p(1), p(2), p(3)],
+        );
+        assert_eq!(e.next_pair(Some(p(2))), Some(p(2)));
+        assert_eq!(e.next_pair(Some(p(2))), Some(p(1)), "already tried: skip");
+        assert_eq!(e.next_pair(None), Some(p(3)));
+        assert_eq!(e.rounds, 0);
+        assert_eq!(e.next_pair(None), Some(p(1)), "new round");
+        assert_eq!(e.rounds, 1);
+        assert_eq!(
+            e.next_pair(Some(p(9))),
+            Some(p(2)),
+            "unknown preference ignored"
+        );
+        e.rebuild(vec![p(3), p(2)]);
+        assert!(e.was_tried(&p(2)));
+        assert!(!e.was_tried(&p(3)));
+        assert_eq!(e.next_pair(None), Some(p(3)));
+    }
+}
