@@ -92,12 +92,15 @@ pub struct Config {
     /// spacing of the peer's own sequential probes.
     pub min_probe_gap: Duration,
     /// Give-up: once the back-off has reached [`Config::max_probe_timeout`] and the node
-    /// has kept probing at that rate for this long while still Exploring, it stops
-    /// probing and reports [`Event::PeerUnreachable`](crate::Event::PeerUnreachable).
+    /// has kept probing at that rate for this long while still Exploring — and for at
+    /// least one probe per candidate pair, so that every pair is tried again at the cap
+    /// rate — it stops probing and reports
+    /// [`Event::PeerUnreachable`](crate::Event::PeerUnreachable).
     /// RFC 5534 §4.3 keeps probing "until ... the Shim6 context is garbage collected"
     /// and calls reaching the cap a hint that the context is no longer usable; this turns
     /// the hint into an event so that the caller can garbage-collect. `None` probes
-    /// forever. Default 300 s (five probes at the cap).
+    /// forever. Default 300 s (five probes at the cap, or more with more than five
+    /// candidate pairs).
     pub give_up_at_cap: Option<Duration>,
     /// Pairs involving a locator flagged BROKEN in the Locator Preferences (RFC 5533
     /// §5.15.3) are left out entirely when `true` (default), tried last when `false`.

@@ -33,6 +33,8 @@ pub(crate) struct Exploration {
     pub transmissions: u32,
     /// Since when the gap has been at the cap (for the give-up).
     pub cap_since: Option<Instant>,
+    /// Probes sent since the gap reached the cap.
+    pub probes_at_cap: usize,
     /// We stopped probing (see [`Config::give_up_at_cap`]).
     pub given_up: bool,
 }
@@ -55,6 +57,7 @@ impl Exploration {
             rounds: 0,
             transmissions: 0,
             cap_since: None,
+            probes_at_cap: 0,
             given_up: false,
         }
     }
@@ -120,6 +123,15 @@ impl Exploration {
     pub fn reset_pacing(&mut self) {
         self.transmissions = 0;
         self.cap_since = None;
+        self.probes_at_cap = 0;
+    }
+
+    /// Whether to give up now: the gap has been at the cap for at least `limit`, and
+    /// every candidate has been probed at least once at the cap rate, so a path that
+    /// healed while we backed off has had its chance.
+    pub fn should_give_up(&self, now: Instant, limit: Duration) -> bool {
+        self.cap_since
+            .is_some_and(|t| now.duration_since(t) >= limit && self.probes_at_cap >= self.order.len())
     }
 
     /// The un-jittered gap after the current number of transmissions: the initial

@@ -64,7 +64,7 @@
 //! | Number of Initial Probes | 4 | §4.3, §7 |
 //! | back-off | ×2 per probe after the initial ones | §4.3 ("typically doubles") |
 //! | Max Probe Timeout | 60 s | §4.3 |
-//! | give-up | 300 s at the cap → [`Event::PeerUnreachable`] | ours, §4.3 "hint" |
+//! | give-up | 300 s and one probe per candidate at the cap → [`Event::PeerUnreachable`] | ours, §4.3 "hint" |
 //!
 //! # Exploration order
 //!

@@ -602,9 +602,7 @@ impl Reap {
         match self.state {
             ReapState::Exploring => {
                 let give_up = match (&self.explore, self.config.give_up_at_cap) {
-                    (Some(e), Some(limit)) => {
-                        e.cap_since.is_some_and(|t| now.duration_since(t) >= limit)
-                    }
+                    (Some(e), Some(limit)) => e.should_give_up(now, limit),
                     _ => false,
                 };
                 if give_up {
@@ -769,6 +767,11 @@ impl Reap {
             reported: false,
         });
         self.stats.probes_sent += 1;
+        if let Some(e) = self.explore.as_mut()
+            && e.cap_since.is_some()
+        {
+            e.probes_at_cap += 1;
+        }
         if self.state == ReapState::Exploring {
             self.stats.exploring_probes_sent += 1;
         }
