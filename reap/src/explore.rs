@@ -27,6 +27,8 @@ pub(crate) struct Exploration {
     order: Vec<Pair>,
     /// `tried[i]`: `order[i]` was probed in the current round.
     tried: Vec<bool>,
+    /// When each pair of `order` was last probed.
+    last_probed: Vec<Option<Instant>>,
     /// Completed rounds over all candidates (RFC 5534 §4.3 "retry the process").
     pub rounds: u32,
     /// Transmissions made in the current phase; drives the back-off.
@@ -53,6 +55,7 @@ impl Exploration {
             failed,
             placement,
             order,
+            last_probed: vec![None; tried.len()],
             tried,
             rounds: 0,
             transmissions: 0,
@@ -67,20 +70,21 @@ impl Exploration {
         &self.order
     }
 
-    /// Replaces the order (locators changed), keeping the "tried" marks of pairs that
-    /// remain candidates.
+    /// Replaces the order (locators changed), keeping the "tried" marks and probe times
+    /// of pairs that remain candidates.
     pub fn rebuild(&mut self, order: Vec<Pair>) {
+        let old = |p: &Pair| self.order.iter().position(|q| q == p);
         let tried = order
             .iter()
-            .map(|p| {
-                self.order
-                    .iter()
-                    .position(|q| q == p)
-                    .is_some_and(|i| self.tried[i])
-            })
+            .map(|p| old(p).is_some_and(|i| self.tried[i]))
+            .collect();
+        let last = order
+            .iter()
+            .map(|p| old(p).and_then(|i| self.last_probed[i]))
             .collect();
         self.order = order;
         self.tried = tried;
+        self.last_probed = last;
     }
 
     /// Whether `p` was already probed in this round.
@@ -92,20 +96,35 @@ impl Exploration {
             .is_some_and(|i| self.tried[i])
     }
 
-    /// The pair for the next probe, marking it tried: `prefer` if it is a candidate not
-    /// yet tried in this round (the reverse of the pair the peer was just heard on),
-    /// else the first untried candidate. When every candidate has been tried, a new
-    /// round starts. `None` only if there is no candidate at all.
-    pub fn next_pair(&mut self, prefer: Option<Pair>) -> Option<Pair> {
+    /// The pair for the next probe, marking it tried.
+    ///
+    /// `prefer` is the reverse of the pair the peer was just heard on. It is taken if it
+    /// is a candidate not yet tried in this round, or tried no later than `stale_before`
+    /// (hearing the peer on it is news when our last probe on it is old: the path may
+    /// have healed since). Otherwise the first candidate not yet tried in this round is
+    /// taken; when every candidate has been tried, a new round starts (RFC 5534 §4.3
+    /// "retry the process as necessary"). `None` only if there is no candidate at all.
+    pub fn next_pair(
+        &mut self,
+        now: Instant,
+        prefer: Option<Pair>,
+        stale_before: Option<Instant>,
+    ) -> Option<Pair> {
         if self.order.is_empty() {
             return None;
         }
         if let Some(p) = prefer
             && let Some(i) = self.order.iter().position(|q| *q == p)
-            && !self.tried[i]
         {
-            self.tried[i] = true;
-            return Some(p);
+            let old = match (self.last_probed[i], stale_before) {
+                (Some(t), Some(s)) => t <= s,
+                _ => false,
+            };
+            if !self.tried[i] || old {
+                self.tried[i] = true;
+                self.last_probed[i] = Some(now);
+                return Some(p);
+            }
         }
         let i = match self.tried.iter().position(|t| !t) {
             Some(i) => i,
@@ -116,6 +135,7 @@ impl Exploration {
             }
         };
         self.tried[i] = true;
+        self.last_probed[i] = Some(now);
         Some(self.order[i])
     }
 
@@ -130,8 +150,9 @@ impl Exploration {
     /// every candidate has been probed at least once at the cap rate, so a path that
     /// healed while we backed off has had its chance.
     pub fn should_give_up(&self, now: Instant, limit: Duration) -> bool {
-        self.cap_since
-            .is_some_and(|t| now.duration_since(t) >= limit && self.probes_at_cap >= self.order.len())
+        self.cap_since.is_some_and(|t| {
+            now.duration_since(t) >= limit && self.probes_at_cap >= self.order.len()
+        })
     }
 
     /// The un-jittered gap after the current number of transmissions: the initial
@@ -190,26 +211,35 @@ mod tests {
 
     #[test]
     fn prefer_then_order_then_new_round() {
-        let mut e = Exploration::new(
-            crate::testutil::epoch(),
-            None,
-            FailedPlacement::Last,
-            vec![p(1), p(2), p(3)],
+        let t0 = crate::testutil::epoch();
+        let t = |s: u64| t0 + Duration::from_secs(s);
+        let mut e = Exploration::new(t0, None, FailedPlacement::Last, vec![p(1), p(2), p(3)]);
+        assert_eq!(e.next_pair(t(0), Some(p(2)), None), Some(p(2)));
+        assert_eq!(
+            e.next_pair(t(1), Some(p(2)), None),
+            Some(p(1)),
+            "tried: skip"
         );
-        assert_eq!(e.next_pair(Some(p(2))), Some(p(2)));
-        assert_eq!(e.next_pair(Some(p(2))), Some(p(1)), "already tried: skip");
-        assert_eq!(e.next_pair(None), Some(p(3)));
+        assert_eq!(e.next_pair(t(2), None, None), Some(p(3)));
         assert_eq!(e.rounds, 0);
-        assert_eq!(e.next_pair(None), Some(p(1)), "new round");
+        assert_eq!(e.next_pair(t(3), None, None), Some(p(1)), "new round");
         assert_eq!(e.rounds, 1);
         assert_eq!(
-            e.next_pair(Some(p(9))),
+            e.next_pair(t(4), Some(p(9)), None),
             Some(p(2)),
-            "unknown preference ignored"
+            "unknown ignored"
+        );
+        // p(3) was probed at t(2): heard again later, it is retried only once that probe
+        // is old.
+        assert_eq!(e.next_pair(t(20), Some(p(1)), Some(t(2))), Some(p(3)));
+        assert_eq!(
+            e.next_pair(t(21), Some(p(1)), Some(t(5))),
+            Some(p(1)),
+            "old news"
         );
         e.rebuild(vec![p(3), p(2)]);
         assert!(e.was_tried(&p(2)));
-        assert!(!e.was_tried(&p(3)));
-        assert_eq!(e.next_pair(None), Some(p(3)));
+        assert!(e.was_tried(&p(3)));
+        assert_eq!(e.next_pair(t(22), None, None), Some(p(3)), "new round");
     }
 }

@@ -348,22 +348,32 @@ impl Reap {
         };
         self.stats.probes_received += 1;
         self.note_inbound(Some(on));
-        // Recorded before reacting, so the reaction reports it (InboundOk MUST report at
-        // least one received probe, §5.2).
-        self.received.push(*first);
-        if probe.state != ReapState::Exploring {
-            self.note_superseded(&probe.sent[1..]);
-        } else if self.superseded.contains(first) {
+        if probe.state == ReapState::Exploring && self.superseded.contains(first) {
             // Reordering, not news: the peer had moved on when this one arrived (e.g. the
             // slow members of its burst). Acting on it would reopen an exploration that
-            // just ended (RFC 5534 §6.7 assumes in-order delivery).
+            // just ended (RFC 5534 §6.7 assumes in-order delivery). Still report it.
+            self.received.push(*first);
             self.stats.stale_probes += 1;
             return;
         }
+        if probe.state != ReapState::Exploring {
+            self.note_superseded(&probe.sent[1..]);
+        }
+        if self.state == ReapState::Operational && probe.state == ReapState::Exploring {
+            // §6.7 starts a new exploration: reports restart with it, as they do on
+            // entering Exploring (§5.2), so nothing stale is reported.
+            self.received.clear();
+        }
+        // Recorded before reacting, so the reaction reports it (InboundOk MUST report at
+        // least one received probe, §5.2).
+        self.received.push(*first);
+        // Any probe's reports prove pairs (§8 return routability), whatever its Sta. The
+        // RFC adopts them on §6.8 only; we also do on §6.7/§6.9, see `learn_from_reports`.
+        self.learn_from_reports(probe.received);
         match probe.state {
             ReapState::Exploring => self.on_probe_exploring(now, on),
-            ReapState::InboundOk => self.on_probe_inbound_ok(now, probe.received),
-            ReapState::Operational => self.on_probe_operational(now, probe.received),
+            ReapState::InboundOk => self.on_probe_inbound_ok(now),
+            ReapState::Operational => self.on_probe_operational(now),
         }
     }
 
@@ -509,12 +519,11 @@ impl Reap {
 
     /// §6.8: a Probe with Sta = InboundOk: the peer hears us (its reports say on which
     /// pairs) and waits for our confirmation.
-    fn on_probe_inbound_ok(&mut self, now: Instant, reports: &[ProbeRecord]) {
+    fn on_probe_inbound_ok(&mut self, now: Instant) {
         let was = self.state;
-        // "A new current address pair is chosen ... based on the reports of received
+        // §6.8 "A new current address pair is chosen ... based on the reports of received
         // probes in the message that we just received. If no received probes have been
-        // reported, the current address pair is unchanged."
-        self.learn_from_reports(reports);
+        // reported, the current address pair is unchanged": done in `handle_probe`.
         // §6.8 all states: STOP Keepalive, RESTART Send, GOTO Operational.
         self.stop_keepalive();
         self.restart_send(now);
@@ -533,14 +542,8 @@ impl Reap {
     }
 
     /// §6.9: a Probe with Sta = Operational: the peer is happy and knows we are.
-    fn on_probe_operational(&mut self, now: Instant, reports: &[ProbeRecord]) {
+    fn on_probe_operational(&mut self, now: Instant) {
         if self.state != ReapState::Operational {
-            // Not in the RFC's table, which changes the pair only on §6.8: the peer's
-            // Probe(Operational) that ends our InboundOk carries the reports of our
-            // probes, and is the only place we learn which of our pairs got through when
-            // the peer reached Operational first (RFC 5534 App. A example 5 does the same
-            // implicitly). Only reported pairs are adopted, so the rule is safe.
-            self.learn_from_reports(reports);
             self.finish_exploration(now);
         }
         // §6.9 all states: STOP Send, START Keepalive, GOTO Operational. We send nothing:
@@ -560,8 +563,13 @@ impl Reap {
             // confirmed within a Send Timeout; keep the candidate round and the back-off.
             ReapState::InboundOk => {
                 self.set_state(ReapState::Exploring);
-                self.received.clear(); // §5.2: reports cover the time since entering Exploring
-                let pair = self.explore_next_pair(None);
+                // Deviation from §5.2 ("arrived since the last transition to Exploring"):
+                // the records of this exploration are kept, so that our next probe that
+                // gets through still tells the peer which of its pairs work. Dropping them
+                // here can stall two hosts that each hear the other on one pair only
+                // (found by the simulator). They are cleared when a new exploration starts,
+                // and the peer only trusts reports of its probes from that exploration.
+                let pair = self.explore_next_pair(now, None);
                 if let Some(p) = pair {
                     self.send_probe(now, p);
                 }
@@ -613,14 +621,14 @@ impl Reap {
                     return;
                 }
                 // §6.5 Exploring: SEND Probe Exploring (on the next pair, §4.3).
-                if let Some(p) = self.explore_next_pair(None) {
+                if let Some(p) = self.explore_next_pair(now, None) {
                     self.send_probe(now, p);
                 }
                 self.schedule_next_probe(now, true);
             }
             ReapState::InboundOk => {
                 // §6.5 InboundOk: SEND Probe InboundOk, START Send (if not running).
-                if let Some(p) = self.explore_next_pair(None) {
+                if let Some(p) = self.explore_next_pair(now, None) {
                     self.send_probe(now, p);
                 }
                 self.schedule_next_probe(now, true);
@@ -685,7 +693,7 @@ impl Reap {
         let n = self.config.burst.min(candidates.max(1));
         for i in 0..n {
             let prefer = if i == 0 { heard_on } else { None };
-            if let Some(p) = self.explore_next_pair(prefer) {
+            if let Some(p) = self.explore_next_pair(now, prefer) {
                 self.send_probe(now, p);
             }
         }
@@ -700,7 +708,7 @@ impl Reap {
             self.stats.reactions_suppressed += 1;
             return;
         }
-        if let Some(p) = self.explore_next_pair(heard_on) {
+        if let Some(p) = self.explore_next_pair(now, heard_on) {
             self.send_probe(now, p);
         }
         self.schedule_next_probe(now, false);
@@ -730,8 +738,14 @@ impl Reap {
             .set(Timer::Probe, now + gap.max(Duration::from_micros(1)));
     }
 
-    fn explore_next_pair(&mut self, prefer: Option<Pair>) -> Option<Pair> {
-        self.explore.as_mut().and_then(|e| e.next_pair(prefer))
+    /// The next pair to probe (see [`Exploration::next_pair`]); our probe on the heard
+    /// pair counts as old news once it is a Send Timeout old, the time scale on which
+    /// REAP itself decides that a path failed.
+    fn explore_next_pair(&mut self, now: Instant, prefer: Option<Pair>) -> Option<Pair> {
+        let stale_before = now.checked_sub(self.config.send_timeout);
+        self.explore
+            .as_mut()
+            .and_then(|e| e.next_pair(now, prefer, stale_before))
     }
 
     /// Sends one Probe on `pair` with our current state as Sta (§6.1: the state after
@@ -791,12 +805,22 @@ impl Reap {
     }
 
     /// Matches the peer's "probe received" records against our probes (nonce, data and
-    /// addresses must all match: §8 return routability) and picks our sending pair:
-    /// the current pair if it is among the proven ones (no needless change), else the
-    /// first proven pair in the peer's list, which is in the peer's arrival order, so the
-    /// first of a burst to arrive (lowest delay) wins. Reports of probes sent before the
-    /// most recent exploration began are stale and ignored; pairs whose locators are no
-    /// longer candidates are not adopted.
+    /// addresses must all match: §8 return routability) and picks our sending pair.
+    ///
+    /// - Reports of probes sent before the most recent exploration began are stale and
+    ///   ignored.
+    /// - Once the current pair is proven in this exploration it is kept: no needless
+    ///   change, no flapping between pairs that all work.
+    /// - Otherwise the first proven pair in the peer's list wins; the list is in the
+    ///   peer's arrival order (ours is), so the first of a burst to arrive — the lowest
+    ///   delay — wins. Pairs whose locators are no longer candidates are not adopted.
+    ///
+    /// The RFC changes the pair only on a Probe with Sta = InboundOk (§6.8). We use the
+    /// reports of every probe: the peer's Probe(Operational) that ends our InboundOk is
+    /// where we learn which of our pairs got through when the peer reached Operational
+    /// first (RFC 5534 App. A example 5 needs this implicitly), and a Probe(Exploring)
+    /// may already prove a pair. A report is proof either way, and payload moves to a
+    /// pair only once it is proven (§6.9 "confirmed").
     fn learn_from_reports(&mut self, reports: &[ProbeRecord]) {
         let mut proven: Vec<Pair> = Vec::new();
         let epoch = self.exploration_epoch;
@@ -817,7 +841,7 @@ impl Reap {
                 self.events.push_back(Event::PathUsable { pair: *p });
             }
         }
-        if proven.contains(&self.current) {
+        if self.proven.contains(&self.current) {
             return;
         }
         let usable = |p: &Pair| {
