@@ -5,7 +5,8 @@
 //! cargo run --release -p reap --example exploration -- --json  # one JSON object
 //! ```
 //!
-//! Options: `--seed N` (default 2011), `--quick` (20 trials per row, for a smoke run).
+//! Options: `--seed N` (default 2011), `--quick` (20 trials per row, for a smoke run),
+//! `--one-way` (only host A sends payload; B answers with Keepalives).
 //! Everything runs in the deterministic simulator (`reap::sim`), in virtual time: the
 //! same seed prints the same numbers on any machine.
 
@@ -21,6 +22,7 @@ fn main() -> ExitCode {
     while let Some(a) = args.next() {
         match a.as_str() {
             "--json" => json = true,
+            "--one-way" => cfg.one_way = true,
             "--quick" => {
                 cfg.broken_trials = 20;
                 cfg.delay_trials = 20;
@@ -33,7 +35,7 @@ fn main() -> ExitCode {
                 }
             },
             "-h" | "--help" => {
-                println!("usage: exploration [--json] [--quick] [--seed N]");
+                println!("usage: exploration [--json] [--quick] [--one-way] [--seed N]");
                 return ExitCode::SUCCESS;
             }
             other => {

@@ -85,6 +85,13 @@ pub struct Config {
     /// from it deliberately, once per phase. Default 1, at most
     /// [`MAX_PROBE_RECORDS`](shim6_wire::shim6::probe::MAX_PROBE_RECORDS).
     pub burst: usize,
+    /// Improvement: in InboundOk, keep the initial probe rate for at least one probe per
+    /// candidate pair before backing off (instead of the 4 of RFC 5534 §7). In InboundOk
+    /// the peer is demonstrably alive and probing us, so the signalling-storm concern
+    /// behind the back-off (§4.3: outages of whole sites) does not apply, while backing
+    /// off after 4 probes leaves most candidates of a 3×3 set untried when the Send Timer
+    /// sends us back to Exploring 15 s later. Probes stay sequential. Default on.
+    pub inbound_ok_full_round: bool,
     /// Smallest gap between two probes sent as a *reaction* to probes received in the
     /// same state (e.g. InboundOk answering each probe of the peer's burst, RFC 5534
     /// §6.7/§6.8). Reactions that change our state are never suppressed. This is a rate
@@ -132,6 +139,7 @@ impl Default for Config {
             probe_jitter: 0.1,
             orthogonal_first: true,
             burst: 1,
+            inbound_ok_full_round: true,
             min_probe_gap: Duration::from_millis(200),
             give_up_at_cap: Some(Duration::from_secs(300)),
             exclude_broken: true,

@@ -155,14 +155,36 @@ impl Exploration {
         })
     }
 
+    /// How many transmissions go at the initial rate in this phase: the Number of
+    /// Initial Probes (RFC 5534 §4.3), or in InboundOk with
+    /// [`Config::inbound_ok_full_round`], at least one per candidate.
+    pub fn initial_count(&self, cfg: &Config, inbound_ok: bool) -> u32 {
+        if inbound_ok && cfg.inbound_ok_full_round {
+            let n = u32::try_from(self.order.len()).unwrap_or(u32::MAX);
+            cfg.initial_probes.max(n)
+        } else {
+            cfg.initial_probes
+        }
+    }
+
+    /// Carries the back-off over from a phase with `from` initial transmissions to one
+    /// with `to`, keeping the current gap (InboundOk falling back to Exploring).
+    pub fn rebase(&mut self, from: u32, to: u32) {
+        self.transmissions = if self.transmissions > from {
+            to + (self.transmissions - from)
+        } else {
+            self.transmissions.min(to)
+        };
+    }
+
     /// The un-jittered gap after the current number of transmissions: the initial
-    /// timeout for the first [`Config::initial_probes`] ones, then exponential back-off
-    /// capped at [`Config::max_probe_timeout`] (RFC 5534 §4.3).
-    pub fn base_gap(&self, cfg: &Config) -> Duration {
-        if self.transmissions < cfg.initial_probes {
+    /// timeout for the first `initial` ones, then exponential back-off capped at
+    /// [`Config::max_probe_timeout`] (RFC 5534 §4.3).
+    pub fn base_gap(&self, cfg: &Config, initial: u32) -> Duration {
+        if self.transmissions < initial {
             return cfg.initial_probe_timeout;
         }
-        let steps = self.transmissions - cfg.initial_probes + 1;
+        let steps = self.transmissions - initial + 1;
         let factor = cfg.backoff_factor.powi(steps.min(64) as i32);
         let secs = cfg.initial_probe_timeout.as_secs_f64() * factor;
         if !secs.is_finite() || secs >= cfg.max_probe_timeout.as_secs_f64() {
@@ -199,7 +221,7 @@ mod tests {
         let mut gaps = Vec::new();
         for _ in 0..12 {
             e.transmissions += 1;
-            gaps.push(e.base_gap(&cfg).as_secs_f64());
+            gaps.push(e.base_gap(&cfg, 4).as_secs_f64());
         }
         assert_eq!(
             gaps,

@@ -562,6 +562,11 @@ impl Reap {
             // §6.4 InboundOk: SEND Probe Exploring, GOTO Exploring. Our probes were not
             // confirmed within a Send Timeout; keep the candidate round and the back-off.
             ReapState::InboundOk => {
+                if let Some(e) = self.explore.as_mut() {
+                    let from = e.initial_count(&self.config, true);
+                    let to = e.initial_count(&self.config, false);
+                    e.rebase(from, to);
+                }
                 self.set_state(ReapState::Exploring);
                 // Deviation from §5.2 ("arrived since the last transition to Exploring"):
                 // the records of this exploration are kept, so that our next probe that
@@ -728,7 +733,8 @@ impl Reap {
         if advance {
             e.transmissions = e.transmissions.saturating_add(1);
         }
-        let base = e.base_gap(cfg);
+        let initial = e.initial_count(cfg, self.state == ReapState::InboundOk);
+        let base = e.base_gap(cfg, initial);
         if base >= cfg.max_probe_timeout {
             e.cap_since.get_or_insert(now);
         }

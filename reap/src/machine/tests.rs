@@ -1053,3 +1053,45 @@ fn test_operational_same_seed_same_run() {
     };
     assert_eq!(run(), run());
 }
+
+#[test]
+fn test_exploring_probe_exploring_with_report_adopts_pair() {
+    // A report is proof whatever the Sta of the probe carrying it.
+    let (mut f, first) = reap_exploring();
+    f.rx_probe(ReapState::Exploring, pair(3, 3), &[*first.this_probe()]);
+    assert_eq!(f.r.state(), ReapState::InboundOk, "§6.7 still applies");
+    assert_eq!(
+        f.r.current_pair(),
+        first.pair,
+        "payload moves to the proven pair"
+    );
+    assert!(f.events().contains(&Event::PathChanged {
+        from: pair(1, 1),
+        to: first.pair
+    }));
+}
+
+#[test]
+fn test_inbound_ok_send_timeout_keeps_this_explorations_reports() {
+    // Deviation from §5.2, documented in `on_send_timeout`: the peer's probes heard in
+    // this exploration are still reported after falling back to Exploring.
+    let (mut f, _) = reap_exploring();
+    let heard = f.rx_probe(ReapState::Exploring, pair(2, 3), &[]);
+    assert_eq!(f.r.state(), ReapState::InboundOk);
+    f.transmits();
+    while f.r.state() == ReapState::InboundOk {
+        f.fire();
+    }
+    let p = f.probes();
+    let last = p.last().unwrap();
+    assert_eq!(last.state, ReapState::Exploring);
+    assert_eq!(last.received, vec![heard]);
+    // A new exploration starts with an empty list.
+    f.rx_probe(ReapState::Operational, pair(2, 2), &[]);
+    assert_eq!(f.r.state(), ReapState::Operational);
+    f.r.handle_payload_sent(f.now);
+    f.fire();
+    let p = f.probes();
+    assert_eq!(p[0].state, ReapState::Exploring);
+    assert!(p[0].received.is_empty());
+}

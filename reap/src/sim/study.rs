@@ -54,8 +54,11 @@ pub struct StudyConfig {
     pub burst: usize,
     /// REAP configuration of both hosts (the burst variant overrides `burst`).
     pub reap: Config,
-    /// Payload interval of each host (both hosts send).
+    /// Payload interval of each sending host.
     pub traffic_interval: Duration,
+    /// Only host A sends payload; B answers with Keepalives (RFC 5534 App. A example 3).
+    /// Off by default: both hosts send, like an interactive session.
+    pub one_way: bool,
     /// One-way delay of every path in the broken-paths experiment.
     pub path_delay: Duration,
     /// Base seed; trial `k` of an experiment uses a seed derived from it.
@@ -71,6 +74,7 @@ impl Default for StudyConfig {
             burst: 4,
             reap: Config::default(),
             traffic_interval: Duration::from_millis(100),
+            one_way: false,
             path_delay: Duration::from_millis(1),
             seed: 2011,
         }
@@ -145,12 +149,13 @@ pub struct StudyReport {
 }
 
 fn sim_config(cfg: &StudyConfig, reap: &Config, seed: u64, delay: Duration) -> SimConfig {
+    let send = Traffic::Constant {
+        interval: cfg.traffic_interval,
+    };
     SimConfig {
         locators: TESTBED_LOCATORS,
         reap: [reap.clone(), reap.clone()],
-        traffic: [Traffic::Constant {
-            interval: cfg.traffic_interval,
-        }; 2],
+        traffic: [send, if cfg.one_way { Traffic::Silent } else { send }],
         delay,
         seed,
         current: (0, 0),
@@ -477,8 +482,13 @@ impl StudyReport {
         let c = &self.config;
         let _ = writeln!(
             s,
-            "REAP exploration study: 3x3 locators, 9 pairs, 18 unidirectional paths; both hosts \
-             send a packet every {} ms; seed {}",
+            "REAP exploration study: 3x3 locators, 9 pairs, 18 unidirectional paths; {} a \
+             packet every {} ms; seed {}",
+            if c.one_way {
+                "only A sends"
+            } else {
+                "both hosts send"
+            },
             c.traffic_interval.as_millis(),
             c.seed
         );
