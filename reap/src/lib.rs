@@ -64,7 +64,24 @@
 //! | Number of Initial Probes | 4 | §4.3, §7 |
 //! | back-off | ×2 per probe after the initial ones | §4.3 ("typically doubles") |
 //! | Max Probe Timeout | 60 s | §4.3 |
+//! | InboundOk initial rate | one probe per candidate at 0.5 s before backing off | ours, [`Config::inbound_ok_full_round`] |
 //! | give-up | 300 s and one probe per candidate at the cap → [`Event::PeerUnreachable`] | ours, §4.3 "hint" |
+//!
+//! # Where we deviate from the RFC (each documented at its code)
+//!
+//! - Pairs are learned from the reports of every received probe, not only Sta = InboundOk
+//!   (§6.8); a pair is adopted only when a report proves it, and a proven current pair is
+//!   kept ([`Reap::handle_probe`]).
+//! - Received-probe records survive InboundOk → Exploring within one exploration (§5.2
+//!   resets them on every transition to Exploring); they reset when a new exploration
+//!   starts.
+//! - Same-state reaction probes are rate limited ([`Config::min_probe_gap`]); a late
+//!   Exploring probe that the peer has already superseded is reported but not acted on
+//!   ([`Stats::stale_probes`]).
+//! - InboundOk probes a full round of candidates at the initial rate
+//!   ([`Config::inbound_ok_full_round`]); the optional [`Config::burst`] is not sequential.
+//! - §6.9 sends nothing (protocol digest §7 item 14); a give-up ends probing
+//!   ([`Config::give_up_at_cap`]).
 //!
 //! # Exploration order
 //!
