@@ -42,6 +42,9 @@ pub struct ProbeOut {
 
 impl ProbeOut {
     /// The record that describes this very probe (nonce, data, addresses).
+    ///
+    /// # Panics
+    /// If `sent` is empty, which a `ProbeOut` produced by [`Reap`](crate::Reap) never is.
     pub fn this_probe(&self) -> &ProbeRecord {
         // `sent` always starts with this probe's own record (built in `Reap::send_probe`).
         &self.sent[0]

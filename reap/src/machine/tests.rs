@@ -1095,3 +1095,110 @@ fn test_inbound_ok_send_timeout_keeps_this_explorations_reports() {
     assert_eq!(p[0].state, ReapState::Exploring);
     assert!(p[0].received.is_empty());
 }
+
+/// Random input sequences (any order, any pair, forged and genuine reports, hints,
+/// locator changes) never break the timer invariants of RFC 5534 §4.1/§6 nor produce a
+/// malformed probe.
+#[test]
+fn test_any_state_random_inputs_keep_invariants() {
+    for seed in 0..300u64 {
+        let mut rng = Rng::from_u64(seed);
+        let mut f = Fx::with(Config {
+            burst: 1 + rng.index(4),
+            ..Config::default()
+        });
+        let mut ours: Vec<ProbeRecord> = Vec::new();
+        for step in 0..400 {
+            f.advance(Duration::from_millis(rng.index(3000) as u64));
+            let p = pair(1 + rng.index(3) as u16, 1 + rng.index(3) as u16);
+            match rng.index(12) {
+                0 | 1 => f.r.handle_payload_sent(f.now),
+                2 => f.r.handle_payload_received(f.now, Some(p)),
+                3 => f.r.handle_keepalive(f.now, p),
+                4..=6 => {
+                    let state = [
+                        ReapState::Operational,
+                        ReapState::Exploring,
+                        ReapState::InboundOk,
+                    ][rng.index(3)];
+                    let mut reports: Vec<ProbeRecord> = Vec::new();
+                    for _ in 0..rng.index(4) {
+                        if !ours.is_empty() && rng.index(2) == 0 {
+                            reports.push(ours[rng.index(ours.len())]);
+                        } else {
+                            reports.push(ProbeRecord {
+                                src: a(1),
+                                dst: b(1),
+                                nonce: rng.next_u32(),
+                                data: 0,
+                            });
+                        }
+                    }
+                    f.rx_probe(state, p, &reports);
+                }
+                7 => f.r.handle_hint(f.now, Hint::Icmp(p)),
+                8 => {
+                    let addr = a(1 + rng.index(3) as u16);
+                    let h = if rng.index(2) == 0 {
+                        Hint::LocalAddressDown(addr)
+                    } else {
+                        Hint::LocalAddressUp(addr)
+                    };
+                    f.r.handle_hint(f.now, h);
+                }
+                9 => {
+                    let mut peers = locators(b);
+                    peers[rng.index(3)].pref.broken = rng.index(2) == 0;
+                    f.r.handle_peer_locators(f.now, &peers).unwrap();
+                }
+                _ => {
+                    if let Some(t) = f.r.poll_timeout() {
+                        f.now = f.now.max(t);
+                        f.r.handle_timeout(f.now);
+                        assert!(
+                            f.r.poll_timeout().is_none_or(|t| t > f.now),
+                            "seed {seed} step {step}: an expired timer survived"
+                        );
+                    }
+                }
+            }
+            let st = f.r.state();
+            for t in f.transmits() {
+                match t {
+                    Transmit::Keepalive { pair } => assert_eq!(pair, f.r.current_pair()),
+                    Transmit::Probe(p) => {
+                        assert_eq!(
+                            p.state, st,
+                            "seed {seed} step {step}: Sta = state after sending"
+                        );
+                        assert!((1..=15).contains(&p.sent.len()));
+                        assert!(p.received.len() <= 15);
+                        assert_eq!(
+                            (p.sent[0].src, p.sent[0].dst),
+                            (p.pair.local, p.pair.remote)
+                        );
+                        ours.push(p.sent[0]);
+                    }
+                }
+            }
+            f.events();
+            let ctx = format!("seed {seed} step {step} state {st:?}");
+            assert!(
+                !(f.running(Timer::Send) && f.running(Timer::Keepalive)),
+                "{ctx}: Send and Keepalive are mutually exclusive"
+            );
+            if st != ReapState::Operational {
+                assert!(
+                    !f.running(Timer::Keepalive),
+                    "{ctx}: Keepalive only in Operational"
+                );
+                assert!(!f.running(Timer::KeepaliveInterval), "{ctx}");
+            } else {
+                assert!(!f.running(Timer::Probe), "{ctx}: no probing in Operational");
+            }
+            if st == ReapState::Exploring {
+                assert!(!f.running(Timer::Send), "{ctx}: no Send Timer in Exploring");
+            }
+        }
+    }
+}

@@ -414,6 +414,10 @@ impl Sim {
     }
 
     /// The state of a path.
+    ///
+    /// # Panics
+    /// If the path's locator indices are outside the simulated locators (this also holds
+    /// for [`Sim::apply`] with a path, and [`Sim::set_pair_delay`]).
     pub fn link(&self, p: Path) -> Link {
         self.links[self.link_index(p)]
     }
@@ -479,6 +483,9 @@ impl Sim {
     // ------------------------------------------------------------ drivers
 
     /// Applies an action now.
+    ///
+    /// # Panics
+    /// If a path in the action is outside the simulated locators.
     pub fn apply(&mut self, a: Action) {
         match a {
             Action::SetLink(p, l) => {
@@ -518,6 +525,9 @@ impl Sim {
     }
 
     /// Sets the one-way delay of both directions of the locator pair (A's `a`, B's `b`).
+    ///
+    /// # Panics
+    /// If `a` or `b` is not a simulated locator index.
     pub fn set_pair_delay(&mut self, a: usize, b: usize, delay: Duration) {
         for p in [Path::new(Host::A, a, b), Path::new(Host::B, b, a)] {
             let i = self.link_index(p);
