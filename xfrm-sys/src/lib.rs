@@ -54,7 +54,8 @@
 //! h.set_link_up(tun.index).await?;
 //! let peer: Ipv6Prefix = "2001:db8:b::1/128".parse().unwrap();
 //! h.replace_route(&Route::new(peer, 51).dev(tun.index)).await?;
-//! match h.add_rule(&Rule::lookup(51).invert().fwmark(FwMark::exact(0x51))).await {
+//! let guard = Rule::lookup(51).invert().fwmark(FwMark::exact(0x51)).priority(100);
+//! match h.add_rule(&guard).await {
 //!     Err(e) if e.is_already_exists() => {} // idempotent
 //!     other => other?,
 //! }

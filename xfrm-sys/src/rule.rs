@@ -6,14 +6,17 @@
 //!
 //! ```
 //! use xfrm_sys::{FwMark, Rule};
-//! let rule = Rule::lookup(51).invert().fwmark(FwMark::exact(0x51));
+//! let rule = Rule::lookup(51).invert().fwmark(FwMark::exact(0x51)).priority(100);
 //! ```
 //!
-//! Kernel behaviour: without a priority the kernel picks one just below the first
-//! non-zero rule (32765 in a fresh namespace) and an identical second add is `EEXIST`; a
-//! mark without a mask is reported with mask `0xffffffff`; deleting a rule that is not
-//! there is `ENOENT`. A delete matches on the selectors given and ignores the others, so
-//! give the priority when several rules look alike.
+//! Kernel behaviour (6.18, tested in `tests/rtnetlink.rs`):
+//! - Without a priority the kernel picks one just below the first non-zero rule (32765
+//!   in a fresh namespace), and a second identical add is **not** refused: it lands at
+//!   32764, because the duplicate check (`NLM_F_EXCL`) compares priorities too. Give a
+//!   priority to make adds idempotent; then an identical add is `EEXIST`.
+//! - A mark without a mask is reported with mask `0xffffffff`.
+//! - A delete matches on the selectors given and ignores the others, and removes the
+//!   first match in priority order; no match is `ENOENT`.
 
 use netlink_packet_core::{NLM_F_CREATE, NLM_F_EXCL};
 use netlink_packet_route::{
@@ -320,7 +323,9 @@ impl Handle {
             .collect()
     }
 
-    /// `ip -6 rule add`: an identical rule is `EEXIST` ([`Error::is_already_exists`]).
+    /// `ip -6 rule add`: an identical rule **with the same priority** is `EEXIST`
+    /// ([`Error::is_already_exists`]); without a priority the kernel adds a duplicate
+    /// (module docs).
     pub async fn add_rule(&self, rule: &Rule) -> Result<()> {
         let op = format!("add rule {}", rule.describe());
         self.request(
