@@ -39,7 +39,7 @@ use std::{
 };
 
 use netlink_packet_core::{NetlinkBuffer, NetlinkMessage, NetlinkPayload};
-use netlink_packet_route::{RouteNetlinkMessage, link::LinkMessage};
+use netlink_packet_route::{AddressFamily, RouteNetlinkMessage, link::LinkMessage};
 use netlink_sys::{Socket, protocols::NETLINK_ROUTE};
 
 use crate::{Address, AddressFlags, Error, Handle, Link, Result, handle::NlSocket, netns};
@@ -376,62 +376,119 @@ impl Monitor {
             self.stats.foreign += 1;
             return Ok(());
         }
-        let mut offset = 0;
-        while offset < self.buf.len() {
-            let rest = &self.buf[offset..];
-            let len = match NetlinkBuffer::new_checked(rest) {
-                Ok(b) => b.length() as usize,
-                Err(_) => {
-                    self.stats.decode_errors += 1;
-                    self.out_of_sync = true;
-                    break;
-                }
-            };
-            let bytes = &rest[..len];
-            offset += (len + 3) & !3;
-            self.stats.messages += 1;
-            match NetlinkMessage::<RouteNetlinkMessage>::deserialize(bytes) {
-                Ok(msg) => self.apply(msg),
-                Err(_) => {
-                    self.stats.decode_errors += 1;
-                    self.out_of_sync = true;
-                }
-            }
+        if self
+            .tracker
+            .datagram(&self.buf, &mut self.pending, &mut self.stats)
+            .is_err()
+        {
+            self.out_of_sync = true;
         }
         Ok(())
     }
+}
 
-    fn apply(&mut self, msg: NetlinkMessage<RouteNetlinkMessage>) {
-        let out = &mut self.pending;
-        match msg.payload {
-            NetlinkPayload::InnerMessage(inner) => {
-                let decoded = match inner {
-                    RouteNetlinkMessage::NewLink(l) => {
-                        Link::from_message(&l).map(|l| self.tracker.link_new(l, out))
-                    }
-                    RouteNetlinkMessage::DelLink(LinkMessage { header, .. }) => {
-                        self.tracker.link_del(header.index, out);
-                        Ok(())
-                    }
-                    RouteNetlinkMessage::NewAddress(a) => {
-                        Address::from_message(&a).map(|a| self.tracker.addr_new(a, out))
-                    }
-                    RouteNetlinkMessage::DelAddress(a) => {
-                        Address::from_message(&a).map(|a| self.tracker.addr_del(&a, out))
-                    }
-                    _ => Ok(()),
-                };
-                if decoded.is_err() {
-                    self.stats.decode_errors += 1;
-                    self.out_of_sync = true;
+/// `RTM_NEWLINK` = 16 and `RTM_DELLINK` = 17 (`include/uapi/linux/rtnetlink.h`).
+const RTM_NEWLINK: u16 = 16;
+const RTM_DELLINK: u16 = 17;
+/// Offset of `ifi_family` (after the 16-byte `nlmsghdr`).
+const IFI_FAMILY: usize = 16;
+
+/// Bridge ports are also announced as `AF_BRIDGE` link messages (and "deleted" when they
+/// leave the bridge); only `AF_UNSPEC` ones describe the link itself. Checked on the raw
+/// bytes, before parsing, because their `IFLA_AF_SPEC` has another layout.
+fn is_foreign_family_link(msg: &[u8]) -> bool {
+    let Some(kind) = msg.get(4..6).map(|b| u16::from_le_bytes([b[0], b[1]])) else {
+        return false;
+    };
+    (kind == RTM_NEWLINK || kind == RTM_DELLINK)
+        && msg
+            .get(IFI_FAMILY)
+            .is_some_and(|f| *f != u8::from(AddressFamily::Unspec))
+}
+
+/// Something in a datagram could not be used: the view may have missed a change.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) struct OutOfSync;
+
+impl Tracker {
+    /// Applies every message of one notification datagram, queueing events. Messages that
+    /// cannot be decoded, and `NLMSG_OVERRUN`, mean the view may be stale: the caller then
+    /// resynchronises. Decoding goes on after a bad message when its length is sound.
+    pub(crate) fn datagram(
+        &mut self,
+        buf: &[u8],
+        out: &mut VecDeque<Event>,
+        stats: &mut MonitorStats,
+    ) -> Result<(), OutOfSync> {
+        let mut result = Ok(());
+        let mut offset = 0;
+        while offset < buf.len() {
+            let rest = &buf[offset..];
+            let len = match NetlinkBuffer::new_checked(rest) {
+                Ok(b) => b.length() as usize,
+                Err(_) => {
+                    // Truncated or garbled framing: nothing after this can be trusted.
+                    stats.decode_errors += 1;
+                    return Err(OutOfSync);
                 }
+            };
+            offset += (len + 3) & !3;
+            stats.messages += 1;
+            if is_foreign_family_link(&rest[..len]) {
+                continue;
             }
-            NetlinkPayload::Overrun(_) => {
-                self.stats.overruns += 1;
-                self.out_of_sync = true;
-            }
-            _ => {}
+            let applied = match NetlinkMessage::<RouteNetlinkMessage>::deserialize(&rest[..len]) {
+                Ok(msg) => self.message(msg, out, stats),
+                Err(_) => {
+                    stats.decode_errors += 1;
+                    Err(OutOfSync)
+                }
+            };
+            result = result.and(applied);
         }
+        result
+    }
+
+    fn message(
+        &mut self,
+        msg: NetlinkMessage<RouteNetlinkMessage>,
+        out: &mut VecDeque<Event>,
+        stats: &mut MonitorStats,
+    ) -> Result<(), OutOfSync> {
+        let inner = match msg.payload {
+            NetlinkPayload::InnerMessage(inner) => inner,
+            NetlinkPayload::Overrun(_) => {
+                stats.overruns += 1;
+                return Err(OutOfSync);
+            }
+            _ => return Ok(()),
+        };
+        let decoded = match inner {
+            // Also filtered before parsing (`is_foreign_family_link`).
+            RouteNetlinkMessage::NewLink(l) | RouteNetlinkMessage::DelLink(l)
+                if l.header.interface_family != AddressFamily::Unspec =>
+            {
+                Ok(())
+            }
+            RouteNetlinkMessage::NewLink(l) => {
+                Link::from_message(&l).map(|l| self.link_new(l, out))
+            }
+            RouteNetlinkMessage::DelLink(LinkMessage { header, .. }) => {
+                self.link_del(header.index, out);
+                Ok(())
+            }
+            RouteNetlinkMessage::NewAddress(a) => {
+                Address::from_message(&a).map(|a| self.addr_new(a, out))
+            }
+            RouteNetlinkMessage::DelAddress(a) => {
+                Address::from_message(&a).map(|a| self.addr_del(&a, out))
+            }
+            _ => Ok(()),
+        };
+        decoded.map_err(|_| {
+            stats.decode_errors += 1;
+            OutOfSync
+        })
     }
 }
 
@@ -620,5 +677,152 @@ mod tests {
             events,
             [Event::LinkUp(link(1, true)), Event::AddressAdded(a)]
         );
+    }
+
+    // Notification datagrams captured with a Python socket joined to RTNLGRP_LINK and
+    // RTNLGRP_IPV6_IFADDR on kernel 6.18, in a namespace with veth va (ifindex 3, addrgenmode
+    // none) and vb (ifindex 2), while running `ip -6 addr add 2001:db8:6::1/64 dev vb
+    // nodad`, `ip -6 addr del 2001:db8:6::1/64 dev vb` and `ip link set va down`.
+    const NEWADDR: &[u8] = include_bytes!("testdata/newaddr_vb.bin");
+    const DELADDR: &[u8] = include_bytes!("testdata/deladdr_vb.bin");
+    const VA_DOWN: &[u8] = include_bytes!("testdata/newlink_va_down.bin");
+    const VB_NO_CARRIER: &[u8] = include_bytes!("testdata/newlink_vb_no_carrier.bin");
+
+    fn feed(
+        t: &mut Tracker,
+        buf: &[u8],
+        stats: &mut MonitorStats,
+    ) -> (Vec<Event>, Result<(), OutOfSync>) {
+        let mut out = VecDeque::new();
+        let r = t.datagram(buf, &mut out, stats);
+        (out.into(), r)
+    }
+
+    #[test]
+    fn kernel_address_notifications_become_events() {
+        let mut t = Tracker::default();
+        let mut stats = MonitorStats::default();
+        let expected = Address {
+            index: 2,
+            address: "2001:db8:6::1".parse().unwrap(),
+            prefix_len: 64,
+            scope: Scope::Global,
+            flags: AddressFlags::NODAD | AddressFlags::PERMANENT,
+            valid_lifetime: Lifetime::Forever,
+            preferred_lifetime: Lifetime::Forever,
+        };
+        assert_eq!(
+            feed(&mut t, NEWADDR, &mut stats),
+            (vec![Event::AddressAdded(expected.clone())], Ok(()))
+        );
+        assert_eq!(
+            feed(&mut t, DELADDR, &mut stats),
+            (vec![Event::AddressRemoved(expected)], Ok(()))
+        );
+        assert_eq!(stats.messages, 2);
+        assert_eq!(stats.decode_errors, 0);
+    }
+
+    #[test]
+    fn kernel_link_notifications_become_transitions() {
+        let mut t = Tracker::default();
+        let mut stats = MonitorStats::default();
+        run(&mut t, |t, o| {
+            t.link_new(link(3, true), o);
+            t.link_new(link(2, true), o);
+        });
+        let (events, r) = feed(&mut t, VA_DOWN, &mut stats);
+        assert_eq!(r, Ok(()));
+        let [Event::LinkDown(va)] = &events[..] else {
+            panic!("{events:?}");
+        };
+        assert_eq!((va.index, va.name.as_str(), va.mtu), (3, "va", 1400));
+        assert!(!va.is_up());
+        assert_eq!(va.oper_state, OperState::Down);
+        assert_eq!(va.addr_gen_mode, Some(crate::AddrGenMode::None));
+        assert_eq!(va.kind.as_deref(), Some("veth"));
+        let (events, _) = feed(&mut t, VB_NO_CARRIER, &mut stats);
+        let [Event::LinkDown(vb)] = &events[..] else {
+            panic!("{events:?}");
+        };
+        assert!(vb.is_up() && !vb.is_running());
+        assert_eq!(vb.oper_state, OperState::LowerLayerDown);
+        assert_eq!(vb.addr_gen_mode, Some(crate::AddrGenMode::Eui64));
+    }
+
+    #[test]
+    fn several_messages_in_one_datagram_are_all_applied() {
+        let mut t = Tracker::default();
+        let mut stats = MonitorStats::default();
+        let both = [NEWADDR, DELADDR].concat();
+        let (events, r) = feed(&mut t, &both, &mut stats);
+        assert_eq!(r, Ok(()));
+        assert!(
+            matches!(
+                &events[..],
+                [Event::AddressAdded(_), Event::AddressRemoved(_)]
+            ),
+            "{events:?}"
+        );
+    }
+
+    #[test]
+    fn bridge_family_link_messages_are_ignored() {
+        let mut t = Tracker::default();
+        let mut stats = MonitorStats::default();
+        run(&mut t, |t, o| t.link_new(link(3, true), o));
+        let mut bridge = VA_DOWN.to_vec();
+        bridge[16] = 7; // ifi_family = AF_BRIDGE
+        assert_eq!(feed(&mut t, &bridge, &mut stats), (vec![], Ok(())));
+        bridge[4] = 17; // RTM_DELLINK, AF_BRIDGE: a port leaving a bridge
+        assert_eq!(feed(&mut t, &bridge, &mut stats), (vec![], Ok(())));
+        assert!(t.links().any(|l| l.index == 3 && l.is_running()));
+    }
+
+    #[test]
+    fn damaged_datagrams_ask_for_a_resync() {
+        let mut t = Tracker::default();
+        let mut stats = MonitorStats::default();
+        // Truncated: the length field promises more than there is.
+        let (events, r) = feed(&mut t, &NEWADDR[..40], &mut stats);
+        assert_eq!((events, r), (vec![], Err(OutOfSync)));
+        assert_eq!(stats.decode_errors, 1);
+        // Well framed but not an address: a 4-byte IFA_ADDRESS. The message after it is
+        // still applied.
+        let mut bad = NEWADDR.to_vec();
+        bad[24..26].copy_from_slice(&8u16.to_le_bytes());
+        bad[0..4].copy_from_slice(&32u32.to_le_bytes());
+        bad.truncate(32);
+        let (events, r) = feed(&mut t, &[&bad[..], DELADDR, NEWADDR].concat(), &mut stats);
+        assert_eq!(r, Err(OutOfSync));
+        assert!(
+            matches!(&events[..], [Event::AddressAdded(_)]),
+            "{events:?}"
+        );
+        assert_eq!(stats.decode_errors, 2);
+        // NLMSG_OVERRUN.
+        let overrun = [16u32.to_le_bytes(), [4, 0, 0, 0], [0; 4], [0; 4]].concat();
+        assert_eq!(feed(&mut t, &overrun, &mut stats).1, Err(OutOfSync));
+        assert_eq!(stats.overruns, 1);
+    }
+
+    /// Every single-byte corruption and every truncation of the captured notifications is
+    /// handled without a panic (style.md: nothing panics on untrusted input).
+    #[test]
+    fn corrupted_notifications_never_panic() {
+        for capture in [NEWADDR, DELADDR, VA_DOWN, VB_NO_CARRIER] {
+            for cut in 0..=capture.len() {
+                let mut t = Tracker::default();
+                let _ = feed(&mut t, &capture[..cut], &mut MonitorStats::default());
+            }
+            for pos in 0..capture.len() {
+                for value in [0x00, 0x01, 0x7f, 0x80, 0xff] {
+                    let mut bytes = capture.to_vec();
+                    bytes[pos] = value;
+                    let mut t = Tracker::default();
+                    let _ = feed(&mut t, &bytes, &mut MonitorStats::default());
+                }
+            }
+        }
     }
 }
