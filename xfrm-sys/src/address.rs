@@ -10,6 +10,9 @@
 //!   `EADDRNOTAVAIL`.
 //! - Addresses with finite lifetimes are not `permanent`; `preferred_lft 0` makes them
 //!   `deprecated`. The kernel deletes an address when its valid lifetime ends.
+//! - Setting a link administratively down deletes **all** its IPv6 addresses, permanent
+//!   ones included, and they do not come back on up (`net.ipv6.conf.*.keep_addr_on_down`
+//!   = 0, the default). A carrier loss (the veth peer going down) keeps them.
 
 use std::{fmt, net::Ipv6Addr};
 

@@ -6,6 +6,13 @@
 //! link-local traffic over it: shim6d's TUN needs it (architecture.md, "Verified on the CI
 //! kernel"). Set it **before** bringing the link up; an address generated while the mode
 //! was `eui64` stays.
+//!
+//! A link reported up by `ip link set up` is not yet operational: the carrier change is
+//! processed by the kernel's link watcher a little later (that is when
+//! [`Event::LinkUp`](crate::Event::LinkUp) arrives), and until then the link drops what
+//! it sends. Wait for the event before relying on the link (the DAD test in
+//! `tests/rtnetlink.rs` failed without that wait: the defending Neighbor Advertisement
+//! was dropped).
 
 use std::fmt;
 
