@@ -1,1 +1,1 @@
-//! Not written yet: see the crate documentation for what belongs here.
+//! IPv6-in-IPv6 (RFC 2473): not written yet.

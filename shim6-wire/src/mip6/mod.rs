@@ -1,0 +1,1 @@
+//! Mobile IPv6 (RFC 6275): not written yet.
