@@ -31,6 +31,7 @@ pub mod shim;
 #[cfg(test)]
 pub(crate) mod testutil;
 
+pub(crate) use header::addr;
 pub use header::{HEADER_LEN, Packet, Repr};
 
 /// IP protocol numbers (IANA "Assigned Internet Protocol Numbers") used by the wire layer.
