@@ -15,6 +15,9 @@ use shim6_wire::shim6::probe::{Keepalive, Probe, ProbeRecord, ReapState};
 use shim6_wire::shim6::update::{UpdateAcknowledgement, UpdateRequest};
 use shim6_wire::shim6::{ContextTag, IP_PROTO_SHIM6, Message, payload};
 
+/// IP protocol number of TCP.
+pub const IPPROTO_TCP: u8 = 6;
+
 /// Source address of the sample packets.
 pub const SRC: Ipv6Addr = Ipv6Addr::new(0x2001, 0xdb8, 1, 0, 0, 0, 0, 1);
 /// Destination address of the sample packets.
@@ -206,4 +209,40 @@ pub fn payload_packet() -> Vec<u8> {
     let mut shim = hdr.to_bytes().to_vec();
     shim.extend_from_slice(&tcp);
     ipv6(IP_PROTO_SHIM6, &shim)
+}
+
+/// Mobility Header samples (RFC 6275 §6.1): a home-registration Binding Update with an
+/// Alternate Care-of Address, and the Binding Acknowledgement accepting it with a refresh
+/// advice, as emitted between [`SRC`] (mobile node) and [`DST`] (home agent), checksums
+/// included.
+pub fn mobility_messages() -> Vec<Vec<u8>> {
+    use shim6_wire::mip6::{
+        BaStatus, BindingAck, BindingUpdate, Message, MobilityOption, Packet, Repr,
+    };
+    let bu = Repr::new(Message::BindingUpdate(BindingUpdate {
+        sequence: 7,
+        ack: true,
+        home_registration: true,
+        link_local_compat: false,
+        key_mgmt: false,
+        lifetime: 0x00ff,
+        options: vec![MobilityOption::AlternateCareOfAddress(Ipv6Addr::new(
+            0x2001, 0xdb8, 0xc0a, 0, 0, 0, 0, 1,
+        ))],
+    }));
+    let ba = Repr::new(Message::BindingAck(BindingAck {
+        status: BaStatus::Accepted,
+        key_mgmt: false,
+        sequence: 7,
+        lifetime: 0x00ff,
+        options: vec![MobilityOption::BindingRefreshAdvice(0x0040)],
+    }));
+    [(bu, SRC, DST), (ba, DST, SRC)]
+        .into_iter()
+        .map(|(r, s, d)| {
+            let mut b = vec![0u8; r.buffer_len()];
+            r.emit(&mut Packet::new_unchecked(&mut b[..]), &s, &d);
+            b
+        })
+        .collect()
 }

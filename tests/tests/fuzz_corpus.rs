@@ -8,7 +8,9 @@
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 
-use shim6_tests::samples::{WORKED_I1, control_messages};
+use shim6_tests::samples::{
+    IPPROTO_TCP, WORKED_I1, control_messages, ipv6, mobility_messages, payload_packet,
+};
 use shim6_wire::shim6::control::Packet;
 
 /// target -> (file name -> contents)
@@ -32,6 +34,17 @@ fn corpus() -> BTreeMap<&'static str, BTreeMap<String, Vec<u8>>> {
         control.insert(name, wire);
     }
     c.insert("options", areas);
+    let data = c.entry("payload_header").or_default();
+    data.insert("tcp-with-payload-header".into(), payload_packet());
+    let tcp = &payload_packet()[48..];
+    data.insert("tcp-plain".into(), ipv6(IPPROTO_TCP, tcp));
+    let mh = c.entry("mobility_header").or_default();
+    for (name, m) in ["binding-update", "binding-ack"]
+        .into_iter()
+        .zip(mobility_messages())
+    {
+        mh.insert(name.into(), m);
+    }
     c
 }
 
