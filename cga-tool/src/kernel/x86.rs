@@ -223,10 +223,10 @@ fn hash_lanes<const N: usize>(
         sched[l][3] = fixed[2];
     }
     for i in 4..20 {
-        for l in 0..N {
-            let x = _mm_sha1msg1_epu32(sched[l][i - 4], sched[l][i - 3]);
-            let x = _mm_xor_si128(x, sched[l][i - 2]);
-            sched[l][i] = _mm_sha1msg2_epu32(x, sched[l][i - 1]);
+        for w in &mut sched {
+            let x = _mm_sha1msg1_epu32(w[i - 4], w[i - 3]);
+            let x = _mm_xor_si128(x, w[i - 2]);
+            w[i] = _mm_sha1msg2_epu32(x, w[i - 1]);
         }
     }
     block_lanes::<N>(&mut abcd, &mut e, &mut |i, l| sched[l][i]);

@@ -1,0 +1,2 @@
+//! The `cga-tool` binary (being written).
+fn main() {}
