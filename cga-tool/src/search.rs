@@ -47,6 +47,9 @@ pub struct Progress {
     pub elapsed: Duration,
     /// Mean number of hashes a search at this Sec needs: 2^(16·Sec).
     pub expected_hashes: f64,
+    /// Every candidate offset below this one has been hashed without a hit: a search
+    /// restarted from `start + done_below` skips nothing (a checkpoint for `--resume`).
+    pub done_below: u64,
 }
 
 impl Progress {
@@ -267,6 +270,9 @@ fn run(
     let found = AtomicU64::new(u64::MAX);
     let hashes = AtomicU64::new(0);
     let exhausted = AtomicBool::new(false);
+    // The batch each worker is hashing (u64::MAX when between batches): with `next`, it
+    // gives the lowest unfinished batch for checkpoints.
+    let slots: Vec<AtomicU64> = (0..threads).map(|_| AtomicU64::new(u64::MAX)).collect();
     // Raised by the caller's thread when the benchmark's time is up.
     let stop = AtomicBool::new(false);
     let never = AtomicBool::new(false);
@@ -275,7 +281,7 @@ fn run(
 
     std::thread::scope(|s| {
         let (done_tx, done_rx) = mpsc::channel::<()>();
-        for _ in 0..threads {
+        for slot in &slots {
             let done_tx = done_tx.clone();
             let (next, found, hashes, exhausted, stop) =
                 (&next, &found, &hashes, &exhausted, &stop);
@@ -286,7 +292,19 @@ fn run(
                     if cancel.load(Ordering::Relaxed) || stop.load(Ordering::Relaxed) {
                         break;
                     }
-                    let b = next.fetch_add(1, Ordering::Relaxed);
+                    // Claim the next batch, publishing it in `slot` *before* the claim is
+                    // visible in `next`, so an observer that sees `next` past it also
+                    // sees it in flight (or finished).
+                    let b = loop {
+                        let b = next.load(Ordering::SeqCst);
+                        slot.store(b, Ordering::SeqCst);
+                        if next
+                            .compare_exchange(b, b + 1, Ordering::SeqCst, Ordering::SeqCst)
+                            .is_ok()
+                        {
+                            break b;
+                        }
+                    };
                     let Some(base) = b.checked_mul(BATCH).filter(|x| *x <= u64::MAX - BATCH) else {
                         exhausted.store(true, Ordering::Relaxed);
                         break;
@@ -301,7 +319,9 @@ fn run(
                         found.fetch_min(base + i, Ordering::AcqRel);
                     }
                     hashes.fetch_add(BATCH, Ordering::Relaxed);
+                    slot.store(u64::MAX, Ordering::SeqCst);
                 }
+                slot.store(u64::MAX, Ordering::SeqCst);
                 // The receiver outlives every worker; a send error cannot happen.
                 let _ = done_tx.send(());
             });
@@ -332,10 +352,17 @@ fn run(
                 && last_report.elapsed() >= config.progress_interval
             {
                 last_report = Instant::now();
+                // Read `next` first: any batch claimed after this read is above it.
+                let claimed = next.load(Ordering::SeqCst);
+                let lowest = slots
+                    .iter()
+                    .map(|s| s.load(Ordering::SeqCst))
+                    .fold(claimed, u64::min);
                 cb(&Progress {
                     hashes: hashes.load(Ordering::Relaxed),
                     elapsed: began.elapsed(),
                     expected_hashes,
+                    done_below: lowest.saturating_mul(BATCH),
                 });
             }
         }
@@ -425,6 +452,8 @@ mod tests {
         let mut calls = 0;
         let mut cb = |p: &Progress| {
             calls += 1;
+            assert_eq!(p.done_below % BATCH, 0);
+            assert!(p.done_below <= p.hashes, "{p:?}");
             if p.hashes > 0 {
                 flag.store(true, Ordering::Relaxed);
             }
