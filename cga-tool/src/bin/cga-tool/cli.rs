@@ -394,6 +394,8 @@ fn parse_sec(s: &str, key_octets: usize, threads: usize) -> Result<Sec, Fail> {
 }
 
 fn generate(a: Generate) -> Result<(), Fail> {
+    // First of all, so that Ctrl-C at any later point ends the command cleanly.
+    signal::install().map_err(|e| Fail::Runtime(format!("cannot handle SIGINT: {e}")))?;
     let mode = if a.hba {
         Mode::Hba
     } else if a.hba_compat {
@@ -500,7 +502,6 @@ fn generate(a: Generate) -> Result<(), Fail> {
     // Write the state before the search so even a kill -9 can resume from the start.
     save_state(start, prior_hashes, prior_elapsed)?;
 
-    signal::install().map_err(|e| Fail::Runtime(format!("cannot handle SIGINT: {e}")))?;
     let tty = std::io::stderr().is_terminal();
     let mut last_checkpoint = Instant::now();
     let mut checkpoint_error: Option<Fail> = None;
