@@ -763,7 +763,7 @@ fn help_documents_interfaces() {
     }
 }
 
-/// Writes a resume state for the digest §6.2 HBA set (pure HBA, LinShim6 pseudo-key)
+/// Writes a resume state for the digest §6.2 HBA set (pure HBA, `LinShim6` pseudo-key)
 /// positioned at the vector's starting modifier: resuming must find the vector.
 #[test]
 fn resume_continues_from_the_saved_modifier() {
