@@ -10,11 +10,11 @@
 //! # Layout
 //! | module | what | specification |
 //! |---|---|---|
-//! | [`verify`] | address ↔ parameters verification with typed failure reasons | RFC 3972 §5, RFC 5535 §7 |
+//! | [`verify`](mod@verify) | address ↔ parameters verification with typed failure reasons | RFC 3972 §5, RFC 5535 §7 |
 //! | [`generate`] | [`Generator`] (CGA, pure HBA, CGA-compatible HBA), [`AddressSet`], the HBA pseudo-key | RFC 3972 §4, RFC 5535 §6 |
 //! | [`search`] | the multithreaded, cancellable modifier search and its benchmark | RFC 3972 §4 steps 2–3 |
 //! | [`kernel`] | SHA-1 of `modifier ‖ fixed tail`: SHA-NI multi-lane or portable | FIPS 180-4 |
-//! | [`sign`] | RSASSA-PKCS1-v1_5/SHA-1 signatures, the Shim6 tag, the per-generation signer | RFC 3972 §6, RFC 5533 §5.15.5 |
+//! | [`sign`](mod@sign) | RSASSA-PKCS1-v1_5/SHA-1 signatures, the Shim6 tag, the per-generation signer | RFC 3972 §6, RFC 5533 §5.15.5 |
 //! | [`key`] | RSA key generation, PEM files (mode 0600), DER `SubjectPublicKeyInfo` | RFC 3972 §3 |
 //! | [`sec`] | Sec 0–2 and the refusal of 3–7 with a time estimate | RFC 4982 |
 //! | [`addr`] | /64 prefixes and interface-identifier bits | RFC 3972 §3 |

@@ -125,8 +125,8 @@ struct Keygen {
 /// if --key-out is given.
 ///
 /// JSON output (--format json) is the file shim6d's configuration points at:
-///   {"sec": N, "addresses": [{"address": "...", "prefix": "...", "params": "<hex of the
-///   complete CGA Parameters data structure>"}], "hashes": n, "elapsed_s": x,
+///   {"sec": N, "addresses": [{"address": "...", "prefix": "...", "params": "(hex of the
+///   complete CGA Parameters data structure)"}], "hashes": n, "elapsed_s": x,
 ///   "hashes_per_s": r, "threads": t}
 ///
 /// A progress line (rate, tried, expected, ETA) is drawn on stderr when it is a
