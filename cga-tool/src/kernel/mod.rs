@@ -53,7 +53,8 @@ pub struct Kernel(Imp);
 impl Kernel {
     /// The lane counts the SHA-NI kernel is compiled for.
     pub const SHA_NI_LANES: [usize; 4] = [1, 2, 4, 8];
-    /// Lanes used by [`Kernel::best`]: four measured best here (`docs/bench/cga-search.md`).
+    /// Lanes used by [`Kernel::best`]: four reach the throughput limit here; eight are
+    /// within 1–2 % (`docs/bench/cga-search.md`).
     pub const DEFAULT_LANES: usize = 4;
 
     /// The fastest kernel this CPU supports: SHA-NI with four lanes, else portable.

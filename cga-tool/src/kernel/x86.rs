@@ -9,8 +9,9 @@
 //! # Why several lanes
 //! One `sha1rnds4` depends on the previous one, so a single hash is bound by that
 //! instruction's latency. Interleaving `N` independent candidates lets the core issue
-//! the rounds of one lane while the others wait. Four lanes measured best on this
-//! machine (AMD EPYC, Zen 5); see `docs/bench/cga-search.md`.
+//! the rounds of one lane while the others wait. On this machine (AMD EPYC, Zen 5) two
+//! lanes give 1.2×, four 1.5× the single-lane rate, and eight are within 1–2 % of four
+//! (throughput-bound, more register pressure); see `docs/bench/cga-search.md`.
 //!
 //! # Safety argument
 //! The functions below use no raw pointers, no `transmute` and no indexing that is not

@@ -601,7 +601,7 @@ fn generate(a: Generate) -> Result<(), Fail> {
                 None => "random pseudo-key".to_owned(),
             };
             let mut s = format!(
-                "# Sec {} {kind}, {key}: {} hashes in {:.3} s ({}hashes/s, {threads} threads)\n",
+                "# Sec {} {kind}, {key}: {} hashes in {:.3} s ({} hashes/s, {threads} threads)\n",
                 doc.sec,
                 doc.hashes,
                 doc.elapsed_s,
@@ -918,7 +918,7 @@ fn bench(a: Bench) -> Result<(), Fail> {
             emit(
                 None,
                 &format!(
-                    "RSA-{bits} ({}-octet Hash2 input), {threads} threads, {kernel}: {}hashes/s\n\
+                    "RSA-{bits} ({}-octet Hash2 input), {threads} threads, {kernel}: {} hashes/s\n\
                      expected search time: Sec 1 {}, Sec 2 {}, Sec 3 {}\n",
                     doc.message_octets,
                     output::si(doc.hashes_per_s),

@@ -56,7 +56,7 @@ pub struct Verification {
     pub reason: Option<String>,
 }
 
-/// A count with an SI suffix: 1234567 → "1.23 M".
+/// A count with an SI prefix: 1234567 → "1.23 M", 12 → "12".
 pub fn si(x: f64) -> String {
     if x >= 1e9 {
         format!("{:.2} G", x / 1e9)
@@ -65,7 +65,7 @@ pub fn si(x: f64) -> String {
     } else if x >= 1e3 {
         format!("{:.1} k", x / 1e3)
     } else {
-        format!("{x:.0} ")
+        format!("{x:.0}")
     }
 }
 
@@ -80,7 +80,7 @@ pub fn progress_line(p: &Progress, prior_hashes: u64) {
     // `\r` + erase-line keeps one line updated in place.
     let _ = write!(
         err,
-        "\r\x1b[K{}hashes/s  tried {}  expected {}  ETA ~{} (mean; the search is memoryless)",
+        "\r\x1b[K{} hashes/s  tried {}  expected {}  ETA ~{} (mean)",
         si(p.rate()),
         si(tried as f64),
         si(p.expected_hashes),
