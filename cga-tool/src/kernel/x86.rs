@@ -267,12 +267,18 @@ fn find_lanes<const N: usize>(
         let (abcd, _) = hash_lanes::<N>(s, &m);
         for (l, v) in abcd.iter().enumerate() {
             let a = _mm_extract_epi32::<3>(*v) as u32;
-            let at = off + l as u64;
+            // Lanes past `count` (when it is not a multiple of N) are ignored.
+            let at = off.saturating_add(l as u64);
             if a & mask == target && at < count {
                 return Some(at);
             }
         }
-        off += N as u64;
+        // Saturating: `count` may be close to u64::MAX; the loop then ends instead of
+        // wrapping around.
+        off = off.saturating_add(N as u64);
+        if off == u64::MAX {
+            break;
+        }
     }
     None
 }
