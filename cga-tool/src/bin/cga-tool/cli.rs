@@ -125,20 +125,24 @@ struct Keygen {
 /// if --key-out is given.
 ///
 /// JSON output (--format json) is the file shim6d's configuration points at:
-///   {"sec": N, "addresses": [{"address": "...", "prefix": "...", "params": "(hex of the
-///   complete CGA Parameters data structure)"}], "hashes": n, "elapsed_s": x,
-///   "hashes_per_s": r, "threads": t}
+///   {"sec": N,
+///    "addresses": [{"address": "...", "prefix": "...",
+///                   "params": "(hex of the complete CGA Parameters data structure)"}],
+///    "hashes": n, "elapsed_s": x, "hashes_per_s": r, "threads": t}
 ///
 /// A progress line (rate, tried, expected, ETA) is drawn on stderr when it is a
 /// terminal. Ctrl-C stops the search cleanly; with --resume FILE the search state is
 /// saved there (and every few seconds), and running the same command again continues
 /// where it stopped.
 #[derive(Debug, Args)]
-#[command(after_help = "EXAMPLES
+#[command(
+    verbatim_doc_comment,
+    after_help = "EXAMPLES
     cga-tool generate --sec 1 --prefix 2001:db8:1::/64
     cga-tool generate --sec 1 --hba-compat --key host.pem --prefix 2001:db8:1::/64 \\
         --prefix 2001:db8:2::/64 --format json --out hba.json
-    cga-tool generate --sec 2 --prefix 2001:db8:1::/64 --key host.pem --resume s2.state")]
+    cga-tool generate --sec 2 --prefix 2001:db8:1::/64 --key host.pem --resume s2.state"
+)]
 struct Generate {
     /// Security parameter: 0, 1 or 2 (3-7 are refused with a time estimate).
     #[arg(long, value_name = "N")]
@@ -253,10 +257,12 @@ struct Inspect {
 /// Measure the modifier search's sustained rate for a key size.
 ///
 /// Runs the real search (same kernel, batches and threads) with a condition that never
-/// holds. JSON: {"bits": B, "threads": T, "hashes_per_s": r, "message_octets": n}, where
-/// n is the Hash2 input length per try.
+/// holds. JSON output:
+///   {"bits": B, "threads": T, "hashes_per_s": r, "message_octets": n}
+/// where n is the Hash2 input length per try.
 #[derive(Debug, Args)]
 #[command(
+    verbatim_doc_comment,
     after_help = "EXAMPLE\n    cga-tool bench --bits 1024 --threads 1 --seconds 3 --format json"
 )]
 struct Bench {
