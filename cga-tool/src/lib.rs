@@ -27,6 +27,9 @@
 //!   [`LocatorListSigner::signature_for`] when building a message.
 //!
 //! The only `unsafe` code is the SHA-NI kernel (`kernel::x86`), with its safety argument.
+//! It relies on `core::arch` intrinsics being safe to call inside `#[target_feature]`
+//! functions, so this crate needs Rust 1.87 or later (the workspace's `rust-version`
+//! says 1.85).
 
 pub mod addr;
 mod error;

@@ -348,9 +348,8 @@ fn run(
                 // All senders gone: every worker has exited.
                 Err(mpsc::RecvTimeoutError::Disconnected) => break,
             }
-            if let Some(cb) = config.progress.as_deref_mut()
-                && last_report.elapsed() >= config.progress_interval
-            {
+            let due = last_report.elapsed() >= config.progress_interval;
+            if let (true, Some(cb)) = (due, config.progress.as_deref_mut()) {
                 last_report = Instant::now();
                 // Read `next` first: any batch claimed after this read is above it.
                 let claimed = next.load(Ordering::SeqCst);
