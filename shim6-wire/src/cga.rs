@@ -11,7 +11,7 @@
 //! ```
 //!
 //! The structure has no length field of its own: it ends where its buffer ends (in Shim6
-//! it is the whole content of the CGA Parameter Data Structure option, RFC 5533 §5.15.3).
+//! it is the whole content of the CGA Parameter Data Structure option, RFC 5533 §5.15.4).
 //!
 //! This module is pure wire format: it finds the fields and never hashes or parses the
 //! key beyond its DER header. Everything in the structure is hashed byte for byte by
