@@ -383,7 +383,7 @@ impl<T: AsRef<[u8]>> MultiPrefix<T> {
     pub fn new_checked(buffer: T) -> Result<Self> {
         let b = buffer.as_ref();
         check_len("Multi-Prefix extension", b, field::MP_PREFIXES)?;
-        if (b.len() - field::MP_PREFIXES) % PREFIX_LEN != 0 {
+        if !(b.len() - field::MP_PREFIXES).is_multiple_of(PREFIX_LEN) {
             return Err(Error::BadLength {
                 what: "Multi-Prefix extension data length",
                 value: b.len(),

@@ -169,7 +169,7 @@ impl<'a> Repr<'a> {
     pub fn emit<T: AsRef<[u8]> + AsMut<[u8]>>(&self, packet: &mut Packet<T>) {
         let len = self.buffer_len();
         assert!(
-            len % 8 == 0 && len <= 2048,
+            len.is_multiple_of(8) && len <= 2048,
             "routing header length must be a multiple of 8"
         );
         packet.set_next_header(self.next_header);

@@ -335,7 +335,7 @@ impl<T: AsRef<[u8]>> LocatorPrefsView<T> {
                 value: 0,
             });
         }
-        if (b.len() - field::ELEMENTS) % e != 0 {
+        if !(b.len() - field::ELEMENTS).is_multiple_of(e) {
             return Err(Error::BadLength {
                 what: "Locator Preferences option Length (not a whole number of elements)",
                 value: b.len(),

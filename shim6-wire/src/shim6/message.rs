@@ -114,7 +114,7 @@ pub(crate) fn emit<B: Body, T: AsRef<[u8]> + AsMut<[u8]>>(
     )?;
     // Every part is a multiple of 8 octets and the fixed parts are at least 16, so
     // 1 ≤ len / 8 − 1 ≤ 255 after the MAX_HEADER_LEN check.
-    debug_assert!(len % 8 == 0 && len >= 16);
+    debug_assert!(len.is_multiple_of(8) && len >= 16);
     let hdr_ext_len = u8::try_from(len / 8 - 1).map_err(|_| Error::BadLength {
         what: "Shim6 control message (longer than Hdr Ext Len can describe)",
         value: len,

@@ -12,7 +12,7 @@ pub fn hex(what: &str, s: &str) -> Result<Vec<u8>, Fail> {
         .bytes()
         .filter(|b| !b.is_ascii_whitespace() && *b != b':')
         .collect();
-    if digits.len() % 2 != 0 {
+    if !digits.len().is_multiple_of(2) {
         return Err(Fail::Input(format!(
             "{what}: odd number of hex digits ({})",
             digits.len()
