@@ -246,3 +246,15 @@ pub fn mobility_messages() -> Vec<Vec<u8>> {
         })
         .collect()
 }
+
+/// The HBA-only set parameters of the protocol digest §6.2 (`LinShim6`'s `hba_test.c`) for
+/// `fe80::/64`: modifier, prefix, collision count, 68-octet pseudo-key, Multi-Prefix
+/// extension with three prefixes (P = 0).
+pub const HBA_SET_PDS: &str = concat!(
+    "89a8a8b2e858d8b8f2633f44d2d7c362",
+    "fe80000000000000",
+    "00",
+    "3042300d06092a864886f70d0101010500033100",
+    "a36844b530e9211a4b262b16467cb7dfba1f595c0194f275be5a4d386f2c3c2382508773c7867f9b3b9e63a09c7bc48f",
+    "0012001c00000000fe80000000000000200106881f9900012001066073010001",
+);

@@ -9,7 +9,8 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 
 use shim6_tests::samples::{
-    IPPROTO_TCP, WORKED_I1, control_messages, ipv6, mobility_messages, payload_packet,
+    HBA_SET_PDS, IPPROTO_TCP, RFC3972_PDS, WORKED_I1, control_messages, hex, ipv6,
+    mobility_messages, payload_packet,
 };
 use shim6_wire::shim6::control::Packet;
 
@@ -45,6 +46,9 @@ fn corpus() -> BTreeMap<&'static str, BTreeMap<String, Vec<u8>>> {
     {
         mh.insert(name.into(), m);
     }
+    let cga = c.entry("cga_params").or_default();
+    cga.insert("rfc3972-appendix-a".into(), hex(RFC3972_PDS));
+    cga.insert("hba-set-digest-6-2".into(), hex(HBA_SET_PDS));
     c
 }
 
