@@ -37,6 +37,6 @@ for a in json.load(open(sys.argv[1]))["addresses"]:
     print(a["address"], a["params"])
 PY
 while read -r addr params; do
-    printf '%s: ' "$addr"
+
     "$bin/cga-tool" verify --address "$addr" --params "$params"
 done < "$work/pairs"

@@ -4,8 +4,9 @@
 # Debian packages the build and the tests need.
 #  - libssl-dev, pkg-config: the `openssl` crate (RSA for CGA signatures)
 #  - tshark: the independent decoder in tests/ (tests/tests/tshark.rs)
+#  - openssl, python3: independent checks of cga-tool (cga-tool/tests/independent.rs)
 #  - nftables, iproute2, iperf3: network-namespace failure-injection tests
-APT_PACKAGES=(libssl-dev pkg-config tshark nftables iproute2 iperf3)
+APT_PACKAGES=(libssl-dev pkg-config openssl python3 tshark nftables iproute2 iperf3)
 
 as_root() {
     if [ "$(id -u)" -eq 0 ]; then "$@"; elif command -v sudo >/dev/null; then sudo "$@"; else
