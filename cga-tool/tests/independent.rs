@@ -21,7 +21,7 @@ const CGA_TOOL: &str = env!("CARGO_BIN_EXE_cga-tool");
 
 /// RFC 3972 §5 steps 1–7, and RFC 5535 §7.2 step 1 for an address whose prefix differs
 /// from the parameters' but appears in their Multi-Prefix extension. Reads lines
-/// "ADDRESS PARAMS_HEX" on stdin and prints "ok ADDRESS" or "bad ADDRESS why".
+/// `ADDRESS PARAMS_HEX` on stdin and prints `ok ADDRESS` or `bad ADDRESS WHY`.
 const PY_VERIFIER: &str = r#"
 import hashlib, ipaddress, sys
 
