@@ -18,8 +18,8 @@
 //!
 //! Not a general rtnetlink library: IPv6 only for addresses, routes and rules; no
 //! neighbours, qdiscs or link creation (tests create links with `ip` through the kit).
-//! XFRM and the `mptcp_pm` generic-netlink family come later (issues: `MipShim6`, MPTCP
-//! path manager). No shelling out to `ip` outside the test kit.
+//! XFRM comes later (issue: `MipShim6`). The `mptcp_pm` generic-netlink family is in
+//! [`mptcp`]. No shelling out to `ip` outside the test kit.
 //!
 //! # Module map
 //!
@@ -30,6 +30,8 @@
 //! | [`route`] | `ip -6 route show table T/add/replace/del` | [`Handle::routes`], [`Handle::add_route`], [`Handle::replace_route`], [`Handle::delete_route`] |
 //! | [`rule`] | `ip -6 rule show/add/del` | [`Handle::rules`], [`Handle::add_rule`], [`Handle::delete_rule`] |
 //! | [`monitor`] | `ip monitor link address` (IPv6) | [`Handle::monitor`] → [`Monitor::next`] → [`Event`], resync after `ENOBUFS` |
+//! | [`mptcp`] | `ip mptcp monitor`, `ss -M` (MPTCP userspace PM) | [`mptcp::Pm`] (commands), [`mptcp::EventStream`] (events, resync from sock_diag), [`mptcp::Manager`] (address IDs, failure recipe) |
+//! | [`genl`] | | generic netlink: [`genl::Genl::resolve`] (`nlctrl`), requests with extended ACKs |
 //! | [`netns`] | `ip netns add/del/exec`, `ip link add type veth` | [`netns::spawn`] (a thread in a namespace), [`netns::Netns`] (test kit) |
 //! | `error` | | [`Error`] (`Kernel { errno, op, message }`, `Io`, `Unexpected`, `Decode`), [`DecodeError`] |
 //!
@@ -67,9 +69,11 @@
 
 pub mod address;
 mod error;
+pub mod genl;
 mod handle;
 pub mod link;
 pub mod monitor;
+pub mod mptcp;
 pub mod netns;
 mod prefix;
 pub mod route;
