@@ -30,7 +30,7 @@
 //! | [`route`] | `ip -6 route show table T/add/replace/del` | [`Handle::routes`], [`Handle::add_route`], [`Handle::replace_route`], [`Handle::delete_route`] |
 //! | [`rule`] | `ip -6 rule show/add/del` | [`Handle::rules`], [`Handle::add_rule`], [`Handle::delete_rule`] |
 //! | [`monitor`] | `ip monitor link address` (IPv6) | [`Handle::monitor`] → [`Monitor::next`] → [`Event`], resync after `ENOBUFS` |
-//! | [`mptcp`] | `ip mptcp monitor`, `ss -M` (MPTCP userspace PM) | [`mptcp::Pm`] (commands), [`mptcp::EventStream`] (events, resync from sock_diag), [`mptcp::Manager`] (address IDs, failure recipe) |
+//! | [`mptcp`] | `ip mptcp monitor`, `ss -M` (MPTCP userspace PM) | [`mptcp::Pm`] (commands), [`mptcp::EventStream`] (events, resync from `sock_diag`), [`mptcp::Manager`] (address IDs, failure recipe) |
 //! | [`genl`] | | generic netlink: [`genl::Genl::resolve`] (`nlctrl`), requests with extended ACKs |
 //! | [`netns`] | `ip netns add/del/exec`, `ip link add type veth` | [`netns::spawn`] (a thread in a namespace), [`netns::Netns`] (test kit) |
 //! | `error` | | [`Error`] (`Kernel { errno, op, message }`, `Io`, `Unexpected`, `Decode`), [`DecodeError`] |

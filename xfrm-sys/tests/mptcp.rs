@@ -68,7 +68,7 @@ async fn wait_for(
     .await
 }
 
-/// The two namespaces of §3: `c1`/`s1` (2001:db8:1::/64) and `c2`/`s2` (2001:db8:2::/64).
+/// The two namespaces of §3: `c1`/`s1` (`2001:db8:1::/64`) and `c2`/`s2` (`2001:db8:2::/64`).
 struct Topo {
     cli: Netns,
     srv: Netns,
@@ -131,7 +131,7 @@ fn listen(srv: &Netns) -> TcpListener {
     .unwrap()
 }
 
-/// The client's MPTCP connection from 2001:db8:1::1 to [2001:db8:1::2]:8080, accepted
+/// The client's MPTCP connection from `2001:db8:1::1` to `[2001:db8:1::2]:8080`, accepted
 /// by `listener`, with a round of data each way to show it carries traffic.
 fn connect(cli: &Netns, listener: &TcpListener) -> (TcpStream, TcpStream) {
     let mut client = cli
@@ -237,9 +237,11 @@ async fn subflows_follow_the_commands_on_both_sides() {
     let srec = Recorder::new(&topo.srv, &spm);
 
     let listener = listen(&topo.srv);
-    let (ev, _) = wait_for(&mut sev, "LISTENER_CREATED", |e| {
-        matches!(e, Event::ListenerCreated(l) if l.local.port() == PORT)
-    })
+    let (ev, _) = wait_for(
+        &mut sev,
+        "LISTENER_CREATED",
+        |e| matches!(e, Event::ListenerCreated(l) if l.local.port() == PORT),
+    )
     .await;
     let Event::ListenerCreated(l) = ev else {
         unreachable!()
@@ -306,9 +308,11 @@ async fn subflows_follow_the_commands_on_both_sides() {
     assert_eq!(sub.remote, path2);
     assert_eq!(sub.loc_id, 1);
     assert!(!sub.backup && sub.error.is_none());
-    let (ev, _) = wait_for(&mut sev, "server SUB_ESTABLISHED", |e| {
-        matches!(e, Event::SubEstablished(s) if s.remote == sub.local)
-    })
+    let (ev, _) = wait_for(
+        &mut sev,
+        "server SUB_ESTABLISHED",
+        |e| matches!(e, Event::SubEstablished(s) if s.remote == sub.local),
+    )
     .await;
     let Event::SubEstablished(ssub) = ev else {
         unreachable!()
@@ -316,7 +320,12 @@ async fn subflows_follow_the_commands_on_both_sides() {
     assert_eq!(ssub.token, stoken);
     assert_eq!(ssub.key(), mirror(&sub));
     assert_eq!(ssub.rem_id, 1);
-    assert!(cev.connection(token).unwrap().subflows.contains_key(&sub.key()));
+    assert!(
+        cev.connection(token)
+            .unwrap()
+            .subflows
+            .contains_key(&sub.key())
+    );
 
     // The kernel's list and ours agree.
     let kernel = cpm.addresses(token).await.unwrap();
@@ -330,7 +339,8 @@ async fn subflows_follow_the_commands_on_both_sides() {
 
     // The kernel's refusals, with their text.
     let bad = Token(token.0 ^ 0x5a5a_5a5a);
-    let local = xfrm_sys::mptcp::LocalAddr::subflow(NonZeroU8::new(7).unwrap(), ip("2001:db8:2::1"));
+    let local =
+        xfrm_sys::mptcp::LocalAddr::subflow(NonZeroU8::new(7).unwrap(), ip("2001:db8:2::1"));
     let err = cpm.subflow_create(bad, &local, path2).await.unwrap_err();
     assert_eq!(Refusal::of(&err), Some(Refusal::InvalidToken), "{err}");
     assert!(
@@ -374,7 +384,13 @@ async fn subflows_follow_the_commands_on_both_sides() {
         .unwrap();
     wait_for(&mut cev, "client SUB_CLOSED", sub_closed(sub.key())).await;
     wait_for(&mut sev, "server SUB_CLOSED", sub_closed(mirror(&sub))).await;
-    assert!(mgr.ids().conn(token).unwrap().get(ip("2001:db8:2::1"), 0).is_none());
+    assert!(
+        mgr.ids()
+            .conn(token)
+            .unwrap()
+            .get(ip("2001:db8:2::1"), 0)
+            .is_none()
+    );
     assert_eq!(mgr.verify(token).await.unwrap(), []);
     assert!(cev.connection(token).unwrap().subflows.is_empty());
 
@@ -393,9 +409,11 @@ async fn subflows_follow_the_commands_on_both_sides() {
     let Event::SubEstablished(sub) = ev else {
         unreachable!()
     };
-    wait_for(&mut sev, "server SUB_ESTABLISHED again", |e| {
-        matches!(e, Event::SubEstablished(s) if s.key() == mirror(&sub))
-    })
+    wait_for(
+        &mut sev,
+        "server SUB_ESTABLISHED again",
+        |e| matches!(e, Event::SubEstablished(s) if s.key() == mirror(&sub)),
+    )
     .await;
     blackhole(&topo.srv, "2001:db8:2::/64");
     assert!(!cev.local_address_in_use(token, sub.local, sub.remote));
@@ -405,7 +423,12 @@ async fn subflows_follow_the_commands_on_both_sides() {
         .unwrap();
     assert_eq!(done.removed_id.map(NonZeroU8::get), Some(1));
     assert!(done.destroyed);
-    wait_for(&mut cev, "client SUB_CLOSED (detach)", sub_closed(sub.key())).await;
+    wait_for(
+        &mut cev,
+        "client SUB_CLOSED (detach)",
+        sub_closed(sub.key()),
+    )
+    .await;
     let (_, before) = wait_for(
         &mut sev,
         "server SUB_CLOSED (detach)",
@@ -421,13 +444,55 @@ async fn subflows_follow_the_commands_on_both_sides() {
     assert!(sev.connection(stoken).unwrap().subflows.is_empty());
     assert_eq!(mgr.verify(token).await.unwrap(), []);
 
-    // The connection still carries data over path 1, then closes: CLOSED on both sides.
-    drop(client);
-    wait_for(&mut cev, "client CLOSED", |e| {
-        matches!(e, Event::Closed { token: t, .. } if *t == token)
+    // ANNOUNCE then REMOVE of an address: ANNOUNCED then REMOVED at the peer, the ID
+    // pinned in between (the kernel lists it) and free afterwards.
+    let id = mgr.announce(token, ip("2001:db8:2::1"), 0).await.unwrap();
+    let (ev, _) = wait_for(&mut sev, "server ANNOUNCED", |e| {
+        matches!(e, Event::Announced(_))
     })
     .await;
+    let Event::Announced(a) = ev else {
+        unreachable!()
+    };
+    assert_eq!((a.token, a.rem_id), (stoken, id.get()));
+    assert_eq!(a.addr.ip(), ip("2001:db8:2::1"));
+    // No port announced: the peer's connection port (mptcp-pm.md §2).
+    assert_eq!(a.addr.port(), conn.local.port());
+    assert_eq!(mgr.verify(token).await.unwrap(), []);
+    assert_eq!(
+        mgr.remove_address(token, ip("2001:db8:2::1"), 0)
+            .await
+            .unwrap(),
+        Some(id)
+    );
+    wait_for(
+        &mut sev,
+        "server REMOVED",
+        |e| matches!(e, Event::Removed { rem_id, .. } if *rem_id == id.get()),
+    )
+    .await;
+    assert_eq!(mgr.verify(token).await.unwrap(), []);
+    assert!(mgr.ids().conn(token).unwrap().iter().next().is_none());
+    let err = cpm.remove(token, id).await.unwrap_err();
+    assert_eq!(Refusal::of(&err), Some(Refusal::AddressIdNotFound), "{err}");
+
+    // The connection closes: CLOSED, and the listener: LISTENER_CLOSED.
+    drop(client);
+    wait_for(
+        &mut cev,
+        "client CLOSED",
+        |e| matches!(e, Event::Closed { token: t, .. } if *t == token),
+    )
+    .await;
     assert!(cev.connection(token).is_none());
+    drop(_server);
+    drop(listener);
+    wait_for(
+        &mut sev,
+        "LISTENER_CLOSED",
+        |e| matches!(e, Event::ListenerClosed(l) if l.local.port() == PORT),
+    )
+    .await;
 
     // Every raw datagram the recorders saw decodes as the typed stream did; keep them
     // as test data on request.
@@ -435,11 +500,13 @@ async fn subflows_follow_the_commands_on_both_sides() {
         (1u8, "ev_created"),
         (2, "ev_established"),
         (3, "ev_closed"),
+        (6, "ev_announced"),
         (7, "ev_removed"),
         (10, "ev_sub_established"),
         (11, "ev_sub_closed"),
         (13, "ev_sub_priority"),
         (15, "ev_listener_created"),
+        (16, "ev_listener_closed"),
     ];
     for (side, r) in [("cli", &rec), ("srv", &srec)] {
         let raw = r.take();

@@ -1,10 +1,10 @@
-//! Reading the namespace's MPTCP connections and subflows from sock_diag
+//! Reading the namespace's MPTCP connections and subflows from `sock_diag`
 //! (`NETLINK_SOCK_DIAG`, `SOCK_DIAG_BY_FAMILY` / `inet_diag_req_v2`): what `ss -M` and
 //! `ss -ti` do, and what the event stream resynchronises from after lost events (there
 //! is no genl command that lists connections, mptcp-pm.md §2).
 //!
 //! Verified on kernel 6.18 (the bytes of the tests are its answers):
-//! - **Connections**: `sdiag_protocol` is a `u8`, so IPPROTO_MPTCP (262) travels in the
+//! - **Connections**: `sdiag_protocol` is a `u8`, so `IPPROTO_MPTCP` (262) travels in the
 //!   `INET_DIAG_REQ_PROTOCOL` attribute (u32) and `sdiag_protocol` holds `262 & 0xff` (=
 //!   6), exactly as `ss -M` sends it. With `INET_DIAG_INFO` requested, the kernel answers
 //!   `struct mptcp_info` (100 bytes on 6.18) whose `mptcpi_token` (offset 12) is the
@@ -12,7 +12,7 @@
 //! - **Subflows**: TCP sockets (`IPPROTO_TCP` dump, `INET_DIAG_INFO` requested) carry
 //!   `INET_DIAG_ULP_INFO` { `INET_ULP_INFO_NAME` "mptcp", `INET_ULP_INFO_MPTCP` {
 //!   `MPTCP_SUBFLOW_ATTR_*` } } with the local token, IDs and subflow flags. The
-//!   initial subflow has the MP_CAPABLE flags and no MP_JOIN flag.
+//!   initial subflow has the `MP_CAPABLE` flags and no `MP_JOIN` flag.
 
 use std::{
     io,
@@ -68,8 +68,8 @@ const INET_DIAG_MSG_LEN: usize = 72;
 const TCP_ESTABLISHED: u32 = 1 << 1;
 /// `TCP_LISTEN`.
 const TCP_LISTEN: u8 = 10;
-/// MPTCP socket states kept: SYN_SENT 2, SYN_RECV 3, FIN_WAIT1 4, FIN_WAIT2 5,
-/// CLOSE_WAIT 8, LAST_ACK 9, LISTEN 10, CLOSING 11 and ESTABLISHED; not CLOSE.
+/// MPTCP socket states kept: `SYN_SENT` 2, `SYN_RECV` 3, `FIN_WAIT1` 4, `FIN_WAIT2` 5,
+/// `CLOSE_WAIT` 8, `LAST_ACK` 9, LISTEN 10, CLOSING 11 and ESTABLISHED; not CLOSE.
 const CONN_STATES: u32 = TCP_ESTABLISHED
     | 1 << 2
     | 1 << 3
@@ -86,7 +86,7 @@ const TCP_SYN_RECV: u8 = 3;
 const AF_INET: u8 = 2;
 const AF_INET6: u8 = 10;
 
-/// An MPTCP connection as sock_diag reports it.
+/// An MPTCP connection as `sock_diag` reports it.
 #[derive(Clone, Copy, PartialEq, Eq, Hash, Debug)]
 pub struct DiagConnection {
     /// The local token (the one events carry).
@@ -100,13 +100,13 @@ pub struct DiagConnection {
 }
 
 impl DiagConnection {
-    /// Past the handshake (neither SYN_SENT nor SYN_RECV).
+    /// Past the handshake (neither `SYN_SENT` nor `SYN_RECV`).
     pub fn is_established(&self) -> bool {
         self.state != TCP_SYN_SENT && self.state != TCP_SYN_RECV
     }
 }
 
-/// An MPTCP subflow (a TCP socket with the `mptcp` ULP) as sock_diag reports it.
+/// An MPTCP subflow (a TCP socket with the `mptcp` ULP) as `sock_diag` reports it.
 #[derive(Clone, Copy, PartialEq, Eq, Hash, Debug)]
 pub struct DiagSubflow {
     /// The connection's local token.
@@ -124,7 +124,7 @@ pub struct DiagSubflow {
 }
 
 impl DiagSubflow {
-    /// A joined subflow (MP_JOIN), as opposed to the initial MP_CAPABLE one, which
+    /// A joined subflow (`MP_JOIN`), as opposed to the initial `MP_CAPABLE` one, which
     /// events never report separately.
     pub fn is_join(&self) -> bool {
         self.flags & (SUBFLOW_FLAG_JOIN_LOC | SUBFLOW_FLAG_JOIN_REM) != 0
@@ -137,8 +137,8 @@ impl DiagSubflow {
     }
 }
 
-/// The `SOCK_DIAG_BY_FAMILY` dump request `ss` sends, for `family` (AF_INET /
-/// AF_INET6), `protocol`, extension bits and state mask.
+/// The `SOCK_DIAG_BY_FAMILY` dump request `ss` sends, for `family` (`AF_INET` /
+/// `AF_INET6`), `protocol`, extension bits and state mask.
 pub(crate) fn request(family: u8, protocol: u32, ext: u8, states: u32, seq: u32) -> Vec<u8> {
     let mut body = vec![
         family,
@@ -307,7 +307,7 @@ pub(crate) fn parse_subflow(body: &[u8]) -> Result<Option<DiagSubflow>, DecodeEr
         for s in attrs(info) {
             match s? {
                 (SUBFLOW_ATTR_TOKEN_LOC, v) => {
-                    token = Some(u32::from_ne_bytes(fixed(CX, "token", v)?))
+                    token = Some(u32::from_ne_bytes(fixed(CX, "token", v)?));
                 }
                 (SUBFLOW_ATTR_FLAGS, v) => flags = u32::from_ne_bytes(fixed(CX, "flags", v)?),
                 (SUBFLOW_ATTR_ID_LOC, v) => loc_id = fixed::<1>(CX, "id_loc", v)?[0],
@@ -339,7 +339,7 @@ pub struct Snapshot {
     pub listeners: Vec<SocketAddr>,
 }
 
-/// A sock_diag socket in one namespace.
+/// A `sock_diag` socket in one namespace.
 #[derive(Debug)]
 pub struct Diag {
     socket: NlSocket,
@@ -495,7 +495,7 @@ pub fn parse_subflow_dump(buf: &[u8], seq: u32) -> Result<Vec<DiagSubflow>> {
 mod tests {
     use super::*;
 
-    /// `ss -M`'s request as strace showed it (seq 123456, family AF_INET6, state mask
+    /// `ss -M`'s request as strace showed it (seq 123456, family `AF_INET6`, state mask
     /// 0xffffffff here) and as the kernel accepted it from a Python socket on 6.18.
     #[test]
     fn mptcp_request_is_what_ss_sends() {
@@ -517,7 +517,7 @@ mod tests {
     }
 
     /// The answer of the MPTCP dump in the client netns of §3's recipe, one connection
-    /// [2001:db8:1::1]:48055 → [2001:db8:1::2]:8080, `ss -M` token 93e131e8.
+    /// `[2001:db8:1::1]:48055` → `[2001:db8:1::2]:8080`, `ss -M` token 93e131e8.
     const MPTCP_DUMP: &[u8] = include_bytes!("../testdata/mptcp/diag_mptcp_cli.bin");
     /// The TCP dump of the same moment: the initial subflow with its ULP info.
     const TCP_DUMP: &[u8] = include_bytes!("../testdata/mptcp/diag_tcp_cli.bin");

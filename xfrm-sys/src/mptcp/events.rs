@@ -1,5 +1,5 @@
 //! The event socket: `mptcp_pm_events` typed, with a view of connections and subflows
-//! that survives lost events by resynchronising from sock_diag.
+//! that survives lost events by resynchronising from `sock_diag`.
 //!
 //! # Socket
 //!
@@ -14,7 +14,7 @@
 //! On `ENOBUFS`, `NLMSG_OVERRUN` or an event that cannot be decoded, the stream
 //! 1. marks itself out of sync,
 //! 2. drains what is queued on its socket (older than the snapshot to come),
-//! 3. takes a sock_diag [`Snapshot`](super::diag::Snapshot): MPTCP connections (with the
+//! 3. takes a `sock_diag` [`Snapshot`](super::diag::Snapshot): MPTCP connections (with the
 //!    token from `mptcp_info`) and established subflows (from the `mptcp` ULP info),
 //! 4. diffs it against its view and queues synthetic events — `Closed` (connections
 //!    gone), `SubClosed` (subflows gone), then `Created` / `Established` (new
@@ -22,7 +22,7 @@
 //!    changed) — followed by [`Event::Resynced`],
 //! 5. marks itself in sync.
 //!
-//! Synthetic events carry what sock_diag knows: connection IDs are 0 (the initial
+//! Synthetic events carry what `sock_diag` knows: connection IDs are 0 (the initial
 //! subflow's), `server_side` is inferred from an MPTCP listener on the local port, and
 //! `error` / `reset_*` are absent. Events that arrive after step 2 describe states no
 //! older than the snapshot, so the view converges; an event may repeat a state already
@@ -309,7 +309,7 @@ impl Tracker {
 }
 
 /// Typed `mptcp_pm` events of one namespace, with resynchronisation; see the
-/// [module docs](self).
+/// [`mptcp` module docs](super).
 #[derive(Debug)]
 pub struct EventStream {
     socket: NlSocket,

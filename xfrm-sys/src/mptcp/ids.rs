@@ -2,10 +2,10 @@
 //! address list (mptcp-pm.md §4, pitfalls 1 and 2). No I/O.
 //!
 //! The kernel keeps, per connection, a list of local address entries `(addr, port) → id`.
-//! SUBFLOW_CREATE and ANNOUNCE add an entry (or must reuse the existing one: another ID
+//! `SUBFLOW_CREATE` and ANNOUNCE add an entry (or must reuse the existing one: another ID
 //! for the same address, or the same ID for another address, is `EINVAL "did not match
 //! address and id"`); the entry stays pinned even after its subflow died, until
-//! SUBFLOW_DESTROY (which drops the entry of the subflow's local *address*, whatever
+//! `SUBFLOW_DESTROY` (which drops the entry of the subflow's local *address*, whatever
 //! the port) or REMOVE (by ID) frees it; CLOSED frees them all. ID 0 belongs to the
 //! initial subflow's address and is never handed out.
 
@@ -25,7 +25,7 @@ pub struct IdsExhausted {
     pub token: Token,
 }
 
-/// A difference between our map and the kernel's GET_ADDR dump.
+/// A difference between our map and the kernel's `GET_ADDR` dump.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 pub enum IdMismatch {
     /// We hold `(addr, port) → id`, the kernel has no such entry.
@@ -119,7 +119,7 @@ impl AddrIds {
         conn.by_addr.remove(&(addr, port))
     }
 
-    /// What SUBFLOW_DESTROY does to the kernel's list: it drops the entry of the local
+    /// What `SUBFLOW_DESTROY` does to the kernel's list: it drops the entry of the local
     /// address, looked up without the port (the subflow's own port differs from the
     /// entry's, usually 0). Prefers the port-0 entry; returns the ID freed.
     pub fn subflow_destroyed(&mut self, token: Token, local: IpAddr) -> Option<NonZeroU8> {
@@ -150,7 +150,7 @@ impl AddrIds {
         self.conns.keys().copied()
     }
 
-    /// Compares our map of `token` with the kernel's GET_ADDR dump (entries with ID 0,
+    /// Compares our map of `token` with the kernel's `GET_ADDR` dump (entries with ID 0,
     /// the initial subflow's address, are not ours and are ignored).
     pub fn verify(&self, token: Token, kernel: &[AddrEntry]) -> Vec<IdMismatch> {
         let empty = ConnIds::default();

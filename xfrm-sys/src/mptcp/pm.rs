@@ -30,17 +30,17 @@ pub enum Refusal {
     /// `EINVAL "did not match address and id"`: the address is pinned to another ID,
     /// or the ID to another address (pitfall 2).
     AddrIdMismatch,
-    /// `EINVAL "invalid addr flags"` (SIGNAL in SUBFLOW_CREATE).
+    /// `EINVAL "invalid addr flags"` (SIGNAL in `SUBFLOW_CREATE`).
     InvalidAddrFlags,
     /// `EINVAL "invalid addr id"` (ANNOUNCE with ID 0).
     InvalidAddrId,
     /// `EINVAL "address with id N not found"` (REMOVE).
     AddressIdNotFound,
-    /// `ESRCH "subflow not found"` (SUBFLOW_DESTROY, SET_FLAGS).
+    /// `ESRCH "subflow not found"` (`SUBFLOW_DESTROY`, `SET_FLAGS`).
     SubflowNotFound,
-    /// `"missing local port"` (SUBFLOW_DESTROY).
+    /// `"missing local port"` (`SUBFLOW_DESTROY`).
     MissingLocalPort,
-    /// `"connect error: -N"` (SUBFLOW_CREATE): the subflow socket's connect failed with
+    /// `"connect error: -N"` (`SUBFLOW_CREATE`): the subflow socket's connect failed with
     /// errno N (`EADDRNOTAVAIL`, `ENETUNREACH`, `ENOTCONN` before ESTABLISHED).
     ConnectError(i32),
 }
@@ -120,7 +120,7 @@ impl Pm {
         self.genl.request(msg, &op).await.map(drop)
     }
 
-    /// SUBFLOW_CREATE: a new subflow (MP_JOIN) from `local` to `remote`.
+    /// `SUBFLOW_CREATE`: a new subflow (`MP_JOIN`) from `local` to `remote`.
     ///
     /// The ACK only means the SYN left; [`Event::SubEstablished`] (or
     /// [`Event::SubClosed`] with `error`) is the result. `remote`'s port is mandatory in
@@ -144,7 +144,7 @@ impl Pm {
         .await
     }
 
-    /// SUBFLOW_DESTROY: closes the subflow with exactly this 4-tuple (both ports
+    /// `SUBFLOW_DESTROY`: closes the subflow with exactly this 4-tuple (both ports
     /// needed). The kernel also drops the local address's entry and ID.
     pub async fn subflow_destroy(
         &self,
@@ -161,7 +161,7 @@ impl Pm {
         .await
     }
 
-    /// ANNOUNCE: sends ADD_ADDR for `local` (SIGNAL is added to its flags).
+    /// ANNOUNCE: sends `ADD_ADDR` for `local` (SIGNAL is added to its flags).
     ///
     /// The kernel opens **no** listener for it (mptcp-pm.md §2); announcing with a port
     /// may be dropped silently when TCP timestamps leave no option space (pitfall 7).
@@ -175,7 +175,7 @@ impl Pm {
             .await
     }
 
-    /// REMOVE: sends RM_ADDR for local ID `id` and frees it. The peer closes its
+    /// REMOVE: sends `RM_ADDR` for local ID `id` and frees it. The peer closes its
     /// subflows from that address; the **local** ones stay until the peer's FIN arrives
     /// (never on a dead path: see [`Manager::detach_path`]).
     pub async fn remove(&self, token: Token, id: NonZeroU8) -> Result<()> {
@@ -184,8 +184,8 @@ impl Pm {
         self.ack(wire::remove(f.id, f.version, token, id), op).await
     }
 
-    /// SET_FLAGS: sets or clears backup on one subflow (MP_PRIO to the peer, which gets
-    /// SUB_PRIORITY; this side gets no event).
+    /// `SET_FLAGS`: sets or clears backup on one subflow (`MP_PRIO` to the peer, which gets
+    /// `SUB_PRIORITY`; this side gets no event).
     pub async fn set_backup(
         &self,
         token: Token,
@@ -208,7 +208,7 @@ impl Pm {
         .await
     }
 
-    /// GET_ADDR dump with TOKEN: the connection's local address list as the kernel
+    /// `GET_ADDR` dump with TOKEN: the connection's local address list as the kernel
     /// keeps it (to check [`AddrIds`] against).
     pub async fn addresses(&self, token: Token) -> Result<Vec<AddrEntry>> {
         let op = format!("mptcp get addresses token {token}");
@@ -226,7 +226,7 @@ impl Pm {
             .collect()
     }
 
-    /// GET_LIMITS: the in-kernel PM's limits (also allowed without privileges).
+    /// `GET_LIMITS`: the in-kernel PM's limits (also allowed without privileges).
     pub async fn limits(&self) -> Result<Limits> {
         let op = "mptcp get limits".to_owned();
         let f = &self.family;
@@ -244,9 +244,9 @@ impl Pm {
 /// What [`Manager::detach_path`] did.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 pub struct Detached {
-    /// The local ID withdrawn with REMOVE (RM_ADDR to the peer), if that step ran.
+    /// The local ID withdrawn with REMOVE (`RM_ADDR` to the peer), if that step ran.
     pub removed_id: Option<NonZeroU8>,
-    /// SUBFLOW_DESTROY closed the local subflow (`false`: it was already gone).
+    /// `SUBFLOW_DESTROY` closed the local subflow (`false`: it was already gone).
     pub destroyed: bool,
 }
 
@@ -313,7 +313,7 @@ impl Manager {
         }
     }
 
-    /// SUBFLOW_DESTROY of one subflow; the kernel frees its local address's ID and so
+    /// `SUBFLOW_DESTROY` of one subflow; the kernel frees its local address's ID and so
     /// does the book.
     pub async fn destroy_subflow(
         &mut self,
@@ -324,6 +324,27 @@ impl Manager {
         self.pm.subflow_destroy(token, local, remote).await?;
         self.ids.subflow_destroyed(token, local.ip());
         Ok(())
+    }
+
+    /// ANNOUNCE of `local` (port 0: none) with the ID pinned to it on this connection
+    /// (allocated on first use, like [`Manager::create_subflow`]). Returns the ID.
+    pub async fn announce(&mut self, token: Token, local: IpAddr, port: u16) -> Result<NonZeroU8> {
+        let (id, fresh) = self
+            .ids
+            .id_for(token, local, port)
+            .map_err(|e| Error::io("mptcp announce", io::Error::other(e)))?;
+        let mut addr = LocalAddr::subflow(id, local);
+        addr.port = port;
+        addr.flags = AddrFlags::SIGNAL;
+        match self.pm.announce(token, &addr).await {
+            Ok(()) => Ok(id),
+            Err(e) => {
+                if fresh {
+                    self.ids.unpin(token, local, port);
+                }
+                Err(e)
+            }
+        }
     }
 
     /// REMOVE of the ID pinned to `(local, port)`; `Ok(None)` when none is pinned.
@@ -345,12 +366,12 @@ impl Manager {
     ///
     /// The kernel notices nothing when a path goes silent, so REAP's verdict drives this:
     /// 1. unless `local_in_use` (another subflow still uses the local address: see
-    ///    [`EventStream::local_address_in_use`]), REMOVE the local address's ID: RM_ADDR
+    ///    [`EventStream::local_address_in_use`]), REMOVE the local address's ID: `RM_ADDR`
     ///    travels over a surviving subflow and the peer closes its half at once;
-    /// 2. SUBFLOW_DESTROY the 4-tuple: the local half closes at once (its FIN is lost on
+    /// 2. `SUBFLOW_DESTROY` the 4-tuple: the local half closes at once (its FIN is lost on
     ///    the dead path, which is why step 1 is needed for the peer).
     ///
-    /// The order matters: SUBFLOW_DESTROY frees the ID, after which REMOVE fails with
+    /// The order matters: `SUBFLOW_DESTROY` frees the ID, after which REMOVE fails with
     /// `"address with id N not found"`. With `local_in_use`, REMOVE would tear down the
     /// working subflows from the same address too, so only step 2 runs and the peer's
     /// half lingers until it times out.
@@ -383,7 +404,7 @@ impl Manager {
         })
     }
 
-    /// Compares the book of `token` with the kernel's GET_ADDR dump.
+    /// Compares the book of `token` with the kernel's `GET_ADDR` dump.
     pub async fn verify(&self, token: Token) -> Result<Vec<IdMismatch>> {
         let kernel = self.pm.addresses(token).await?;
         Ok(self.ids.verify(token, &kernel))

@@ -42,7 +42,7 @@ pub(crate) mod pm_attr {
     pub(crate) const ADDR_REMOTE: u16 = 6;
 }
 
-/// `MPTCP_PM_ADDR_ATTR_*`, inside the ADDR / ADDR_REMOTE nests.
+/// `MPTCP_PM_ADDR_ATTR_*`, inside the ADDR / `ADDR_REMOTE` nests.
 pub(crate) mod addr_attr {
     /// u16, host order.
     pub(crate) const FAMILY: u16 = 1;
@@ -114,11 +114,11 @@ impl fmt::Display for Token {
 pub struct AddrFlags(u32);
 
 impl AddrFlags {
-    /// Announce the address (ADD_ADDR); required by ANNOUNCE, refused by SUBFLOW_CREATE.
+    /// Announce the address (`ADD_ADDR`); required by ANNOUNCE, refused by `SUBFLOW_CREATE`.
     pub const SIGNAL: Self = Self(1);
-    /// Use the address for subflows; what SUBFLOW_CREATE expects.
+    /// Use the address for subflows; what `SUBFLOW_CREATE` expects.
     pub const SUBFLOW: Self = Self(2);
-    /// Subflows from it are backup (MP_PRIO / MP_JOIN backup bit).
+    /// Subflows from it are backup (`MP_PRIO` / `MP_JOIN` backup bit).
     pub const BACKUP: Self = Self(4);
     /// In-kernel PM: a subflow to every peer address.
     pub const FULLMESH: Self = Self(8);
@@ -179,8 +179,8 @@ impl fmt::Debug for AddrFlags {
     }
 }
 
-/// A local address entry of a connection: what SUBFLOW_CREATE and ANNOUNCE take, and
-/// what the GET_ADDR dump returns.
+/// A local address entry of a connection: what `SUBFLOW_CREATE` and ANNOUNCE take, and
+/// what the `GET_ADDR` dump returns.
 #[derive(Clone, Copy, PartialEq, Eq, Hash, Debug)]
 pub struct LocalAddr {
     /// The address ID, 1..=255 (pitfall 1: ID 0 is the initial subflow's; the kernel
@@ -219,7 +219,7 @@ impl LocalAddr {
     }
 }
 
-/// An entry of the GET_ADDR dump; the ID may be 0 for the initial subflow's address.
+/// An entry of the `GET_ADDR` dump; the ID may be 0 for the initial subflow's address.
 #[derive(Clone, Copy, PartialEq, Eq, Hash, Debug)]
 pub struct AddrEntry {
     /// The address ID.
@@ -237,7 +237,7 @@ pub struct AddrEntry {
 /// The in-kernel PM limits (`ip mptcp limits`).
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 pub struct Limits {
-    /// `add_addr_accepted`: ADD_ADDRs the in-kernel PM acts on.
+    /// `add_addr_accepted`: `ADD_ADDRs` the in-kernel PM acts on.
     pub rcv_add_addrs: u32,
     /// Extra subflows the in-kernel PM accepts or creates.
     pub subflows: u32,
@@ -313,7 +313,7 @@ fn command(family: u16, version: u8, cmd: u8, f: impl FnOnce(&mut AttrWriter)) -
     m
 }
 
-/// SUBFLOW_CREATE: TOKEN, ADDR {family, id, addr, [port], flags, [if_idx]}, ADDR_REMOTE
+/// `SUBFLOW_CREATE`: TOKEN, ADDR {family, id, addr, [port], flags, [`if_idx`]}, `ADDR_REMOTE`
 /// {family, addr, port}.
 pub(crate) fn subflow_create(
     fam: u16,
@@ -329,7 +329,7 @@ pub(crate) fn subflow_create(
     })
 }
 
-/// SUBFLOW_DESTROY: TOKEN, ADDR {family, addr, port}, ADDR_REMOTE {family, addr, port}.
+/// `SUBFLOW_DESTROY`: TOKEN, ADDR {family, addr, port}, `ADDR_REMOTE` {family, addr, port}.
 pub(crate) fn subflow_destroy(
     fam: u16,
     ver: u8,
@@ -344,7 +344,7 @@ pub(crate) fn subflow_destroy(
     })
 }
 
-/// ANNOUNCE: TOKEN, ADDR {family, id, addr, [port], flags incl. SIGNAL, [if_idx]}.
+/// ANNOUNCE: TOKEN, ADDR {family, id, addr, [port], flags incl. SIGNAL, [`if_idx`]}.
 pub(crate) fn announce(fam: u16, ver: u8, token: Token, local: &LocalAddr) -> Message {
     let mut l = *local;
     l.flags = l.flags | AddrFlags::SIGNAL;
@@ -354,7 +354,7 @@ pub(crate) fn announce(fam: u16, ver: u8, token: Token, local: &LocalAddr) -> Me
     })
 }
 
-/// REMOVE: TOKEN, LOC_ID.
+/// REMOVE: TOKEN, `LOC_ID`.
 pub(crate) fn remove(fam: u16, ver: u8, token: Token, id: NonZeroU8) -> Message {
     command(fam, ver, cmd::REMOVE, |w| {
         w.u32(pm_attr::TOKEN, token.0);
@@ -362,7 +362,7 @@ pub(crate) fn remove(fam: u16, ver: u8, token: Token, id: NonZeroU8) -> Message 
     })
 }
 
-/// SET_FLAGS: TOKEN, ADDR {family, addr, port, flags}, ADDR_REMOTE {family, addr, port}.
+/// `SET_FLAGS`: TOKEN, ADDR {family, addr, port, flags}, `ADDR_REMOTE` {family, addr, port}.
 pub(crate) fn set_flags(
     fam: u16,
     ver: u8,
@@ -380,14 +380,14 @@ pub(crate) fn set_flags(
     })
 }
 
-/// GET_ADDR (sent as a dump): TOKEN.
+/// `GET_ADDR` (sent as a dump): TOKEN.
 pub(crate) fn get_addr(fam: u16, ver: u8, token: Token) -> Message {
     command(fam, ver, cmd::GET_ADDR, |w| {
         w.u32(pm_attr::TOKEN, token.0);
     })
 }
 
-/// GET_LIMITS: no attribute.
+/// `GET_LIMITS`: no attribute.
 pub(crate) fn get_limits(fam: u16, ver: u8) -> Message {
     command(fam, ver, cmd::GET_LIMITS, |_| {})
 }
@@ -404,7 +404,7 @@ fn ip_from(context: &str, kind: u16, value: &[u8]) -> Result<IpAddr, DecodeError
     }
 }
 
-/// Decodes one GET_ADDR answer: `MPTCP_PM_ATTR_ADDR` nest.
+/// Decodes one `GET_ADDR` answer: `MPTCP_PM_ATTR_ADDR` nest.
 pub(crate) fn parse_addr_entry(msg: &Message) -> Result<AddrEntry, DecodeError> {
     const CX: &str = "MPTCP_PM_CMD_GET_ADDR answer";
     let mut nest = None;
@@ -439,7 +439,7 @@ pub(crate) fn parse_addr_entry(msg: &Message) -> Result<AddrEntry, DecodeError> 
     })
 }
 
-/// Decodes the GET_LIMITS answer.
+/// Decodes the `GET_LIMITS` answer.
 pub(crate) fn parse_limits(msg: &Message) -> Result<Limits, DecodeError> {
     const CX: &str = "MPTCP_PM_CMD_GET_LIMITS answer";
     let (mut rcv, mut sub) = (None, None);
@@ -490,7 +490,7 @@ pub struct Connection {
     pub other: Vec<RawAttr>,
 }
 
-/// A subflow, as SUB_ESTABLISHED / SUB_CLOSED / SUB_PRIORITY describe it.
+/// A subflow, as `SUB_ESTABLISHED` / `SUB_CLOSED` / `SUB_PRIORITY` describe it.
 #[derive(Clone, PartialEq, Eq, Hash, Debug)]
 pub struct Subflow {
     /// The connection's token.
@@ -503,15 +503,15 @@ pub struct Subflow {
     pub loc_id: u8,
     /// Remote address ID.
     pub rem_id: u8,
-    /// The subflow is backup (for SUB_PRIORITY: the new value).
+    /// The subflow is backup (for `SUB_PRIORITY`: the new value).
     pub backup: bool,
     /// The interface the subflow is bound to, when the kernel said (only when non-zero).
     pub if_idx: Option<u32>,
     /// The socket error (an errno: 104, 110, 111, ...), when non-zero.
     pub error: Option<u8>,
-    /// The MP_TCPRST reason received, when the peer reset the subflow.
+    /// The `MP_TCPRST` reason received, when the peer reset the subflow.
     pub reset_reason: Option<u32>,
-    /// The MP_TCPRST flags received.
+    /// The `MP_TCPRST` flags received.
     pub reset_flags: Option<u32>,
     /// Attributes not interpreted above.
     pub other: Vec<RawAttr>,
@@ -539,7 +539,7 @@ pub struct Announcement {
     pub other: Vec<RawAttr>,
 }
 
-/// An MPTCP listening socket (LISTENER_CREATED / LISTENER_CLOSED, emitted for any).
+/// An MPTCP listening socket (`LISTENER_CREATED` / `LISTENER_CLOSED`, emitted for any).
 #[derive(Clone, PartialEq, Eq, Hash, Debug)]
 pub struct Listener {
     /// The listening address and port.
@@ -552,10 +552,10 @@ pub struct Listener {
 #[derive(Clone, PartialEq, Eq, Hash, Debug)]
 #[non_exhaustive]
 pub enum Event {
-    /// A connection was created (SYN sent or received); too early for SUBFLOW_CREATE
+    /// A connection was created (SYN sent or received); too early for `SUBFLOW_CREATE`
     /// (pitfall 4).
     Created(Connection),
-    /// A connection is established (MP_CAPABLE done): the time to create subflows.
+    /// A connection is established (`MP_CAPABLE` done): the time to create subflows.
     Established(Connection),
     /// A connection is gone, with all its subflows and address IDs.
     Closed {
@@ -564,9 +564,9 @@ pub enum Event {
         /// Attributes besides the token.
         other: Vec<RawAttr>,
     },
-    /// The peer announced an address (ADD_ADDR).
+    /// The peer announced an address (`ADD_ADDR`).
     Announced(Announcement),
-    /// The peer withdrew an address (RM_ADDR).
+    /// The peer withdrew an address (`RM_ADDR`).
     Removed {
         /// The connection's token.
         token: Token,
@@ -575,11 +575,11 @@ pub enum Event {
         /// Attributes besides token and ID.
         other: Vec<RawAttr>,
     },
-    /// A joined subflow is up (the real result of SUBFLOW_CREATE).
+    /// A joined subflow is up (the real result of `SUBFLOW_CREATE`).
     SubEstablished(Subflow),
     /// A joined subflow closed (`error` says why, when it failed).
     SubClosed(Subflow),
-    /// The peer changed a subflow's backup flag (MP_PRIO).
+    /// The peer changed a subflow's backup flag (`MP_PRIO`).
     SubPriority(Subflow),
     /// An MPTCP listening socket was opened.
     ListenerCreated(Listener),
@@ -593,7 +593,7 @@ pub enum Event {
         attrs: Vec<RawAttr>,
     },
     /// Events were lost (`ENOBUFS`) or undecodable: the events just before this marker
-    /// came from a sock_diag snapshot and bring the view up to date.
+    /// came from a `sock_diag` snapshot and bring the view up to date.
     Resynced,
 }
 
