@@ -539,3 +539,103 @@ fn blackhole(ns: &Netns, prefix: &str) {
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+/// Lost events: a tiny receive buffer and a burst of subflow creations, then of
+/// destructions, without reading; the stream must notice (`ENOBUFS`), resynchronise from
+/// `sock_diag` and end with exactly the kernel's subflows.
+#[tokio::test]
+async fn lost_events_are_resynchronised_from_sock_diag() {
+    if !netns::require_net_admin() {
+        return;
+    }
+    const N: usize = 24;
+    // Server on the userspace PM too: it accepts every join, whatever the limits.
+    let topo = Topo::new("mprs", true);
+    let extra: Vec<IpAddr> = (0..N)
+        .map(|i| ip(&format!("2001:db8:2::{:x}", 0x100 + i)))
+        .collect();
+    for a in &extra {
+        topo.cli
+            .ip(&["addr", "add", &format!("{a}/64"), "dev", "c2", "nodad"])
+            .unwrap();
+    }
+    let cpm = Pm::in_netns(topo.cli.name()).await.unwrap();
+    let mut cev = cpm
+        .events(EventOptions { receive_buffer: 1 })
+        .await
+        .unwrap();
+    let listener = listen(&topo.srv);
+    let (_client, _server) = connect(&topo.cli, &listener);
+    let (ev, _) = wait_for(&mut cev, "ESTABLISHED", |e| {
+        matches!(e, Event::Established(_))
+    })
+    .await;
+    let token = ev.token().unwrap();
+    let mut mgr = Manager::new(cpm.clone());
+    let path2 = sa("[2001:db8:2::2]:8080");
+
+    // Burst of creations, not reading events.
+    for a in &extra {
+        mgr.create_subflow(token, *a, path2, false).await.unwrap();
+    }
+    let ours = |cev: &EventStream| {
+        cev.connection(token).map_or(0, |c| {
+            c.subflows
+                .values()
+                .filter(|s| extra.contains(&s.local.ip()))
+                .count()
+        })
+    };
+    let mut resynced = false;
+    bounded("all subflows after a resync", async {
+        while !(resynced && ours(&cev) == N) {
+            resynced |= cev.next().await.unwrap() == Event::Resynced;
+        }
+    })
+    .await;
+    let stats = cev.stats();
+    assert!(stats.overruns >= 1, "{stats:?}");
+    assert!(stats.resyncs >= 1, "{stats:?}");
+    assert_eq!(stats.decode_errors, 0);
+    let subs: Vec<Subflow> = cev
+        .connection(token)
+        .unwrap()
+        .subflows
+        .values()
+        .cloned()
+        .collect();
+    assert_eq!(subs.len(), N, "{subs:?}");
+    for a in &extra {
+        assert_eq!(subs.iter().filter(|s| s.local.ip() == *a).count(), 1, "{a}");
+    }
+    assert_eq!(mgr.verify(token).await.unwrap(), []);
+
+    // Burst of destructions, not reading events.
+    for s in &subs {
+        mgr.destroy_subflow(token, s.local, s.remote).await.unwrap();
+    }
+    let before = cev.stats().resyncs;
+    let mut resynced = false;
+    bounded("no subflow after a second resync", async {
+        while !(resynced && ours(&cev) == 0) {
+            resynced |= cev.next().await.unwrap() == Event::Resynced;
+        }
+    })
+    .await;
+    assert!(cev.stats().resyncs > before);
+    assert_eq!(mgr.verify(token).await.unwrap(), []);
+    assert!(mgr.ids().conn(token).unwrap().iter().next().is_none());
+    // sock_diag agrees: only the initial subflow is left.
+    let snap = Diag::open(Some(topo.cli.name()))
+        .unwrap()
+        .snapshot()
+        .await
+        .unwrap();
+    assert!(
+        !snap
+            .subflows
+            .iter()
+            .any(|s| s.token == token && s.is_join()),
+        "{snap:?}"
+    );
+}
