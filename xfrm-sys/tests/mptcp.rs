@@ -6,7 +6,7 @@
 //! Every wait is bounded by [`WAIT`]; no test sleeps or measures time.
 //!
 //! With `MPTCP_CAPTURE_DIR=DIR` set, the main test writes every raw event datagram it saw
-//! to `DIR/` (how `src/testdata/mptcp/*.bin` were made).
+//! to `DIR/SIDE_NN_ev_TYPE.bin` (how `src/testdata/mptcp/ev_*.bin` were made).
 
 use std::{
     future::Future,
@@ -394,12 +394,39 @@ async fn subflows_follow_the_commands_on_both_sides() {
     assert_eq!(mgr.verify(token).await.unwrap(), []);
     assert!(cev.connection(token).unwrap().subflows.is_empty());
 
+    // A subflow that dies at once (nothing listens on port 9: RST) reports its errno, and
+    // its address stays pinned to the ID in the kernel (pitfall 2): the book agrees.
+    let id = mgr
+        .create_subflow(token, ip("2001:db8:2::1"), sa("[2001:db8:2::2]:9"), false)
+        .await
+        .unwrap();
+    let (ev, _) = wait_for(
+        &mut cev,
+        "SUB_CLOSED of a refused join",
+        |e| matches!(e, Event::SubClosed(s) if s.remote.port() == 9),
+    )
+    .await;
+    let Event::SubClosed(dead) = ev else {
+        unreachable!()
+    };
+    assert_eq!(dead.error, Some(111), "ECONNREFUSED: {dead:?}"); // ECONNREFUSED
+    assert_eq!(dead.loc_id, id.get());
+    assert!(
+        cpm.addresses(token)
+            .await
+            .unwrap()
+            .iter()
+            .any(|e| e.id == id.get()),
+        "the dead subflow's address is still pinned"
+    );
+    assert_eq!(mgr.verify(token).await.unwrap(), []);
+
     // The failure recipe while path 2 is blackholed in the server namespace.
     let id = mgr
         .create_subflow(token, ip("2001:db8:2::1"), path2, false)
         .await
         .unwrap();
-    assert_eq!(id.get(), 1, "the freed ID is reused");
+    assert_eq!(id.get(), 1, "the pinned ID is reused");
     let (ev, _) = wait_for(
         &mut cev,
         "client SUB_ESTABLISHED again",
@@ -511,22 +538,24 @@ async fn subflows_follow_the_commands_on_both_sides() {
     for (side, r) in [("cli", &rec), ("srv", &srec)] {
         let raw = r.take();
         assert!(!raw.is_empty());
-        for d in &raw {
+        for (n, d) in raw.iter().enumerate() {
             let _ = r.decode(d);
             if let Some((_, name)) = names.iter().find(|(c, _)| *c == d[16]) {
-                capture(&format!("{name}_{side}"), d);
+                capture(&format!("{side}_{n:02}_{name}"), d);
             }
         }
     }
 }
 
-/// Drops everything to and from `prefix` in `ns` (nft, table `s6tbh`).
+/// Drops every packet from or to `prefix` in `ns`, both directions (nft, table `s6tbh`).
 fn blackhole(ns: &Netns, prefix: &str) {
     let script = format!(
         "add table inet s6tbh\n\
          add chain inet s6tbh in {{ type filter hook input priority 0; policy accept; }}\n\
          add chain inet s6tbh out {{ type filter hook output priority 0; policy accept; }}\n\
          add rule inet s6tbh in ip6 saddr {prefix} drop\n\
+         add rule inet s6tbh in ip6 daddr {prefix} drop\n\
+         add rule inet s6tbh out ip6 saddr {prefix} drop\n\
          add rule inet s6tbh out ip6 daddr {prefix} drop\n"
     );
     let path = std::env::temp_dir().join(format!("{}.nft", ns.name()));
@@ -638,4 +667,91 @@ async fn lost_events_are_resynchronised_from_sock_diag() {
             .any(|s| s.token == token && s.is_join()),
         "{snap:?}"
     );
+}
+
+/// The failure recipe's other form: the local address still serves a working pair, so
+/// only `SUBFLOW_DESTROY` runs; the working subflow stays, the peer's half of the dead
+/// one lingers.
+#[tokio::test]
+async fn detach_keeps_a_local_address_that_serves_another_pair() {
+    if !netns::require_net_admin() {
+        return;
+    }
+    let topo = Topo::new("mpsh", false);
+    topo.srv
+        .ip(&["addr", "add", "2001:db8:2::3/64", "dev", "s2", "nodad"])
+        .unwrap();
+    let cpm = Pm::in_netns(topo.cli.name()).await.unwrap();
+    let mut cev = cpm.events(EventOptions::default()).await.unwrap();
+    let listener = listen(&topo.srv);
+    let (mut client, mut server) = connect(&topo.cli, &listener);
+    let (ev, _) = wait_for(&mut cev, "ESTABLISHED", |e| {
+        matches!(e, Event::Established(_))
+    })
+    .await;
+    let token = ev.token().unwrap();
+    let mut mgr = Manager::new(cpm.clone());
+    let local = ip("2001:db8:2::1");
+    let mut subs = Vec::new();
+    for remote in ["[2001:db8:2::2]:8080", "[2001:db8:2::3]:8080"] {
+        let id = mgr
+            .create_subflow(token, local, sa(remote), false)
+            .await
+            .unwrap();
+        assert_eq!(id.get(), 1, "one address, one ID");
+        let (ev, _) = wait_for(
+            &mut cev,
+            "SUB_ESTABLISHED",
+            |e| matches!(e, Event::SubEstablished(s) if s.remote == sa(remote)),
+        )
+        .await;
+        let Event::SubEstablished(s) = ev else {
+            unreachable!()
+        };
+        subs.push(s);
+    }
+    let [working, dying] = &subs[..] else {
+        unreachable!()
+    };
+    blackhole(&topo.srv, "2001:db8:2::3/128");
+    assert!(cev.local_address_in_use(token, dying.local, dying.remote));
+    let done = mgr
+        .detach_path(token, dying.local, dying.remote, true)
+        .await
+        .unwrap();
+    assert_eq!(done.removed_id, None);
+    assert!(done.destroyed);
+    wait_for(
+        &mut cev,
+        "SUB_CLOSED of the dead pair",
+        sub_closed(dying.key()),
+    )
+    .await;
+    assert!(
+        cev.connection(token)
+            .unwrap()
+            .subflows
+            .contains_key(&working.key())
+    );
+    // The book follows the kernel, which dropped the address's entry with the subflow.
+    assert_eq!(mgr.verify(token).await.unwrap(), []);
+    // The peer still holds both halves: the working one and the orphan on the dead path.
+    let snap = Diag::open(Some(topo.srv.name()))
+        .unwrap()
+        .snapshot()
+        .await
+        .unwrap();
+    for key in [mirror(working), mirror(dying)] {
+        assert!(
+            snap.subflows
+                .iter()
+                .any(|s| (s.local, s.remote) == key && s.is_join()),
+            "{key:?} in {snap:?}"
+        );
+    }
+    // The connection still carries data.
+    client.write_all(b"still").unwrap();
+    let mut buf = [0; 5];
+    server.read_exact(&mut buf).unwrap();
+    assert_eq!(&buf, b"still");
 }

@@ -187,7 +187,13 @@ mod ev {
     pub(super) const LISTENER_CLOSED_SRV: &[u8] =
         include_bytes!("../testdata/mptcp/ev_listener_closed_srv.bin");
 
-    pub(super) const ALL: [&[u8]; 15] = [
+    /// A join refused with a plain RST (nothing listened on port 9): no `SUB_ESTABLISHED`
+    /// before it, `error` 111, `rem_id` 0 (token e9efd04a, another run).
+    pub(super) const SUB_CLOSED_REFUSED_CLI: &[u8] =
+        include_bytes!("../testdata/mptcp/ev_sub_closed_refused_cli.bin");
+
+    pub(super) const ALL: [&[u8]; 16] = [
+        SUB_CLOSED_REFUSED_CLI,
         CREATED_CLI,
         ESTABLISHED_CLI,
         ESTABLISHED_SRV,
@@ -304,6 +310,18 @@ fn captured_subflow_events_decode_with_network_order_ports() {
             true
         ))
     );
+}
+
+#[test]
+fn captured_refused_join_carries_its_errno() {
+    let Event::SubClosed(s) = event(ev::SUB_CLOSED_REFUSED_CLI) else {
+        panic!()
+    };
+    assert_eq!(s.token, Token(0xe9ef_d04a));
+    assert_eq!(s.remote, sa("[2001:db8:2::2]:9"));
+    assert_eq!((s.loc_id, s.rem_id), (1, 0));
+    assert_eq!(s.error, Some(111));
+    assert_eq!((s.reset_reason, s.reset_flags), (None, None));
 }
 
 #[test]
