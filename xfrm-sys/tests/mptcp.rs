@@ -444,7 +444,10 @@ async fn subflows_follow_the_commands_on_both_sides() {
     .await;
     blackhole(&topo.srv, "2001:db8:2::/64");
     assert!(!cev.local_address_in_use(token, sub.local, sub.remote));
-    let done = mgr
+    // Run by a manager whose book is empty (a restarted daemon): it finds the ID in the
+    // kernel's list.
+    let mut restarted = Manager::new(cpm.clone());
+    let done = restarted
         .detach_path(token, sub.local, sub.remote, false)
         .await
         .unwrap();
@@ -469,6 +472,10 @@ async fn subflows_follow_the_commands_on_both_sides() {
         "the server heard RM_ADDR first: {before:?}"
     );
     assert!(sev.connection(stoken).unwrap().subflows.is_empty());
+    assert_eq!(restarted.verify(token).await.unwrap(), []);
+    // The first manager's book is stale now; adopting the kernel's list fixes it.
+    assert_ne!(mgr.verify(token).await.unwrap(), []);
+    mgr.adopt(token).await.unwrap();
     assert_eq!(mgr.verify(token).await.unwrap(), []);
 
     // ANNOUNCE then REMOVE of an address: ANNOUNCED then REMOVED at the peer, the ID

@@ -289,7 +289,9 @@ impl Manager {
     ///
     /// When all 255 IDs are taken this is an [`Error::Io`] whose source wraps
     /// [`IdsExhausted`](super::IdsExhausted). A refused command does not keep a newly
-    /// allocated ID.
+    /// allocated ID. A book that does not match the kernel's (a restarted daemon) gets
+    /// `"did not match address and id"`: call [`Manager::adopt`] for the connections that
+    /// already existed first.
     pub async fn create_subflow(
         &mut self,
         token: Token,
@@ -366,7 +368,8 @@ impl Manager {
     ///
     /// The kernel notices nothing when a path goes silent, so REAP's verdict drives this:
     /// 1. unless `local_in_use` (another subflow still uses the local address: see
-    ///    [`EventStream::local_address_in_use`]), REMOVE the local address's ID: `RM_ADDR`
+    ///    [`EventStream::local_address_in_use`]), REMOVE the local address's ID (from the
+    ///    book, or from the kernel's list when the book has none): `RM_ADDR`
     ///    travels over a surviving subflow and the peer closes its half at once;
     /// 2. `SUBFLOW_DESTROY` the 4-tuple: the local half closes at once (its FIN is lost on
     ///    the dead path, which is why step 1 is needed for the peer).
@@ -383,7 +386,7 @@ impl Manager {
         local_in_use: bool,
     ) -> Result<Detached> {
         let mut removed_id = None;
-        if !local_in_use && let Some(id) = self.ids.conn(token).and_then(|c| c.get(local.ip(), 0)) {
+        if !local_in_use && let Some(id) = self.local_id(token, local.ip()).await? {
             match self.pm.remove(token, id).await {
                 Ok(()) => removed_id = Some(id),
                 // The kernel already forgot it (e.g. an earlier SUBFLOW_DESTROY).
@@ -402,6 +405,21 @@ impl Manager {
             removed_id,
             destroyed,
         })
+    }
+
+    /// The ID of local address `addr` (port 0) on `token`: from the book, else from the
+    /// kernel's list (a book that lost track, e.g. after a restart).
+    async fn local_id(&self, token: Token, addr: IpAddr) -> Result<Option<NonZeroU8>> {
+        if let Some(id) = self.ids.conn(token).and_then(|c| c.get(addr, 0)) {
+            return Ok(Some(id));
+        }
+        Ok(self
+            .pm
+            .addresses(token)
+            .await?
+            .iter()
+            .find(|e| e.addr == addr && e.port == 0)
+            .and_then(|e| NonZeroU8::new(e.id)))
     }
 
     /// Compares the book of `token` with the kernel's `GET_ADDR` dump.
