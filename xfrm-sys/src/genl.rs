@@ -404,7 +404,8 @@ impl Genl {
     /// Resolves a family by name (`CTRL_CMD_GETFAMILY` on `nlctrl`).
     ///
     /// A family the kernel does not know (module not loaded, MPTCP compiled out) is
-    /// [`Error::Kernel`] with `ENOENT`.
+    /// [`Error::Kernel`] with `ENOENT`; a name longer than 15 bytes (`GENL_NAMSIZ` - 1)
+    /// is `EINVAL` ("Attribute failed policy validation").
     pub async fn resolve(&self, name: &str) -> Result<Family> {
         let op = format!("resolve generic netlink family {name}");
         let mut msg = Message::new(GENL_ID_CTRL, CTRL_CMD_GETFAMILY, 1);

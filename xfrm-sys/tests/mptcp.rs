@@ -19,7 +19,7 @@ use std::{
 use socket2::{Domain, Protocol, Socket, Type};
 use xfrm_sys::{
     Error,
-    genl::Message,
+    genl::{Genl, Message},
     mptcp::{
         Event, EventOptions, EventStream, Manager, Pm, Refusal, Subflow, Token, diag::Diag,
         diag::IPPROTO_MPTCP,
@@ -31,9 +31,10 @@ use xfrm_sys::{
 const WAIT: Duration = Duration::from_secs(10);
 /// The server's port.
 const PORT: u16 = 8080;
-/// `EINVAL`, `ESRCH` (asm-generic/errno-base.h).
+/// `EINVAL`, `ESRCH`, `ENOENT` (`asm-generic/errno-base.h`).
 const EINVAL: i32 = 22;
 const ESRCH: i32 = 3;
+const ENOENT: i32 = 2;
 
 fn ip(s: &str) -> IpAddr {
     s.parse().unwrap()
@@ -761,4 +762,34 @@ async fn detach_keeps_a_local_address_that_serves_another_pair() {
     let mut buf = [0; 5];
     server.read_exact(&mut buf).unwrap();
     assert_eq!(&buf, b"still");
+}
+
+/// `nlctrl` resolution in a fresh namespace: the family with its dynamic id, version 1 and
+/// both groups; an unknown family is the kernel's `ENOENT`; `GET_LIMITS` gives a new
+/// namespace's defaults (mptcp-pm.md §3).
+#[tokio::test]
+async fn family_resolution_and_limits() {
+    if !netns::require_net_admin() {
+        return;
+    }
+    let ns = Netns::new("mpfam").unwrap();
+    let genl = Genl::in_netns(ns.name()).unwrap();
+    assert_eq!(genl.netns(), Some(ns.name()));
+    let fam = genl.resolve("mptcp_pm").await.unwrap();
+    assert_eq!(
+        (fam.name.as_str(), fam.version, fam.hdrsize),
+        ("mptcp_pm", 1, 0)
+    );
+    assert!(fam.id > 0x10, "dynamic ids come after nlctrl: {fam:?}");
+    assert!(fam.group("mptcp_pm_events").is_some());
+    assert!(fam.group("mptcp_pm_cmds").is_some());
+    let err = genl.resolve("s6t_nofamily").await.unwrap_err();
+    assert_eq!(err.errno(), Some(ENOENT), "{err:?}");
+    // Longer than GENL_NAMSIZ - 1 (15): refused by the attribute policy.
+    let err = genl.resolve("s6t_no_such_family").await.unwrap_err();
+    assert_eq!(err.errno(), Some(EINVAL), "{err:?}");
+    let pm = Pm::new(genl).await.unwrap();
+    assert_eq!(pm.family(), &fam);
+    let limits = pm.limits().await.unwrap();
+    assert_eq!((limits.rcv_add_addrs, limits.subflows), (0, 2));
 }
