@@ -495,8 +495,10 @@ pub fn parse_subflow_dump(buf: &[u8], seq: u32) -> Result<Vec<DiagSubflow>> {
 mod tests {
     use super::*;
 
-    /// `ss -M`'s request as strace showed it (seq 123456, family `AF_INET6`, state mask
-    /// 0xffffffff here) and as the kernel accepted it from a Python socket on 6.18.
+    /// `ss -M`'s request as strace showed it (`sdiag_protocol` 6 plus
+    /// `INET_DIAG_REQ_PROTOCOL` 262, `INET_DIAG_INFO` requested), here with sequence 1 and
+    /// state mask 0xffffffff: the bytes a Python socket sent and kernel 6.18 answered
+    /// with the dump of `MPTCP_DUMP` below.
     #[test]
     fn mptcp_request_is_what_ss_sends() {
         let req = request(AF_INET6, IPPROTO_MPTCP, EXT_INFO, 0xffff_ffff, 1);
