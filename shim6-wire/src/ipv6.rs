@@ -1,1 +1,0 @@
-//! Not written yet: see the crate documentation for what belongs here.
