@@ -1,1 +1,3 @@
+//! Endpoint benchmarks (written below).
+
 fn main() {}

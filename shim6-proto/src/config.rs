@@ -105,7 +105,10 @@ impl Config {
                 "validator_lifetime below VALIDATOR_MIN_LIFETIME (30 s, RFC 5533 §14)".into(),
             ));
         }
-        for (what, r) in [("r1bis_rate", self.r1bis_rate), ("error_rate", self.error_rate)] {
+        for (what, r) in [
+            ("r1bis_rate", self.r1bis_rate),
+            ("error_rate", self.error_rate),
+        ] {
             if !(r.per_second > 0.0 && r.burst >= 1.0) {
                 return Err(ApiMisuse::Config(format!(
                     "{what}: per_second must be > 0 and burst >= 1"

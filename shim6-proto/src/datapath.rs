@@ -139,7 +139,11 @@ impl Endpoint {
             return Inbound::Drop(DropReason::Malformed);
         };
         // §12.2: src := ULID(peer), dst := ULID(local).
-        let _ = shim::rewrite_addresses(&mut buf[new.clone()], &ctx.key.ulid_peer, &ctx.key.ulid_local);
+        let _ = shim::rewrite_addresses(
+            &mut buf[new.clone()],
+            &ctx.key.ulid_peer,
+            &ctx.key.ulid_local,
+        );
         ctx.last_activity = now;
         if let Some(r) = ctx.reap.as_mut() {
             r.handle_payload_received(
@@ -167,8 +171,12 @@ impl Endpoint {
             ulid_peer,
             fii: 0,
         };
-        let Some(&tag) = self.by_key.get(&key) else { return };
-        let Some(mut ctx) = self.take(tag) else { return };
+        let Some(&tag) = self.by_key.get(&key) else {
+            return;
+        };
+        let Some(mut ctx) = self.take(tag) else {
+            return;
+        };
         if ctx.state.sends_payload() {
             ctx.last_activity = now;
             if let Some(r) = ctx.reap.as_mut() {
@@ -247,7 +255,8 @@ impl Endpoint {
         };
         let outer_src = ipv6::Packet::new_unchecked(pkt).src_addr();
         let icmp_range = range.start + icmp_at..range.start + total;
-        let Ok(new_len) = icmp::translate_quoted(&mut buf[icmp_range.clone()], &q, &ulid_local, &ulid_peer)
+        let Ok(new_len) =
+            icmp::translate_quoted(&mut buf[icmp_range.clone()], &q, &ulid_local, &ulid_peer)
         else {
             // A Parameter Problem about the Shim6 header itself: ours to handle, not
             // passed up (digest §1.13).
@@ -258,7 +267,8 @@ impl Endpoint {
         let mut ip = ipv6::Packet::new_unchecked(&mut buf[range.start..range.start + new_total]);
         ip.set_payload_len((new_total - ipv6::HEADER_LEN) as u16);
         ip.set_dst_addr(ulid_local);
-        let mut m = icmp::Packet::new_unchecked(&mut buf[range.start + icmp_at..range.start + new_total]);
+        let mut m =
+            icmp::Packet::new_unchecked(&mut buf[range.start + icmp_at..range.start + new_total]);
         m.fill_checksum(&outer_src, &ulid_local);
         // RFC 5534 §3.3: unreachability may be forged, so only a hint (probe first).
         if ty == TYPE_DST_UNREACHABLE && code != 4 || ty == TYPE_TIME_EXCEEDED {

@@ -566,9 +566,9 @@ impl Endpoint {
                 ErrorCode::UnknownMessageType,
                 rx.shim_offset + shim6_wire::shim6::control::TYPE_OFFSET,
             );
-            return Err(Error::PeerIncompatible(PeerIncompatible::UnknownMessageType(
-                t,
-            )));
+            return Err(Error::PeerIncompatible(
+                PeerIncompatible::UnknownMessageType(t),
+            ));
         }
         // RFC 5533 §5.15, §12.3 (digest §7.10): an unknown critical option stops the
         // processing, and Error code 1 names it.
@@ -620,7 +620,8 @@ impl Endpoint {
                     .or_else(|| self.contexts.contains_key(&t).then_some(t))
             });
         let _ = rx;
-        self.events.push_back(Event::PeerError { tag, code: m.code });
+        self.events
+            .push_back(Event::PeerError { tag, code: m.code });
     }
 
     // ------------------------------------------------------------------ plumbing
@@ -636,14 +637,11 @@ impl Endpoint {
     /// Queues a control message in an IPv6 packet.
     pub(crate) fn send(&mut self, src: Ipv6Addr, dst: Ipv6Addr, msg: &Message) {
         let ty = msg.message_type();
-        let body = match msg.to_vec() {
-            Ok(b) => b,
-            Err(_) => {
-                // Our own message over 1280 octets (a huge locator list): cannot be sent
-                // (RFC 5533 §5.1). Counted; the retransmission logic carries on.
-                self.stats.count_drop(DropReason::Internal);
-                return;
-            }
+        let Ok(body) = msg.to_vec() else {
+            // Our own message over 1280 octets (a huge locator list): cannot be sent
+            // (RFC 5533 §5.1). Counted; the retransmission logic carries on.
+            self.stats.count_drop(DropReason::Internal);
+            return;
         };
         let mut packet = vec![0u8; ipv6::HEADER_LEN + body.len()];
         ipv6::Repr {
@@ -726,10 +724,7 @@ impl Endpoint {
     pub(crate) fn put(&mut self, ctx: Context) {
         let tag = ctx.ct_local;
         self.by_key.insert(ctx.key, tag);
-        if matches!(
-            ctx.state,
-            State::I1Sent | State::I2Sent | State::I2bisSent
-        ) {
+        if matches!(ctx.state, State::I1Sent | State::I2Sent | State::I2bisSent) {
             self.by_nonce.insert(ctx.init_nonce, tag);
         }
         self.contexts.insert(tag, ctx);

@@ -173,7 +173,10 @@ impl fmt::Display for PeerMisbehaved {
             Self::BadSignature(e) => write!(f, "CGA Signature rejected: {e}"),
             Self::LocatorNotInHbaSet(a) => write!(f, "locator {a} is not in the HBA set"),
             Self::InconsistentVerification(a) => {
-                write!(f, "locator {a}: verification method inconsistent with the PDS")
+                write!(
+                    f,
+                    "locator {a}: verification method inconsistent with the PDS"
+                )
             }
             Self::SourceLocatorUnknown(a) => write!(f, "source locator {a} is not verified"),
             Self::NoMatchingContext => f.write_str("no matching context"),

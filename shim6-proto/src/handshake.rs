@@ -14,9 +14,7 @@ use crate::config::{I1_TIMEOUT, I2_TIMEOUT};
 use crate::context::{Context, ContextKey, Handshake, State, backoff};
 use crate::endpoint::{Endpoint, Event, Rx};
 use crate::error::{ApiMisuse, Error, PeerIncompatible, PeerMisbehaved};
-use crate::locators::{
-    PeerLocator, VerifiedList, apply_preferences, verify_pds, verify_peer_list,
-};
+use crate::locators::{PeerLocator, VerifiedList, apply_preferences, verify_pds, verify_peer_list};
 use crate::validator::ValidatorInput;
 
 /// The locator options of a received I2 / I2bis / R2 / Update Request, verified.
@@ -53,7 +51,9 @@ impl Endpoint {
             }
         }
         if self.contexts.len() >= self.config.max_contexts {
-            return Err(ApiMisuse::Config("context table full (Config::max_contexts)".into()).into());
+            return Err(
+                ApiMisuse::Config("context table full (Config::max_contexts)".into()).into(),
+            );
         }
         let tag = self.alloc_tag();
         let mut ctx = Context::new(State::I1Sent, key, tag, now);
@@ -177,10 +177,7 @@ impl Endpoint {
         }
         // §7.15: I1-SENT (crossed I1s), I2-SENT and I2BIS-SENT accept; ESTABLISHED
         // ignores it (the answer to a retransmitted I2), and is not in by_nonce anyway.
-        if !matches!(
-            ctx.state,
-            State::I1Sent | State::I2Sent | State::I2bisSent
-        ) {
+        if !matches!(ctx.state, State::I1Sent | State::I2Sent | State::I2bisSent) {
             return Err(PeerMisbehaved::WrongState.into());
         }
         let ulid_peer = ctx.key.ulid_peer;
@@ -295,7 +292,9 @@ impl Endpoint {
     /// Sends R2 for context `tag` in reply to `rx` (RFC 5533 §7.14): our tag, the
     /// triggering message's Initiator Nonce, our locators. Never retransmitted.
     pub(crate) fn reply_r2(&mut self, rx: &Rx<'_>, tag: ContextTag, init_nonce: u32) {
-        let Some(ctx) = self.contexts.get(&tag) else { return };
+        let Some(ctx) = self.contexts.get(&tag) else {
+            return;
+        };
         let (ct, ulid) = (ctx.ct_local, ctx.key.ulid_local);
         let m = Message::R2(R2 {
             responder_context_tag: ct,
@@ -431,48 +430,42 @@ impl Endpoint {
             return Ok(out);
         };
         let pds = pds.or(stored_pds).ok_or(PeerMisbehaved::MissingPds)?;
-        let mut verified =
-            match verify_peer_list(&ulid_peer, list, pds, options.cga_signature()) {
-                Ok(v) => v,
-                Err(e) => {
-                    // §10: unsupported or inconsistent method → Error 2, Pointer at the
-                    // offending method octet (option + 4 header + 4 generation + 1 N).
-                    let bad = match &e {
-                        Error::PeerIncompatible(
-                            PeerIncompatible::UnsupportedVerificationMethod(m),
-                        ) => list
-                            .locators
-                            .iter()
-                            .position(|l| u8::from(l.method) == *m),
-                        Error::PeerMisbehaved(PeerMisbehaved::InconsistentVerification(a)) => {
-                            list.locators.iter().position(|l| l.address == *a)
-                        }
-                        _ => None,
-                    };
-                    if let Some(i) = bad {
-                        let at = rx.option_offset(OptionType::LocatorList) + 9 + i;
-                        self.send_error(rx, ErrorCode::LocatorVerificationFailed, at);
+        let mut verified = match verify_peer_list(&ulid_peer, list, pds, options.cga_signature()) {
+            Ok(v) => v,
+            Err(e) => {
+                // §10: unsupported or inconsistent method → Error 2, Pointer at the
+                // offending method octet (option + 4 header + 4 generation + 1 N).
+                let bad = match &e {
+                    Error::PeerIncompatible(PeerIncompatible::UnsupportedVerificationMethod(m)) => {
+                        list.locators.iter().position(|l| u8::from(l.method) == *m)
                     }
-                    return Err(e);
+                    Error::PeerMisbehaved(PeerMisbehaved::InconsistentVerification(a)) => {
+                        list.locators.iter().position(|l| l.address == *a)
+                    }
+                    _ => None,
+                };
+                if let Some(i) = bad {
+                    let at = rx.option_offset(OptionType::LocatorList) + 9 + i;
+                    self.send_error(rx, ErrorCode::LocatorVerificationFailed, at);
                 }
-            };
+                return Err(e);
+            }
+        };
         if let Some(prefs) = options.locator_preferences() {
             if let Err(e) = apply_preferences(&mut verified, prefs) {
                 if update {
                     let base = rx.option_offset(OptionType::LocatorPreferences);
                     match e {
                         // §10.4: Pointer → the Locator List Generation field.
-                        PeerMisbehaved::PreferencesGenerationMismatch => self.send_error(
-                            rx,
-                            ErrorCode::LocatorListGenerationOutOfSync,
-                            base + 4,
-                        ),
+                        PeerMisbehaved::PreferencesGenerationMismatch => {
+                            self.send_error(
+                                rx,
+                                ErrorCode::LocatorListGenerationOutOfSync,
+                                base + 4,
+                            );
+                        }
                         // §10.4: Pointer → the option's Length field.
-                        _ => self.send_error(
-                            rx,
-                            ErrorCode::WrongLocatorPreferencesCount,
-                            base + 2,
-                        ),
+                        _ => self.send_error(rx, ErrorCode::WrongLocatorPreferencesCount, base + 2),
                     }
                 }
                 return Err(e.into());

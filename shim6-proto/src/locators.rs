@@ -10,7 +10,7 @@
 //! ([`LocalIdentity::set_locators`]), never in reply to a peer.
 //!
 //! **Theirs.** [`verify_peer_list`]: the PDS must verify against ULID(peer)
-//! ([`cga::verify`]), every HBA locator must be a member of the set
+//! ([`cga::verify()`]), every HBA locator must be a member of the set
 //! ([`cga::verify_hba_member`]), and the CGA locators must be covered by a valid
 //! signature ([`cga::verify_locator_list`]). One failure rejects the whole message: a
 //! locator that does not verify is never used.
@@ -177,7 +177,11 @@ impl LocalIdentity {
             let mut prefs = Vec::new();
             let mut cga_locs = Vec::new();
             for l in locators {
-                let method = if u.hba_prefixes.contains(&prefix_of(&l.addr)) {
+                // A member of the ULID's HBA set (prefix in the set *and* the address
+                // derived from it, RFC 5535 §7.2) is bound by HBA.
+                let member = u.hba_prefixes.contains(&prefix_of(&l.addr))
+                    && cga::verify_hba_member(&l.addr, &u.params).is_ok();
+                let method = if member {
                     VerificationMethod::Hba
                 } else if u.signer.is_some() {
                     cga_locs.push(l.addr);
@@ -198,7 +202,11 @@ impl LocalIdentity {
                 if l.pref.transient {
                     flags |= FLAG_TRANSIENT;
                 }
-                prefs.push(LocatorPreference::new(flags, l.pref.priority, l.pref.weight));
+                prefs.push(LocatorPreference::new(
+                    flags,
+                    l.pref.priority,
+                    l.pref.weight,
+                ));
             }
             let signature = match (&mut u.signer, cga_locs.is_empty()) {
                 (Some(s), false) => Some(
@@ -210,13 +218,13 @@ impl LocalIdentity {
                 _ => None,
             };
             let neutral = LocatorPreference::new(0, 0, 1);
-            let prefs = (!prefs.iter().all(|p| *p == neutral)).then(|| LocatorPreferences {
+            let prefs = (!prefs.iter().all(|p| *p == neutral)).then_some(LocatorPreferences {
                 generation,
                 element_len: 3,
                 preferences: prefs,
             });
             u.advert = Advert {
-                list: (!list.is_empty()).then(|| LocatorList {
+                list: (!list.is_empty()).then_some(LocatorList {
                     generation,
                     locators: list,
                 }),
@@ -362,7 +370,11 @@ pub fn apply_preferences(
             broken: p.is_broken(),
             transient: p.is_transient(),
             // Element lengths 1 and 2 leave priority / weight at their neutral values.
-            priority: if prefs.element_len >= 2 { p.priority } else { 0 },
+            priority: if prefs.element_len >= 2 {
+                p.priority
+            } else {
+                0
+            },
             weight: if prefs.element_len >= 3 { p.weight } else { 1 },
         };
     }

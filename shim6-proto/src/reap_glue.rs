@@ -45,8 +45,14 @@ impl Endpoint {
         };
         // Errors here are configuration or locator-set problems (e.g. no usable
         // address); the context still works on its current pair without REAP.
-        if let Ok(mut r) = reap::Reap::new(self.config.reap.clone(), seed, &locals, &peers, current, now)
-        {
+        if let Ok(mut r) = reap::Reap::new(
+            self.config.reap.clone(),
+            seed,
+            &locals,
+            &peers,
+            current,
+            now,
+        ) {
             if let Some(k) = ctx.peer_keepalive_timeout {
                 r.handle_peer_keepalive_timeout(now, k);
             }
@@ -78,7 +84,10 @@ impl Endpoint {
         let locals = self.reap_locals(ctx);
         if let Some(r) = ctx.reap.as_mut() {
             let _ = r.handle_local_locators(now, &locals);
-            for gone in before.iter().filter(|b| !locals.iter().any(|l| l.addr == b.addr)) {
+            for gone in before
+                .iter()
+                .filter(|b| !locals.iter().any(|l| l.addr == b.addr))
+            {
                 r.handle_hint(now, reap::Hint::LocalAddressDown(gone.addr));
             }
         }
@@ -96,7 +105,9 @@ impl Endpoint {
             .map(|(t, _)| *t)
             .collect();
         for tag in tags {
-            let Some(mut ctx) = self.take(tag) else { continue };
+            let Some(mut ctx) = self.take(tag) else {
+                continue;
+            };
             if let Some(r) = ctx.reap.as_mut() {
                 r.handle_hint(now, hint);
             }
@@ -146,7 +157,8 @@ impl Endpoint {
                     self.events.push_back(Event::PathChanged { tag, from, to });
                 }
                 reap::Event::PathFailed { pair, cause } => {
-                    self.events.push_back(Event::PathFailed { tag, pair, cause });
+                    self.events
+                        .push_back(Event::PathFailed { tag, pair, cause });
                 }
                 reap::Event::PathUsable { pair } => {
                     self.events.push_back(Event::PathUsable { tag, pair });
@@ -186,7 +198,11 @@ impl Endpoint {
     /// The common checks of Keepalive and Probe (RFC 5534 §5, RFC 5533 §12.3): the
     /// context by CT(local) (else R1bis), addresses in Ls(peer) / Ls(local) (else
     /// R1bis, the sender's context is stale), and the state.
-    fn reap_context(&mut self, rx: &Rx<'_>, tag: shim6_wire::shim6::ContextTag) -> Result<Context, Error> {
+    fn reap_context(
+        &mut self,
+        rx: &Rx<'_>,
+        tag: shim6_wire::shim6::ContextTag,
+    ) -> Result<Context, Error> {
         let Some(state) = self.live_state(tag) else {
             self.send_r1bis(rx, tag);
             return Err(PeerMisbehaved::UnknownContextTag.into());
@@ -204,7 +220,8 @@ impl Endpoint {
             State::I2Sent | State::I2bisSent => self.resend_handshake(tag),
             _ => {}
         }
-        self.take(tag).ok_or_else(|| PeerMisbehaved::NoMatchingContext.into())
+        self.take(tag)
+            .ok_or_else(|| PeerMisbehaved::NoMatchingContext.into())
     }
 
     /// Keepalive received (RFC 5534 §5.1, §6.6).

@@ -84,7 +84,9 @@ impl Endpoint {
     /// Sends I2bis on the current pair (RFC 5533 §7.18).
     pub(crate) fn send_i2bis(&mut self, ctx: &Context) {
         let Some(h) = &ctx.handshake else { return };
-        let Some(packet_tag) = h.packet_tag else { return };
+        let Some(packet_tag) = h.packet_tag else {
+            return;
+        };
         let mut options = vec![OptionRepr::ResponderValidator(h.validator.clone())];
         // §5.9: ULID Pair when the addresses are not the ULIDs.
         if (ctx.lp_local, ctx.lp_peer) != (ctx.key.ulid_local, ctx.key.ulid_peer) {
@@ -140,7 +142,9 @@ impl Endpoint {
 
     /// A context's retransmission / hold-down / update / REAP / teardown deadline.
     pub(crate) fn context_timeout(&mut self, now: Instant, tag: ContextTag) {
-        let Some(mut ctx) = self.take(tag) else { return };
+        let Some(mut ctx) = self.take(tag) else {
+            return;
+        };
         if ctx.deadline.is_some_and(|d| d <= now) {
             match ctx.state {
                 State::I1Sent => {
@@ -197,15 +201,19 @@ impl Endpoint {
         if ctx.update.as_ref().is_some_and(|u| u.deadline <= now) {
             self.retransmit_update(now, &mut ctx);
         }
-        if ctx.reap.as_ref().and_then(reap::Reap::poll_timeout).is_some_and(|t| t <= now) {
+        if ctx
+            .reap
+            .as_ref()
+            .and_then(reap::Reap::poll_timeout)
+            .is_some_and(|t| t <= now)
+        {
             if let Some(r) = ctx.reap.as_mut() {
                 r.handle_timeout(now);
             }
             self.pump_reap(now, &mut ctx);
         }
         // §7.20: quiescent for the teardown time → unilateral teardown.
-        if ctx.state == State::Established && ctx.last_activity + self.policy.teardown_idle <= now
-        {
+        if ctx.state == State::Established && ctx.last_activity + self.policy.teardown_idle <= now {
             self.forget(&ctx);
             self.stats.contexts_removed += 1;
             self.events.push_back(Event::Closed {

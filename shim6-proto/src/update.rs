@@ -44,7 +44,9 @@ impl Endpoint {
             .map(|(t, _)| *t)
             .collect();
         for tag in tags {
-            let Some(mut ctx) = self.take(tag) else { continue };
+            let Some(mut ctx) = self.take(tag) else {
+                continue;
+            };
             self.local_locators_changed(now, &mut ctx, &before);
             // §10.2: a new UR replaces any outstanding one (new nonce).
             ctx.update = Some(PendingUpdate {
@@ -81,13 +83,18 @@ impl Endpoint {
         self.send(src, ctx.lp_peer, &m);
     }
 
-    /// UPDATE_TIMEOUT expired: resend with the same nonce, binary back-off capped at
-    /// MAX_UPDATE_TIMEOUT, forever (RFC 5533 §10.2).
+    /// `UPDATE_TIMEOUT` expired: resend with the same nonce, binary back-off capped at
+    /// `MAX_UPDATE_TIMEOUT`, forever (RFC 5533 §10.2).
     pub(crate) fn retransmit_update(&mut self, now: Instant, ctx: &mut Context) {
         let Some(u) = ctx.update.as_mut() else { return };
         u.retries += 1;
         let retries = u.retries;
-        let d = backoff(&mut self.rng, UPDATE_TIMEOUT, retries, Some(MAX_UPDATE_TIMEOUT));
+        let d = backoff(
+            &mut self.rng,
+            UPDATE_TIMEOUT,
+            retries,
+            Some(MAX_UPDATE_TIMEOUT),
+        );
         if let Some(u) = ctx.update.as_mut() {
             u.deadline = now + d;
         }
@@ -142,14 +149,10 @@ impl Endpoint {
                 if let Err(e) = crate::locators::apply_preferences(&mut cur, p) {
                     let base = rx.option_offset(OptionType::LocatorPreferences);
                     let (code, at) = match e {
-                        PeerMisbehaved::PreferencesGenerationMismatch => (
-                            ErrorCode::LocatorListGenerationOutOfSync,
-                            base + 4,
-                        ),
-                        _ => (
-                            ErrorCode::WrongLocatorPreferencesCount,
-                            base + 2,
-                        ),
+                        PeerMisbehaved::PreferencesGenerationMismatch => {
+                            (ErrorCode::LocatorListGenerationOutOfSync, base + 4)
+                        }
+                        _ => (ErrorCode::WrongLocatorPreferencesCount, base + 2),
                     };
                     self.send_error(&rx, code, at);
                     return Err(e.into());
@@ -220,7 +223,11 @@ impl Endpoint {
         let Some(mut ctx) = self.take(tag) else {
             return Err(PeerMisbehaved::NoMatchingContext.into());
         };
-        if ctx.update.as_ref().is_none_or(|u| u.nonce != m.request_nonce) {
+        if ctx
+            .update
+            .as_ref()
+            .is_none_or(|u| u.nonce != m.request_nonce)
+        {
             self.put(ctx);
             return Err(PeerMisbehaved::StaleUpdateNonce.into());
         }

@@ -1,1 +1,5 @@
+//! Tests: simulator scenarios and per-state transition tests (style.md tiers 2 and 3).
 
+mod scenarios;
+mod states;
+mod util;
