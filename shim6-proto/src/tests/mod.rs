@@ -3,3 +3,4 @@
 mod scenarios;
 mod states;
 mod util;
+mod api;
