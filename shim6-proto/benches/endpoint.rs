@@ -60,7 +60,13 @@ fn drain(ep: &mut Endpoint) {
 }
 
 /// Runs I1 / R1 and returns the initiator's I2 (not yet delivered) and its tag.
-fn i2_for(a: &mut Endpoint, b: &mut Endpoint, now: Instant, ua: Ipv6Addr, ub: Ipv6Addr) -> (Vec<u8>, ContextTag) {
+fn i2_for(
+    a: &mut Endpoint,
+    b: &mut Endpoint,
+    now: Instant,
+    ua: Ipv6Addr,
+    ub: Ipv6Addr,
+) -> (Vec<u8>, ContextTag) {
     let tag = a.fork(now, ua, ub).expect("fork");
     let i1 = next(a, MessageType::I1);
     deliver(b, now, i1);
@@ -82,7 +88,11 @@ fn finish(a: &mut Endpoint, b: &mut Endpoint, now: Instant, tag: ContextTag) {
 fn rss_bytes() -> usize {
     std::fs::read_to_string("/proc/self/statm")
         .ok()
-        .and_then(|s| s.split_whitespace().nth(1).and_then(|v| v.parse::<usize>().ok()))
+        .and_then(|s| {
+            s.split_whitespace()
+                .nth(1)
+                .and_then(|v| v.parse::<usize>().ok())
+        })
         .map_or(0, |pages| pages * 4096)
 }
 
@@ -211,7 +221,9 @@ fn flood(n: u32, t0: Instant) -> (usize, f64, usize) {
         .map(|i| {
             let src = identity::addr(&identity::prefix(100, (i % 1000) as u16), u64::from(i) + 1);
             let m = Message::I1(I1 {
-                initiator_context_tag: ContextTag::from_masked(u64::from(i).wrapping_mul(0x9e37_79b9) + 1),
+                initiator_context_tag: ContextTag::from_masked(
+                    u64::from(i).wrapping_mul(0x9e37_79b9) + 1,
+                ),
                 initiator_nonce: i,
                 options: Vec::new(),
             });
@@ -245,7 +257,11 @@ fn flood(n: u32, t0: Instant) -> (usize, f64, usize) {
     }
     let secs = t.elapsed().as_secs_f64();
     assert_eq!(r1s, n as usize);
-    (b.context_count(), f64::from(n) / secs, rss_bytes().saturating_sub(rss0))
+    (
+        b.context_count(),
+        f64::from(n) / secs,
+        rss_bytes().saturating_sub(rss0),
+    )
 }
 
 fn main() {
@@ -253,10 +269,15 @@ fn main() {
     #[allow(clippy::disallowed_methods)] // the benchmark's virtual epoch
     let t0 = Instant::now();
     let base = baseline();
-    println!("baseline: SHA-256 of 64 octets = {:.0} ns\n", base.as_nanos());
+    println!(
+        "baseline: SHA-256 of 64 octets = {:.0} ns\n",
+        base.as_nanos()
+    );
 
     println!("## I2 processing at the responder\n");
-    println!("| initiator | contexts in table | median µs | p99 µs | median / baseline | memory per context (B) |");
+    println!(
+        "| initiator | contexts in table | median µs | p99 µs | median / baseline | memory per context (B) |"
+    );
     println!("|---|---|---|---|---|---|");
     let kinds = ["HBA", "CGA RSA-1024", "CGA RSA-2048"];
     let mut sizes = vec![1_000usize, 100_000];
@@ -286,14 +307,23 @@ fn main() {
     println!("\n## Handshake wire cost (I1 + R1 + I2 + R2, IPv6 headers included)\n");
     println!("| identity, two locators per side | octets |");
     println!("|---|---|");
-    println!("| HBA | {} |", wire_cost(|s| identity::hba(s, 2, s as u8), t0));
+    println!(
+        "| HBA | {} |",
+        wire_cost(|s| identity::hba(s, 2, s as u8), t0)
+    );
     println!(
         "| CGA RSA-1024 | {} |",
-        wire_cost(|s| identity::cga(s, 2, identity::test_key(usize::from(s))), t0)
+        wire_cost(
+            |s| identity::cga(s, 2, identity::test_key(usize::from(s))),
+            t0
+        )
     );
     println!(
         "| CGA RSA-2048 | {} |",
-        wire_cost(|s| identity::cga(s, 2, if s == 1 { key2048() } else { key(2048) }), t0)
+        wire_cost(
+            |s| identity::cga(s, 2, if s == 1 { key2048() } else { key(2048) }),
+            t0
+        )
     );
 
     println!("\n## I1 flood\n");

@@ -58,10 +58,18 @@ fn establish_twice_or_from_foreign_ulid_is_api_misuse() {
     ));
     t.ep(A).close(now, tag).unwrap();
     assert!(t.ep(A).close(now, tag).is_err());
-    assert!(t.has_event(A, |e| matches!(e, Event::Closed { reason: crate::CloseReason::Api, .. })) || {
-        t.net.drain(A);
-        t.has_event(A, |e| matches!(e, Event::Closed { .. }))
-    });
+    assert!(
+        t.has_event(A, |e| matches!(
+            e,
+            Event::Closed {
+                reason: crate::CloseReason::Api,
+                ..
+            }
+        )) || {
+            t.net.drain(A);
+            t.has_event(A, |e| matches!(e, Event::Closed { .. }))
+        }
+    );
 }
 
 #[test]
@@ -69,7 +77,9 @@ fn time_going_backwards_is_treated_as_latest() {
     let mut t = Two::new(Kind::Hba, 2);
     let now = t.net.now();
     let (ua, ub) = (t.ua, t.ub);
-    t.ep(A).establish(now + Duration::from_secs(10), ua, ub).unwrap();
+    t.ep(A)
+        .establish(now + Duration::from_secs(10), ua, ub)
+        .unwrap();
     let deadline = t.ep(A).poll_timeout().unwrap();
     // An earlier instant later on changes nothing: the retransmission is not early.
     t.ep(A).handle_timeout(now);
@@ -146,7 +156,10 @@ fn probe_whose_first_record_mismatches_header_is_dropped() {
     );
     let mut good = wrap(ua, ub, &probe(rec(ua, ub)));
     let len = good.len();
-    assert_eq!(t.ep(B).handle_inbound(now, &mut good, 0..len), Inbound::Consumed);
+    assert_eq!(
+        t.ep(B).handle_inbound(now, &mut good, 0..len),
+        Inbound::Consumed
+    );
     // §6.7: B answers an Exploring probe with its own probe.
     t.net.drain(B);
     assert!(t.sent(B, MessageType::Probe) >= 1);
