@@ -47,6 +47,46 @@
 //! `poll_timeout`, `poll_event`. After every B or C call the caller drains D in that
 //! order. Time never goes backwards.
 //!
+//! # Example: two endpoints, the shell's loop by hand
+//!
+//! ```
+//! use std::time::{Duration, Instant};
+//! use shim6_proto::{Config, Endpoint, Event, Inbound, State, sim::identity};
+//!
+//! # #[allow(clippy::disallowed_methods)]
+//! let t0 = Instant::now(); // the shell's clock; the endpoint never reads one itself
+//! let make = |site: u16, seed: u8| {
+//!     let id = identity::hba(site, 2, seed); // HBA set, Sec 0: ULID + 2 locators
+//!     let locs: Vec<_> = id.locators.iter().map(|a| reap::Locator::new(*a)).collect();
+//!     let ulid = id.ulids[0].address;
+//!     let cfg = Config { rng_seed: Some([seed; 32]), ..Config::default() };
+//!     (Endpoint::new(cfg, id.ulids, &locs, t0).unwrap(), ulid)
+//! };
+//! let (mut a, ua) = make(1, 1);
+//! let (mut b, ub) = make(2, 2);
+//!
+//! let tag = a.establish(t0, ua, ub)?; // I1 queued
+//! // The shell: after every call, drain poll_transmit() to the raw socket (here: the
+//! // peer), re-read poll_timeout(), drain poll_event().
+//! for _ in 0..4 {
+//!     while let Some(t) = a.poll_transmit() {
+//!         let mut p = t.packet;
+//!         let n = p.len();
+//!         assert_eq!(b.handle_inbound(t0, &mut p, 0..n), Inbound::Consumed);
+//!     }
+//!     while let Some(t) = b.poll_transmit() {
+//!         let mut p = t.packet;
+//!         let n = p.len();
+//!         assert_eq!(a.handle_inbound(t0, &mut p, 0..n), Inbound::Consumed);
+//!     }
+//! }
+//! assert_eq!(a.context(tag).unwrap().state, State::Established);
+//! assert!(matches!(a.poll_event(), Some(Event::Established { .. })));
+//! assert!(a.poll_timeout().is_some()); // REAP and teardown timers
+//! # let _ = Duration::ZERO;
+//! # Ok::<(), shim6_proto::Error>(())
+//! ```
+//!
 //! # Errors
 //!
 //! [`Error`] (`#[non_exhaustive]`): `Malformed`, `PeerMisbehaved`, `PeerIncompatible`,
