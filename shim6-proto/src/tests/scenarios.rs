@@ -739,3 +739,83 @@ fn r1bis_is_rate_limited_under_a_flood_of_unknown_tags() {
     assert_eq!(st.drops(DropReason::UnknownContextTag), 100);
     assert_eq!(t.ep(B).context_count(), 0);
 }
+
+#[test]
+fn update_with_wrong_preference_count_gets_error_4() {
+    let mut t = Two::new(Kind::Hba, 2);
+    t.establish();
+    t.net.alter = Some(Box::new(|f, p| {
+        if f.message_type == MessageType::UpdateRequest {
+            rewrite_message(p, |m| {
+                if let Message::UpdateRequest(u) = m {
+                    for o in &mut u.options {
+                        if let OptionRepr::LocatorPreferences(pr) = o {
+                            pr.preferences.pop();
+                        }
+                    }
+                }
+            });
+        }
+        true
+    }));
+    let locs: Vec<_> =
+        t.la.iter()
+            .map(|a| {
+                reap::Locator::with_pref(
+                    *a,
+                    reap::Preference {
+                        priority: 5,
+                        ..reap::Preference::default()
+                    },
+                )
+            })
+            .collect();
+    let now = t.net.now();
+    t.ep(A).handle_local_locators(now, &locs).unwrap();
+    t.net.drain(A);
+    t.net.run_for(Duration::from_secs(2));
+    assert!(t.has_event(A, |e| matches!(
+        e,
+        Event::PeerError {
+            code: shim6_wire::shim6::error_message::ErrorCode::WrongLocatorPreferencesCount,
+            ..
+        }
+    )));
+    assert!(t.info(A).update_pending, "no UA for a refused update");
+}
+
+#[test]
+fn unsupported_verification_method_gets_error_2_and_no_state() {
+    let mut t = Two::new(Kind::Hba, 2);
+    t.net.alter = Some(Box::new(|f, p| {
+        if f.message_type == MessageType::I2 {
+            rewrite_message(p, |m| {
+                if let Message::I2(i2) = m {
+                    for o in &mut i2.options {
+                        if let OptionRepr::LocatorList(l) = o {
+                            l.locators[1].method =
+                                shim6_wire::shim6::locator::VerificationMethod::Other(9);
+                        }
+                    }
+                }
+            });
+        }
+        true
+    }));
+    t.establish();
+    t.net.run_for(Duration::from_secs(1));
+    assert_eq!(t.ep(B).context_count(), 0);
+    assert!(
+        t.ep(B)
+            .stats()
+            .drops(DropReason::UnsupportedVerificationMethod)
+            >= 1
+    );
+    assert!(t.has_event(A, |e| matches!(
+        e,
+        Event::PeerError {
+            code: shim6_wire::shim6::error_message::ErrorCode::LocatorVerificationFailed,
+            ..
+        }
+    )));
+}
