@@ -22,6 +22,7 @@ use crate::config::ICMP_HOLDDOWN_TIME;
 use crate::context::{ContextKey, State};
 use crate::endpoint::{Endpoint, Event, Inbound, Outbound, Rx, Sent};
 use crate::error::DropReason;
+use crate::reap_glue::drain_reap;
 
 impl Endpoint {
     /// A packet from the TUN, `buf[packet]` a complete IPv6 packet with ULIDs as
@@ -58,21 +59,22 @@ impl Endpoint {
         let Some(&tag) = self.by_key.get(&key) else {
             return Outbound::PassThrough;
         };
-        let Some(mut ctx) = self.take(tag) else {
+        // The hot path: the context stays in the table (no take / put).
+        let Some(ctx) = self.contexts.get_mut(&tag) else {
             return Outbound::PassThrough;
         };
         // §12.1: only ESTABLISHED and I2BIS-SENT have CT(peer) and rewrite.
         let (Some(ct_peer), true) = (ctx.ct_peer, ctx.state.sends_payload()) else {
-            self.put(ctx);
             return Outbound::PassThrough;
         };
         ctx.last_activity = now;
         if let Some(r) = ctx.reap.as_mut() {
             r.handle_payload_sent(now);
         }
-        self.pump_reap(now, &mut ctx);
+        let out = drain_reap(ctx);
         let (src, dst) = (ctx.lp_local, ctx.lp_peer);
-        self.put(ctx);
+        self.emit_reap(out);
+        self.arm(tag);
         // §12.1: locators equal to the ULIDs → no Shim6 header at all.
         if (src, dst) == (key.ulid_local, key.ulid_peer) {
             return Outbound::PassThrough;
@@ -131,19 +133,17 @@ impl Endpoint {
             State::I2Sent | State::I2bisSent => self.resend_handshake(tag),
             _ => {}
         }
-        let Some(mut ctx) = self.take(tag) else {
+        let Some(ctx) = self.contexts.get_mut(&tag) else {
             return Inbound::Drop(DropReason::Internal);
         };
         let Ok(new) = shim::remove_at(buf, range, &at, Shift::Front) else {
-            self.put(ctx);
             return Inbound::Drop(DropReason::Malformed);
         };
         // §12.2: src := ULID(peer), dst := ULID(local).
-        let _ = shim::rewrite_addresses(
-            &mut buf[new.clone()],
-            &ctx.key.ulid_peer,
-            &ctx.key.ulid_local,
-        );
+        let (ulid_peer, ulid_local) = (ctx.key.ulid_peer, ctx.key.ulid_local);
+        if shim::rewrite_addresses(&mut buf[new.clone()], &ulid_peer, &ulid_local).is_err() {
+            return Inbound::Drop(DropReason::Malformed);
+        }
         ctx.last_activity = now;
         if let Some(r) = ctx.reap.as_mut() {
             r.handle_payload_received(
@@ -154,8 +154,9 @@ impl Endpoint {
                 }),
             );
         }
-        self.pump_reap(now, &mut ctx);
-        self.put(ctx);
+        let out = drain_reap(ctx);
+        self.emit_reap(out);
+        self.arm(tag);
         self.stats.payload_restored += 1;
         Inbound::DeliverToTun(new)
     }

@@ -5,9 +5,9 @@
 
 use std::time::Instant;
 
-use shim6_wire::shim6::Message;
 use shim6_wire::shim6::option::OptionSliceExt;
 use shim6_wire::shim6::probe::{Keepalive, Probe};
+use shim6_wire::shim6::{ContextTag, Message};
 
 use crate::context::{Context, State};
 use crate::endpoint::{Endpoint, Event, Rx};
@@ -119,17 +119,14 @@ impl Endpoint {
     /// Drains REAP: Keepalives and Probes go out with CT(peer) on the pair REAP chose;
     /// events become endpoint events; `PathChanged` moves payload to the new pair.
     pub(crate) fn pump_reap(&mut self, _now: Instant, ctx: &mut Context) {
-        let Some(r) = ctx.reap.as_mut() else { return };
-        let mut out = Vec::new();
-        while let Some(t) = r.poll_transmit() {
-            out.push(t);
-        }
-        let mut events = Vec::new();
-        while let Some(e) = r.poll_event() {
-            events.push(e);
-        }
-        if let Some(ct_peer) = ctx.ct_peer {
-            for t in out {
+        let out = drain_reap(ctx);
+        self.emit_reap(out);
+    }
+
+    /// Sends and reports what [`drain_reap`] collected.
+    pub(crate) fn emit_reap(&mut self, out: ReapOutput) {
+        if let Some(ct_peer) = out.ct_peer {
+            for t in out.transmits {
                 let pair = t.pair();
                 let m = match t {
                     reap::Transmit::Keepalive { .. } => Message::Keepalive(Keepalive {
@@ -147,28 +144,7 @@ impl Endpoint {
                 self.send(pair.local, pair.remote, &m);
             }
         }
-        let tag = ctx.ct_local;
-        for e in events {
-            match e {
-                reap::Event::PathChanged { from, to } => {
-                    // RFC 5534 §4.2: payload uses the new pair from now on.
-                    ctx.lp_local = to.local;
-                    ctx.lp_peer = to.remote;
-                    self.events.push_back(Event::PathChanged { tag, from, to });
-                }
-                reap::Event::PathFailed { pair, cause } => {
-                    self.events
-                        .push_back(Event::PathFailed { tag, pair, cause });
-                }
-                reap::Event::PathUsable { pair } => {
-                    self.events.push_back(Event::PathUsable { tag, pair });
-                }
-                reap::Event::PeerUnreachable => {
-                    self.events.push_back(Event::PeerUnreachable { tag });
-                }
-                reap::Event::StateChanged { .. } | reap::Event::Recovered { .. } => {}
-            }
-        }
+        self.events.extend(out.events);
     }
 
     /// A control message other than Keepalive / Probe was received on a context: it
@@ -198,11 +174,7 @@ impl Endpoint {
     /// The common checks of Keepalive and Probe (RFC 5534 §5, RFC 5533 §12.3): the
     /// context by CT(local) (else R1bis), addresses in Ls(peer) / Ls(local) (else
     /// R1bis, the sender's context is stale), and the state.
-    fn reap_context(
-        &mut self,
-        rx: &Rx<'_>,
-        tag: shim6_wire::shim6::ContextTag,
-    ) -> Result<Context, Error> {
+    fn reap_context(&mut self, rx: &Rx<'_>, tag: ContextTag) -> Result<Context, Error> {
         let Some(state) = self.live_state(tag) else {
             self.send_r1bis(rx, tag);
             return Err(PeerMisbehaved::UnknownContextTag.into());
@@ -277,4 +249,45 @@ impl Endpoint {
         self.put(ctx);
         Ok(())
     }
+}
+
+/// What a REAP instance produced, taken out of the context so that the context can stay
+/// borrowed from the table on the data path.
+#[derive(Debug, Default)]
+pub(crate) struct ReapOutput {
+    ct_peer: Option<ContextTag>,
+    transmits: Vec<reap::Transmit>,
+    events: Vec<Event>,
+}
+
+/// Empties the context's REAP queues; applies `PathChanged` to the context (RFC 5534
+/// §4.2: payload uses the new pair from now on) and maps REAP events to endpoint events.
+pub(crate) fn drain_reap(ctx: &mut Context) -> ReapOutput {
+    let mut out = ReapOutput {
+        ct_peer: ctx.ct_peer,
+        ..ReapOutput::default()
+    };
+    let Some(r) = ctx.reap.as_mut() else {
+        return out;
+    };
+    while let Some(t) = r.poll_transmit() {
+        out.transmits.push(t);
+    }
+    let tag = ctx.ct_local;
+    while let Some(e) = r.poll_event() {
+        match e {
+            reap::Event::PathChanged { from, to } => {
+                ctx.lp_local = to.local;
+                ctx.lp_peer = to.remote;
+                out.events.push(Event::PathChanged { tag, from, to });
+            }
+            reap::Event::PathFailed { pair, cause } => {
+                out.events.push(Event::PathFailed { tag, pair, cause });
+            }
+            reap::Event::PathUsable { pair } => out.events.push(Event::PathUsable { tag, pair }),
+            reap::Event::PeerUnreachable => out.events.push(Event::PeerUnreachable { tag }),
+            reap::Event::StateChanged { .. } | reap::Event::Recovered { .. } => {}
+        }
+    }
+    out
 }
