@@ -15,6 +15,9 @@
 //! 3. Handshake wire cost: octets of I1 + R1 + I2 + R2 with IPv6 headers, two locators
 //!    per side.
 //! 4. I1 flood: contexts created (must be 0) and R1s per second on one core.
+//! 5. Data path: `handle_outbound` (lookup, REAP note, payload header, locators) and
+//!    `handle_inbound` (lookup, header removed, ULIDs restored) per 1280-octet packet on a
+//!    context that failed over to a non-ULID pair, next to a memcpy of the packet.
 
 use std::hint::black_box;
 use std::net::Ipv6Addr;
@@ -271,6 +274,77 @@ fn flood(n: u32, t0: Instant) -> (usize, f64, usize) {
     )
 }
 
+/// Per-packet cost of the data path, after a failover in the simulator.
+fn data_path(t0: Instant) -> (Duration, Duration, Duration) {
+    use shim6_proto::sim::Net;
+    let mut net = Net::new(t0, 1);
+    let (ea, ua) = endpoint(identity::hba(1, 2, 1), 1, t0);
+    let (eb, ub) = endpoint(identity::hba(2, 2, 2), 2, t0);
+    let la = identity::hba(1, 2, 1).locators;
+    let lb = identity::hba(2, 2, 2).locators;
+    net.add_host(Some(ea), la);
+    net.add_host(Some(eb), lb);
+    net.hosts[0].ep().establish(t0, ua, ub).expect("establish");
+    net.drain(0);
+    net.settle();
+    net.cut(ua, ub);
+    for _ in 0..200 {
+        net.send_app(0, ua, ub, b"x");
+        net.send_app(1, ub, ua, b"y");
+        net.run_for(Duration::from_millis(200));
+    }
+    let now = net.now();
+    let mut a = net.hosts[0].ep.take().expect("A");
+    let mut b = net.hosts[1].ep.take().expect("B");
+    let tag = a.find(ua, ub, 0).expect("context");
+    let pair = a.context(tag).expect("context").current_pair;
+    assert_ne!((pair.local, pair.remote), (ua, ub), "failed over");
+    // One 1280-octet UDP packet at offset 64 of a 1400-octet buffer.
+    let mut pristine = vec![0u8; 1400];
+    shim6_wire::ipv6::Repr {
+        traffic_class: 0,
+        flow_label: 0,
+        payload_len: 1240,
+        next_header: 17,
+        hop_limit: 64,
+        src_addr: ua,
+        dst_addr: ub,
+    }
+    .emit(&mut shim6_wire::ipv6::Packet::new_unchecked(&mut pristine[64..]));
+    let n = 200_000u32;
+    let mut buf = pristine.clone();
+    let mut copy = vec![0u8; 1280];
+    #[allow(clippy::disallowed_methods)] // a benchmark measures wall time
+    let t = Instant::now();
+    for _ in 0..n {
+        copy.copy_from_slice(black_box(&pristine[64..1344]));
+        black_box(&copy);
+    }
+    let memcpy = t.elapsed() / n;
+    let mut out = Duration::ZERO;
+    let mut inb = Duration::ZERO;
+    for _ in 0..n {
+        buf[56..1344].copy_from_slice(&pristine[56..1344]);
+        #[allow(clippy::disallowed_methods)] // a benchmark measures wall time
+        let t = Instant::now();
+        let r = a.handle_outbound(now, &mut buf, 64..1344);
+        out += t.elapsed();
+        let shim6_proto::Outbound::Send(s) = r else {
+            panic!("rewritten")
+        };
+        while a.poll_transmit().is_some() {}
+        while a.poll_event().is_some() {}
+        #[allow(clippy::disallowed_methods)] // a benchmark measures wall time
+        let t = Instant::now();
+        let r = b.handle_inbound(now, &mut buf, s.packet);
+        inb += t.elapsed();
+        assert!(matches!(r, Inbound::DeliverToTun(_)));
+        while b.poll_transmit().is_some() {}
+        while b.poll_event().is_some() {}
+    }
+    (memcpy, out / n, inb / n)
+}
+
 fn main() {
     let big = std::env::args().any(|a| a == "--big");
     #[allow(clippy::disallowed_methods)] // the benchmark's virtual epoch
@@ -336,6 +410,19 @@ fn main() {
             t0
         )
     );
+
+    println!("\n## Data path, 1280-octet packet, context on a non-ULID pair\n");
+    let (memcpy, out, inb) = data_path(t0);
+    println!("| operation | ns/packet | ratio to memcpy |");
+    println!("|---|---|---|");
+    println!("| memcpy of the packet (baseline) | {} | 1.0 |", memcpy.as_nanos());
+    for (what, d) in [("handle_outbound (rewrite)", out), ("handle_inbound (restore)", inb)] {
+        println!(
+            "| {what} | {} | {:.1} |",
+            d.as_nanos(),
+            d.as_secs_f64() / memcpy.as_secs_f64().max(1e-12)
+        );
+    }
 
     println!("\n## I1 flood\n");
     let (ctx, rate, grew) = flood(200_000, t0);
