@@ -310,7 +310,9 @@ fn data_path(t0: Instant) -> (Duration, Duration, Duration) {
         src_addr: ua,
         dst_addr: ub,
     }
-    .emit(&mut shim6_wire::ipv6::Packet::new_unchecked(&mut pristine[64..]));
+    .emit(&mut shim6_wire::ipv6::Packet::new_unchecked(
+        &mut pristine[64..],
+    ));
     let n = 200_000u32;
     let mut buf = pristine.clone();
     let mut copy = vec![0u8; 1280];
@@ -415,8 +417,14 @@ fn main() {
     let (memcpy, out, inb) = data_path(t0);
     println!("| operation | ns/packet | ratio to memcpy |");
     println!("|---|---|---|");
-    println!("| memcpy of the packet (baseline) | {} | 1.0 |", memcpy.as_nanos());
-    for (what, d) in [("handle_outbound (rewrite)", out), ("handle_inbound (restore)", inb)] {
+    println!(
+        "| memcpy of the packet (baseline) | {} | 1.0 |",
+        memcpy.as_nanos()
+    );
+    for (what, d) in [
+        ("handle_outbound (rewrite)", out),
+        ("handle_inbound (restore)", inb),
+    ] {
         println!(
             "| {what} | {} | {:.1} |",
             d.as_nanos(),

@@ -264,7 +264,9 @@ pub struct Endpoint {
     pub(crate) rng: ChaCha20Rng,
     pub(crate) identity: LocalIdentity,
     pub(crate) validators: Validators,
-    pub(crate) contexts: HashMap<ContextTag, Context>,
+    /// Boxed: a context is about 1.5 KB inline (REAP included), and a map of inline
+    /// values reserves that much per empty slot too.
+    pub(crate) contexts: HashMap<ContextTag, Box<Context>>,
     pub(crate) by_key: HashMap<ContextKey, ContextTag>,
     pub(crate) by_nonce: HashMap<u32, ContextTag>,
     pub(crate) by_peer_tag: HashMap<ContextTag, Vec<ContextTag>>,
@@ -324,7 +326,7 @@ impl Endpoint {
 
     /// Every context, as snapshots.
     pub fn contexts(&self) -> impl Iterator<Item = ContextInfo> + '_ {
-        self.contexts.values().map(Context::info)
+        self.contexts.values().map(|c| c.info())
     }
 
     /// How many contexts the table holds (any state).
@@ -334,7 +336,7 @@ impl Endpoint {
 
     /// The context with CT(local) `tag`.
     pub fn context(&self, tag: ContextTag) -> Option<ContextInfo> {
-        self.contexts.get(&tag).map(Context::info)
+        self.contexts.get(&tag).map(|c| c.info())
     }
 
     /// CT(local) of the context for these ULIDs and FII.
@@ -721,7 +723,7 @@ impl Endpoint {
     }
 
     /// Inserts (or re-inserts) a context and keeps the indexes right.
-    pub(crate) fn put(&mut self, ctx: Context) {
+    pub(crate) fn put(&mut self, ctx: Box<Context>) {
         let tag = ctx.ct_local;
         self.by_key.insert(ctx.key, tag);
         if matches!(ctx.state, State::I1Sent | State::I2Sent | State::I2bisSent) {
@@ -733,7 +735,7 @@ impl Endpoint {
 
     /// Takes a context out of the table for processing; put it back with [`Self::put`].
     /// The indexes are left alone (they are re-pointed by `put`).
-    pub(crate) fn take(&mut self, tag: ContextTag) -> Option<Context> {
+    pub(crate) fn take(&mut self, tag: ContextTag) -> Option<Box<Context>> {
         self.contexts.remove(&tag)
     }
 
@@ -770,7 +772,7 @@ impl Endpoint {
         &mut self,
         tag: ContextTag,
         reason: Option<CloseReason>,
-    ) -> Option<Context> {
+    ) -> Option<Box<Context>> {
         let ctx = self.contexts.remove(&tag)?;
         self.forget(&ctx);
         self.stats.contexts_removed += 1;

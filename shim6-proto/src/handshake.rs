@@ -56,7 +56,7 @@ impl Endpoint {
             );
         }
         let tag = self.alloc_tag();
-        let mut ctx = Context::new(State::I1Sent, key, tag, now);
+        let mut ctx = Box::new(Context::new(State::I1Sent, key, tag, now));
         self.stats.contexts_created += 1;
         self.enter_i1_sent(now, &mut ctx);
         self.put(ctx);
@@ -360,7 +360,7 @@ impl Endpoint {
                 )));
             }
             let tag = self.alloc_tag();
-            let mut ctx = Context::new(State::Established, key, tag, now);
+            let mut ctx = Box::new(Context::new(State::Established, key, tag, now));
             self.stats.contexts_created += 1;
             self.set_ct_peer(&mut ctx, init_ct);
             apply_peer_options(&mut ctx, opts);

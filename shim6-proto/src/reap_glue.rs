@@ -174,7 +174,7 @@ impl Endpoint {
     /// The common checks of Keepalive and Probe (RFC 5534 §5, RFC 5533 §12.3): the
     /// context by CT(local) (else R1bis), addresses in Ls(peer) / Ls(local) (else
     /// R1bis, the sender's context is stale), and the state.
-    fn reap_context(&mut self, rx: &Rx<'_>, tag: ContextTag) -> Result<Context, Error> {
+    fn reap_context(&mut self, rx: &Rx<'_>, tag: ContextTag) -> Result<Box<Context>, Error> {
         let Some(state) = self.live_state(tag) else {
             self.send_r1bis(rx, tag);
             return Err(PeerMisbehaved::UnknownContextTag.into());

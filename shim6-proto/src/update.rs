@@ -179,7 +179,7 @@ impl Endpoint {
         Ok(())
     }
 
-    fn finish_update_request(&mut self, rx: Rx<'_>, m: &UpdateRequest, mut ctx: Context) {
+    fn finish_update_request(&mut self, rx: Rx<'_>, m: &UpdateRequest, mut ctx: Box<Context>) {
         let now = rx.now;
         self.refresh_reap_peers(now, &mut ctx);
         self.note_control_received(now, &mut ctx, &rx);

@@ -243,12 +243,12 @@ fn context_tag_collision_is_redrawn() {
         ulid_peer: "2001:db8:ff::2".parse().unwrap(),
         fii: 0,
     };
-    ep.put(crate::context::Context::new(
+    ep.put(Box::new(crate::context::Context::new(
         State::Established,
         key,
         predicted,
         now,
-    ));
+    )));
     let fresh = ep.alloc_tag();
     assert_ne!(fresh, predicted);
     assert_eq!(ep.stats().tag_collisions, 1);
