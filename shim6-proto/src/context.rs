@@ -84,6 +84,8 @@ pub(crate) struct Handshake {
     pub validator: Vec<u8>,
     /// Packet Context Tag of the R1bis (I2bis only).
     pub packet_tag: Option<ContextTag>,
+    /// The pair the I2bis goes out on, (local, peer): the R1bis's, reversed (§7.18).
+    pub pair: Option<(Ipv6Addr, Ipv6Addr)>,
 }
 
 /// A context's data. Public read access goes through [`ContextInfo`].

@@ -125,6 +125,7 @@ impl Endpoint {
             responder_nonce: m.responder_nonce,
             validator,
             packet_tag: None,
+            pair: None,
         });
         ctx.state = State::I2Sent;
         ctx.retries = 0;
@@ -172,7 +173,9 @@ impl Endpoint {
             .get(&m.initiator_nonce)
             .ok_or(PeerMisbehaved::NoMatchingContext)?;
         let ctx = &self.contexts[&tag];
-        if (rx.src, rx.dst) != (ctx.lp_peer, ctx.lp_local) {
+        // §7.15: the R2 comes back over the pair the I1/I2/I2bis went out on.
+        let i2bis_pair = ctx.handshake.as_ref().and_then(|h| h.pair);
+        if (rx.dst, rx.src) != (ctx.lp_local, ctx.lp_peer) && Some((rx.dst, rx.src)) != i2bis_pair {
             return Err(PeerMisbehaved::NoMatchingContext.into());
         }
         // §7.15: I1-SENT (crossed I1s), I2-SENT and I2BIS-SENT accept; ESTABLISHED

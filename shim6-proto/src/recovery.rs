@@ -46,12 +46,16 @@ impl Endpoint {
             .get(&m.packet_context_tag)
             .cloned()
             .unwrap_or_default();
+        // §7.18 matches src/dst against Lp(peer)/Lp(local). We accept any verified pair
+        // of the context (src ∈ Ls(peer), dst ours): during an exploration REAP probes
+        // other pairs, and the R1bis answering such a probe is the only signal that the
+        // peer lost its state. The validator still binds the exchange to this pair.
         let tag = candidates
             .into_iter()
             .find(|t| {
                 self.contexts
                     .get(t)
-                    .is_some_and(|c| (c.lp_peer, c.lp_local) == (rx.src, rx.dst))
+                    .is_some_and(|c| c.peer_has(&rx.src) && self.identity.is_local(&rx.dst))
             })
             .ok_or(PeerMisbehaved::NoMatchingContext)?;
         // §7.18 / digest §7.7: only ESTABLISHED acts; I1-SENT, I2-SENT and I2BIS-SENT
@@ -73,6 +77,7 @@ impl Endpoint {
             responder_nonce: m.responder_nonce,
             validator,
             packet_tag: Some(m.packet_context_tag),
+            pair: Some((rx.dst, rx.src)),
         });
         ctx.retries = 0;
         ctx.deadline = Some(rx.now + backoff(&mut self.rng, I2BIS_TIMEOUT, 0, None));
@@ -87,9 +92,11 @@ impl Endpoint {
         let Some(packet_tag) = h.packet_tag else {
             return;
         };
+        // §7.18: on the R1bis's pair, reversed.
+        let (src, dst) = h.pair.unwrap_or((ctx.lp_local, ctx.lp_peer));
         let mut options = vec![OptionRepr::ResponderValidator(h.validator.clone())];
         // §5.9: ULID Pair when the addresses are not the ULIDs.
-        if (ctx.lp_local, ctx.lp_peer) != (ctx.key.ulid_local, ctx.key.ulid_peer) {
+        if (src, dst) != (ctx.key.ulid_local, ctx.key.ulid_peer) {
             options.push(OptionRepr::UlidPair(UlidPair {
                 sender: ctx.key.ulid_local,
                 receiver: ctx.key.ulid_peer,
@@ -106,7 +113,7 @@ impl Endpoint {
             packet_context_tag: packet_tag,
             options,
         });
-        self.send(ctx.lp_local, ctx.lp_peer, &m);
+        self.send(src, dst, &m);
     }
 
     /// I2bis received (RFC 5533 §7.19): the R1bis-style validator over the Packet

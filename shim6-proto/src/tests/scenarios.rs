@@ -819,3 +819,50 @@ fn unsupported_verification_method_gets_error_2_and_no_state() {
         }
     )));
 }
+
+#[test]
+fn peer_restart_on_ulid_path_keeps_flows_then_recovers_at_the_next_failure() {
+    let mut t = Two::new(Kind::Hba, 2);
+    t.establish();
+    t.traffic(Duration::from_secs(2), Duration::from_millis(200));
+    // B restarts while payload flows on the ULIDs (no Shim6 header at all).
+    let now = t.net.now();
+    let (eb, _) = endpoint(ident(Kind::Hba, 2, 2), config(5), now);
+    t.net.restart(B, eb);
+    let (na, nb) = (
+        t.net.hosts[A].delivered.len(),
+        t.net.hosts[B].delivered.len(),
+    );
+    t.traffic(Duration::from_secs(10), Duration::from_millis(200));
+    assert!(
+        t.net.hosts[A].delivered.len() >= na + 45,
+        "B → A unaffected"
+    );
+    assert!(
+        t.net.hosts[B].delivered.len() >= nb + 45,
+        "A → B unaffected"
+    );
+    assert_eq!(t.ep(B).context_count(), 0);
+    // The next failure: A's REAP probes name the forgotten tag → R1bis → I2bis.
+    let (ua, ub) = (t.ua, t.ub);
+    t.net.cut(ua, ub);
+    t.traffic(Duration::from_secs(60), Duration::from_millis(200));
+    assert!(t.has_event(A, |e| matches!(
+        e,
+        Event::Established {
+            recovered: true,
+            ..
+        }
+    )));
+    assert_eq!(t.state(B), Some(State::Established));
+    let now = t.net.elapsed();
+    let recent = |h: usize, t: &Two| {
+        t.net.hosts[h]
+            .delivered
+            .iter()
+            .filter(|d| d.at + Duration::from_secs(3) >= now)
+            .count()
+    };
+    assert!(recent(B, &t) >= 10, "A → B flows again");
+    assert!(recent(A, &t) >= 10, "B → A flows again");
+}
