@@ -120,6 +120,20 @@
 //! (§7.12); the locator check on I1 in ESTABLISHED (§7.13); Keepalive Timeout accepted in
 //! any message (§7.15); UR listing a subset of an HBA set accepted (§7.22).
 //!
+//! # Where we deviate from the RFC (each documented at its code)
+//!
+//! - An R1bis is matched to the context whose CT(peer) it names when its addresses are
+//!   *any* verified pair of that context, not only the current one (§7.18): during an
+//!   exploration the R1bis answers a REAP probe on another pair. The I2bis goes back on
+//!   that pair and the R2 is accepted there ([`recovery`]).
+//! - An Update Request whose source is not in Ls(peer) but in the request's own, verified
+//!   list is accepted (§10.4 would answer R1bis): a host that lost every old locator can
+//!   still update ([`update`]).
+//! - A whole message is refused when one listed locator fails verification (the RFC
+//!   only forbids *using* it): forged lists leave no state at all.
+//! - Pure HBA locators not derived from the ULID's set, and locators of a ULID without
+//!   a key, are not advertised for that ULID (they could not verify).
+//!
 //! # Fuzzing
 //!
 //! There is no test seam in this crate: the validator, PDS, HBA and signature checks run
