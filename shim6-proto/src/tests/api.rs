@@ -350,3 +350,65 @@ fn random_failures_converge_to_a_working_pair() {
         assert!(recent(A, &t) >= 10, "seed {seed}: B → A recovered");
     }
 }
+
+#[test]
+fn icmp_packet_too_big_about_shimmed_packet_is_translated_to_ulids() {
+    let mut t = Two::new(Kind::Hba, 2);
+    t.establish();
+    let (ua, ub) = (t.ua, t.ub);
+    t.net.cut(ua, ub);
+    t.traffic(Duration::from_secs(40), Duration::from_millis(200));
+    // A shimmed packet as A sends it.
+    let mut buf = vec![0u8; 8 + 40 + 100];
+    shim6_wire::ipv6::Repr {
+        traffic_class: 0,
+        flow_label: 0,
+        payload_len: 100,
+        next_header: 17,
+        hop_limit: 64,
+        src_addr: ua,
+        dst_addr: ub,
+    }
+    .emit(&mut shim6_wire::ipv6::Packet::new_unchecked(&mut buf[8..]));
+    let now = t.net.now();
+    let len = buf.len();
+    let crate::Outbound::Send(s) = t.ep(A).handle_outbound(now, &mut buf, 8..len) else {
+        panic!("rewritten");
+    };
+    let quoted = buf[s.packet.clone()].to_vec();
+    // A router on the path answers Packet Too Big (MTU 1280) to A's locator.
+    let router: std::net::Ipv6Addr = "2001:db8:99::1".parse().unwrap();
+    let mut p = vec![0u8; 40 + 8 + quoted.len()];
+    shim6_wire::ipv6::Repr {
+        traffic_class: 0,
+        flow_label: 0,
+        payload_len: (8 + quoted.len()) as u16,
+        next_header: 58,
+        hop_limit: 64,
+        src_addr: router,
+        dst_addr: s.src,
+    }
+    .emit(&mut shim6_wire::ipv6::Packet::new_unchecked(&mut p[..]));
+    p[48..].copy_from_slice(&quoted);
+    {
+        let mut m = shim6_wire::ipv6::icmp::Packet::new_unchecked(&mut p[40..]);
+        m.set_msg_type(shim6_wire::ipv6::icmp::TYPE_PACKET_TOO_BIG);
+        m.set_code(0);
+        m.set_data_word(1280);
+        m.fill_checksum(&router, &s.src);
+    }
+    let plen = p.len();
+    let r = t.ep(A).handle_inbound(now, &mut p, 0..plen);
+    let Inbound::DeliverToTun(r) = r else {
+        panic!("{r:?}")
+    };
+    assert_eq!(r.len(), plen - 8);
+    let outer = shim6_wire::ipv6::Packet::new_checked(&p[r.clone()]).unwrap();
+    assert_eq!(outer.dst_addr(), ua);
+    let icmp = shim6_wire::ipv6::icmp::Packet::new_checked(&p[r.start + 40..r.end]).unwrap();
+    assert_eq!(icmp.data_word(), 1272, "MTU − 8 for the ULP");
+    assert!(icmp.verify_checksum(&router, &ua));
+    let q = shim6_wire::ipv6::Packet::new_unchecked(icmp.body());
+    assert_eq!((q.src_addr(), q.dst_addr(), q.next_header()), (ua, ub, 17));
+    assert_eq!(t.ep(A).stats().icmp_translated, 1);
+}
