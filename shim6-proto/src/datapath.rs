@@ -26,15 +26,30 @@ use crate::reap_glue::drain_reap;
 
 impl Endpoint {
     /// A packet from the TUN, `buf[packet]` a complete IPv6 packet with ULIDs as
-    /// addresses (RFC 5533 §12.1 via digest §1.11). Counts as payload sent for REAP.
+    /// addresses (RFC 5533 §12.1 via digest §1.11), sent with the default context
+    /// (FII 0). Counts as payload sent for REAP.
     pub fn handle_outbound(
         &mut self,
         now: Instant,
         buf: &mut [u8],
         packet: Range<usize>,
     ) -> Outbound {
+        self.handle_outbound_fii(now, buf, packet, 0)
+    }
+
+    /// As [`handle_outbound`](Self::handle_outbound), through the forked context `fii`
+    /// of the packet's ULID pair (RFC 5533 §5.15.7: "forking only affects which context
+    /// a host sends with"; the shell chooses, e.g. per flow). An FII without a context
+    /// passes the packet through unchanged.
+    pub fn handle_outbound_fii(
+        &mut self,
+        now: Instant,
+        buf: &mut [u8],
+        packet: Range<usize>,
+        fii: u32,
+    ) -> Outbound {
         let now = self.advance(now);
-        let r = self.outbound(now, buf, packet);
+        let r = self.outbound(now, buf, packet, fii);
         match &r {
             Outbound::Drop(reason) => self.stats.count_drop(*reason),
             Outbound::PassThrough => self.stats.payload_passed += 1,
@@ -43,18 +58,24 @@ impl Endpoint {
         r
     }
 
-    fn outbound(&mut self, now: Instant, buf: &mut [u8], range: Range<usize>) -> Outbound {
+    fn outbound(
+        &mut self,
+        now: Instant,
+        buf: &mut [u8],
+        range: Range<usize>,
+        fii: u32,
+    ) -> Outbound {
         let Some(pkt) = buf.get(range.clone()) else {
             return Outbound::Drop(DropReason::Internal);
         };
         let Ok(ip) = ipv6::Packet::new_checked(pkt) else {
             return Outbound::Drop(DropReason::Malformed);
         };
-        // Digest §1.12: outgoing ULP packets map to (ULID pair, FII = 0).
+        // Digest §1.12: outgoing ULP packets map to (ULID pair, FII), FII 0 by default.
         let key = ContextKey {
             ulid_local: ip.src_addr(),
             ulid_peer: ip.dst_addr(),
-            fii: 0,
+            fii,
         };
         let Some(&tag) = self.by_key.get(&key) else {
             return Outbound::PassThrough;

@@ -866,3 +866,59 @@ fn peer_restart_on_ulid_path_keeps_flows_then_recovers_at_the_next_failure() {
     assert!(recent(B, &t) >= 10, "A → B flows again");
     assert!(recent(A, &t) >= 10, "B → A flows again");
 }
+
+#[test]
+fn forked_context_carries_its_own_tag_on_the_data_path() {
+    let mut t = Two::new(Kind::Hba, 2);
+    t.establish();
+    let now = t.net.now();
+    let (ua, ub) = (t.ua, t.ub);
+    let fork = t.ep(A).fork(now, ua, ub).unwrap();
+    t.net.drain(A);
+    t.net.settle();
+    // Both contexts fail over; then each rewrites with its own CT(peer).
+    t.net.cut(ua, ub);
+    let end = t.net.now() + Duration::from_secs(40);
+    while t.net.now() < end {
+        for fii in [0, 1] {
+            let mut buf = vec![0u8; 8 + 40 + 4];
+            shim6_wire::ipv6::Repr {
+                traffic_class: 0,
+                flow_label: 0,
+                payload_len: 4,
+                next_header: 17,
+                hop_limit: 64,
+                src_addr: ua,
+                dst_addr: ub,
+            }
+            .emit(&mut shim6_wire::ipv6::Packet::new_unchecked(&mut buf[8..]));
+            buf[48] = 0x10 + fii as u8;
+            let now = t.net.now();
+            let len = buf.len();
+            if let crate::Outbound::Send(s) =
+                t.ep(A).handle_outbound_fii(now, &mut buf, 8..len, fii)
+            {
+                t.net.wire(A, buf[s.packet].to_vec());
+            }
+            t.net.drain(A);
+        }
+        t.net.send_app(B, ub, ua, b"b");
+        t.net.run_for(Duration::from_millis(200));
+    }
+    let forked_peer = t.ep(A).context(fork).unwrap().ct_peer.unwrap();
+    let default_peer = t.info(A).ct_peer.unwrap();
+    assert_ne!(forked_peer, default_peer);
+    // B restored packets of both contexts (each looked up by its own tag).
+    let restored = t.ep(B).stats().payload_restored;
+    assert!(restored >= 100, "{restored}");
+    for marker in [0x10u8, 0x11] {
+        assert!(
+            t.net.hosts[B]
+                .delivered
+                .iter()
+                .any(|d| d.via_shim && d.src == ua && d.payload.first() == Some(&marker)),
+            "context FII {} delivered through its own tag",
+            marker - 0x10
+        );
+    }
+}
