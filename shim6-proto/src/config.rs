@@ -68,6 +68,11 @@ pub struct Config {
     /// Run REAP on established contexts (RFC 5534). Off only for tests of the
     /// handshake alone.
     pub enable_reap: bool,
+    /// Number the Locator List verification methods as RFC 5533 §17 (IANA) does,
+    /// 1 = CGA and 2 = HBA, instead of §5.15.2 Table 4 (1 = HBA, 2 = CGA, what LinShim6
+    /// and Wireshark use). Digest §7.2 recommends Table 4 and this switch; both ends
+    /// must agree.
+    pub iana_verification_methods: bool,
 }
 
 impl Default for Config {
@@ -87,6 +92,7 @@ impl Default for Config {
             teardown_idle: DEFAULT_TEARDOWN_IDLE,
             max_contexts: 1 << 22,
             enable_reap: true,
+            iana_verification_methods: false,
         }
     }
 }

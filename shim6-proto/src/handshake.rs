@@ -7,6 +7,7 @@ use std::time::Instant;
 
 use shim6_wire::shim6::error_message::ErrorCode;
 use shim6_wire::shim6::handshake::{I1, I2, R1, R2};
+use shim6_wire::shim6::locator::{LocatorList, VerificationMethod};
 use shim6_wire::shim6::option::{OptionSliceExt, OptionType, Repr as OptionRepr, UlidPair};
 use shim6_wire::shim6::{ContextTag, Message};
 
@@ -137,7 +138,7 @@ impl Endpoint {
 
     /// The locator options we put in I2, I2bis and R2, with the Keepalive Timeout.
     pub(crate) fn our_locator_options(&self, ulid_local: &Ipv6Addr) -> Vec<OptionRepr> {
-        let mut o = self.identity.options(ulid_local, true);
+        let mut o = self.locator_options(ulid_local, true);
         o.extend(self.keepalive_option());
         o
     }
@@ -432,6 +433,13 @@ impl Endpoint {
         let Some(list) = options.locator_list() else {
             return Ok(out);
         };
+        let remapped;
+        let list = if self.config.iana_verification_methods {
+            remapped = swap_methods(list.clone());
+            &remapped
+        } else {
+            list
+        };
         let pds = pds.or(stored_pds).ok_or(PeerMisbehaved::MissingPds)?;
         let mut verified = match verify_peer_list(&ulid_peer, list, pds, options.cga_signature()) {
             Ok(v) => v,
@@ -476,6 +484,34 @@ impl Endpoint {
         }
         out.list = Some(verified);
         Ok(out)
+    }
+}
+
+/// Exchanges HBA and CGA in a Locator List (digest §7.2, the IANA numbering).
+pub(crate) fn swap_methods(mut list: LocatorList) -> LocatorList {
+    for l in &mut list.locators {
+        l.method = match l.method {
+            VerificationMethod::Hba => VerificationMethod::Cga,
+            VerificationMethod::Cga => VerificationMethod::Hba,
+            other => other,
+        };
+    }
+    list
+}
+
+impl Endpoint {
+    /// Our locator options for a message about `ulid`, in the configured numbering of
+    /// the verification methods.
+    pub(crate) fn locator_options(&self, ulid: &Ipv6Addr, with_pds: bool) -> Vec<OptionRepr> {
+        let mut o = self.identity.options(ulid, with_pds);
+        if self.config.iana_verification_methods {
+            for x in &mut o {
+                if let OptionRepr::LocatorList(l) = x {
+                    *l = swap_methods(l.clone());
+                }
+            }
+        }
+        o
     }
 }
 

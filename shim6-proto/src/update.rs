@@ -66,7 +66,7 @@ impl Endpoint {
         let (Some(u), Some(ct_peer)) = (&ctx.update, ctx.ct_peer) else {
             return;
         };
-        let mut options = self.identity.options(&ctx.key.ulid_local, false);
+        let mut options = self.locator_options(&ctx.key.ulid_local, false);
         options.extend(self.keepalive_option());
         let m = Message::UpdateRequest(UpdateRequest {
             receiver_context_tag: ct_peer,

@@ -10,7 +10,7 @@ use shim6_wire::shim6::{ContextTag, Message, MessageType};
 use super::util::*;
 use crate::sim::identity;
 use crate::sim::{Fate, Net};
-use crate::{DropReason, Event, State};
+use crate::{Config, DropReason, Event, State};
 
 const SEC: Duration = Duration::from_secs(1);
 
@@ -921,4 +921,41 @@ fn forked_context_carries_its_own_tag_on_the_data_path() {
             marker - 0x10
         );
     }
+}
+
+#[test]
+fn iana_verification_method_numbering_interoperates_only_when_both_agree() {
+    let iana = |seed| Config {
+        iana_verification_methods: true,
+        ..config(seed)
+    };
+    // Both ends switched: the wire says 2 for the HBA locators, and it works.
+    let mut t = Two::with(Kind::Hba, Kind::Hba, 2, iana(1), iana(2));
+    let methods: Rc<RefCell<Vec<u8>>> = Rc::default();
+    let m2 = methods.clone();
+    t.net.alter = Some(Box::new(move |f, p| {
+        if f.message_type == MessageType::I2 {
+            if let Ok(Message::I2(i2)) = Message::parse_bytes(&p[40..]) {
+                for o in &i2.options {
+                    if let OptionRepr::LocatorList(l) = o {
+                        m2.borrow_mut()
+                            .extend(l.locators.iter().map(|x| u8::from(x.method)));
+                    }
+                }
+            }
+        }
+        true
+    }));
+    t.establish();
+    assert_eq!(t.state(B), Some(State::Established));
+    assert_eq!(
+        *methods.borrow(),
+        vec![2, 2],
+        "HBA numbered 2 (RFC 5533 §17)"
+    );
+    // Only one end switched: its HBA locators read as CGA, unsigned: refused.
+    let mut t = Two::with(Kind::Hba, Kind::Hba, 2, iana(1), config(2));
+    t.establish();
+    assert_eq!(t.ep(B).context_count(), 0);
+    assert!(t.ep(B).stats().drops(DropReason::BadSignature) >= 1);
 }
