@@ -112,7 +112,8 @@
 //!
 //! # Readings where the RFC contradicts itself (protocol digest §7)
 //!
-//! P = 1 is payload (§7.1); verification methods 1 = HBA, 2 = CGA (§7.2); random
+//! P = 1 is payload (§7.1); verification methods 1 = HBA, 2 = CGA, or the IANA numbering with
+//! [`Config::iana_verification_methods`] (§7.2); random
 //! generation numbers, compared for equality only (§7.3); UA in I2-SENT resends I2 (§7.4);
 //! validator inputs of §7.10.1 without the Initiator Nonce (§7.5); ICMP in I1-SENT →
 //! NO-SUPPORT (§7.6); R1bis discarded in I2BIS-SENT (§7.7); Error 1 always sent, rate
