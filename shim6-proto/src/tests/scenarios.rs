@@ -959,3 +959,63 @@ fn iana_verification_method_numbering_interoperates_only_when_both_agree() {
     assert_eq!(t.ep(B).context_count(), 0);
     assert!(t.ep(B).stats().drops(DropReason::BadSignature) >= 1);
 }
+
+#[test]
+fn no_failure_means_no_exploration_and_no_path_change() {
+    for one_way in [false, true] {
+        let mut t = Two::new(Kind::Hba, 3);
+        t.establish();
+        let (ua, ub) = (t.ua, t.ub);
+        let end = t.net.now() + Duration::from_secs(300);
+        while t.net.now() < end {
+            t.net.send_app(A, ua, ub, b"data");
+            if !one_way {
+                t.net.send_app(B, ub, ua, b"ack");
+            }
+            t.net.run_for(Duration::from_millis(300));
+        }
+        for h in [A, B] {
+            assert!(
+                !t.has_event(h, |e| matches!(
+                    e,
+                    Event::PathFailed { .. } | Event::PathChanged { .. }
+                )),
+                "one_way = {one_way}, host {h}"
+            );
+        }
+        assert_eq!(t.ep(A).stats().sent(MessageType::Probe), 0);
+    }
+}
+
+#[test]
+fn peer_gone_ends_probing() {
+    let mut t = Two::new(Kind::Hba, 2);
+    t.establish();
+    t.traffic(Duration::from_secs(2), Duration::from_millis(200));
+    // B vanishes: every address unreachable.
+    for b in t.lb.clone() {
+        t.net.isolate(b);
+    }
+    let (ua, ub) = (t.ua, t.ub);
+    for _ in 0..100 {
+        t.net.send_app(A, ua, ub, b"anyone?");
+        t.net.run_for(Duration::from_millis(200));
+    }
+    assert!(t.has_event(A, |e| matches!(e, Event::PathFailed { .. })));
+    t.net.run_for(Duration::from_secs(1800));
+    let late = t.net.elapsed() - Duration::from_secs(600);
+    let late_probes = t
+        .net
+        .trace
+        .iter()
+        .filter(|x| x.at >= late && x.control == Some(MessageType::Probe))
+        .count();
+    assert_eq!(late_probes, 0, "probing stopped");
+    assert!(
+        t.has_event(A, |e| matches!(
+            e,
+            Event::PeerUnreachable { .. } | Event::Closed { .. }
+        )),
+        "REAP gave up or the idle context was torn down"
+    );
+}
