@@ -56,7 +56,8 @@ struct UlidIdentity {
     address: Ipv6Addr,
     params: Vec<u8>,
     hba_prefixes: Vec<Prefix>,
-    signer: Option<LocatorListSigner>,
+    /// Index in [`LocalIdentity::signers`]; the members of one HBA set share it.
+    signer: Option<usize>,
     advert: Advert,
 }
 
@@ -64,6 +65,7 @@ struct UlidIdentity {
 #[derive(Debug)]
 pub struct LocalIdentity {
     ulids: Vec<UlidIdentity>,
+    signers: Vec<LocatorListSigner>,
     locators: Vec<reap::Locator>,
     generation: u32,
 }
@@ -77,11 +79,16 @@ fn prefix_of(a: &Ipv6Addr) -> Prefix {
 impl LocalIdentity {
     /// Checks every ULID against its own parameters and prepares the signers.
     ///
+    /// A configured ULID from an HBA set brings every member of the set along as a
+    /// ULID (RFC 5535 §6: the members differ only in the Subnet Prefix), so the
+    /// applications may use any of them; they share one signer.
+    ///
     /// # Errors
     /// [`ApiMisuse::Identity`] when a ULID does not verify against its parameters, or a
     /// key is missing where the parameters say CGA.
     pub fn new(ulids: Vec<LocalUlid>) -> Result<Self, ApiMisuse> {
-        let mut out = Vec::new();
+        let mut out: Vec<UlidIdentity> = Vec::new();
+        let mut signers = Vec::new();
         for u in ulids {
             let v = cga::verify(&u.address, &u.params).map_err(|e| {
                 ApiMisuse::Identity(format!("ULID {} does not verify: {e}", u.address))
@@ -101,18 +108,41 @@ impl LocalIdentity {
             // RFC 5535 §5: a pure HBA key field is no key; no signature is possible.
             let signer = match (v.kind, u.key) {
                 (AddressKind::Hba, _) | (_, None) => None,
-                (_, Some(k)) => Some(LocatorListSigner::new(k)),
+                (_, Some(k)) => {
+                    signers.push(LocatorListSigner::new(k));
+                    Some(signers.len() - 1)
+                }
+            };
+            let members = if hba_prefixes.is_empty() {
+                Vec::new()
+            } else {
+                cga::AddressSet::from_params(&u.params, v.sec)
+                    .map_err(|e| ApiMisuse::Identity(format!("ULID {}: {e}", u.address)))?
+                    .members()
             };
             out.push(UlidIdentity {
                 address: u.address,
                 params: u.params,
-                hba_prefixes,
+                hba_prefixes: hba_prefixes.clone(),
                 signer,
                 advert: Advert::default(),
             });
+            for (_, address, params) in members {
+                if out.iter().any(|x| x.address == address) {
+                    continue;
+                }
+                out.push(UlidIdentity {
+                    address,
+                    params,
+                    hba_prefixes: hba_prefixes.clone(),
+                    signer,
+                    advert: Advert::default(),
+                });
+            }
         }
         Ok(Self {
             ulids: out,
+            signers,
             locators: Vec::new(),
             generation: 0,
         })
@@ -208,7 +238,8 @@ impl LocalIdentity {
                     l.pref.weight,
                 ));
             }
-            let signature = match (&mut u.signer, cga_locs.is_empty()) {
+            let signer = u.signer.and_then(|i| self.signers.get_mut(i));
+            let signature = match (signer, cga_locs.is_empty()) {
                 (Some(s), false) => Some(
                     s.update(generation, &cga_locs)
                         .map_err(|e| ApiMisuse::Identity(format!("signing: {e}")))?
@@ -237,9 +268,8 @@ impl LocalIdentity {
 
     /// How many RSA signatures the signers have made (never in reply to a peer).
     pub fn signatures_made(&self) -> u64 {
-        self.ulids
+        self.signers
             .iter()
-            .filter_map(|u| u.signer.as_ref())
             .map(LocatorListSigner::signatures_made)
             .sum()
     }

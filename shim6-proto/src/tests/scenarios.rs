@@ -1019,3 +1019,27 @@ fn peer_gone_ends_probing() {
         "REAP gave up or the idle context was torn down"
     );
 }
+
+#[test]
+fn any_member_of_a_configured_hba_set_serves_as_ulid() {
+    let mut t = Two::new(Kind::Hba, 3);
+    let now = t.net.now();
+    let ua = t.ua;
+    let ub2 = t.lb[2]; // not the configured ULID, a member of its set
+    t.ep(A).establish(now, ua, ub2).unwrap();
+    t.net.drain(A);
+    t.net.settle();
+    let tb = t
+        .ep(B)
+        .find(ub2, ua, 0)
+        .expect("B keyed the context by its member ULID");
+    assert_eq!(t.ep(B).context(tb).unwrap().state, State::Established);
+    let ta = t.ep(A).find(ua, ub2, 0).unwrap();
+    let info = t.ep(A).context(ta).unwrap();
+    assert_eq!(info.state, State::Established);
+    assert_eq!(
+        info.peer_locators.len(),
+        3,
+        "the set verified against the member's PDS"
+    );
+}
