@@ -372,7 +372,8 @@ impl Endpoint {
     ///
     /// # Errors
     /// [`ApiMisuse::UnknownLocalUlid`], [`ApiMisuse::ContextExists`] (any live state),
-    /// [`ApiMisuse::HeldDown`] during E-FAILED / NO-SUPPORT.
+    /// [`ApiMisuse::HeldDown`] during E-FAILED, [`PeerIncompatible::NoSupport`] during
+    /// NO-SUPPORT (RFC 5533 §7.5, §7.6).
     pub fn establish(
         &mut self,
         now: Instant,

@@ -323,16 +323,13 @@ pub enum DropReason {
     PreferencesMismatch,
     /// Probe's first sent record does not match the IPv6 header (RFC 5534 §5.2).
     ProbeRecordMismatch,
-    /// A message type we never expect to receive here (e.g. an I1 for a context we
-    /// hold in a way the RFC leaves unanswered).
-    Unexpected,
     /// An internal limit or invariant (e.g. no room to insert the payload header).
     Internal,
 }
 
 impl DropReason {
     /// Every reason, in counter-table order.
-    pub const ALL: [Self; 23] = [
+    pub const ALL: [Self; 22] = [
         Self::Malformed,
         Self::BadChecksum,
         Self::NotShim6,
@@ -354,7 +351,6 @@ impl DropReason {
         Self::StaleUpdateNonce,
         Self::PreferencesMismatch,
         Self::ProbeRecordMismatch,
-        Self::Unexpected,
         Self::Internal,
     ];
 
@@ -387,7 +383,6 @@ impl DropReason {
             Self::StaleUpdateNonce => "stale-update-nonce",
             Self::PreferencesMismatch => "preferences-mismatch",
             Self::ProbeRecordMismatch => "probe-record-mismatch",
-            Self::Unexpected => "unexpected",
             Self::Internal => "internal",
         }
     }

@@ -44,6 +44,10 @@ impl Endpoint {
                 // hold-down time passes; then the context is gone (→ IDLE).
                 s if s.is_holddown() => {
                     if let Some(until) = ctx.deadline.filter(|d| *d > now) {
+                        // §7.6: the peer said (by ICMP) it has no Shim6.
+                        if s == State::NoSupport {
+                            return Err(Error::PeerIncompatible(PeerIncompatible::NoSupport));
+                        }
                         return Err(ApiMisuse::HeldDown { until }.into());
                     }
                     self.remove_context(tag, None);

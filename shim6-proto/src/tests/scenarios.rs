@@ -290,7 +290,12 @@ fn peer_without_shim6_gives_no_support_and_payload_untouched() {
     assert_eq!(&d.payload[..], b"hello");
     // The hold-down refuses a new attempt, then expires (→ IDLE).
     let now = net.now();
-    assert!(net.hosts[A].ep().establish(now, la[0], lb[0]).is_err());
+    assert_eq!(
+        net.hosts[A].ep().establish(now, la[0], lb[0]).err(),
+        Some(crate::Error::PeerIncompatible(
+            crate::PeerIncompatible::NoSupport
+        ))
+    );
     net.run_for(Duration::from_secs(601));
     assert_eq!(net.hosts[A].ep().context_count(), 0);
 }
