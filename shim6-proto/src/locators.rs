@@ -39,6 +39,40 @@ pub struct LocalUlid {
     pub key: Option<PrivateKey>,
 }
 
+impl LocalUlid {
+    /// A ULID from one entry of `cga-tool generate --format json`
+    /// (`{"address": "...", "params": "<hex>"}`), with the key for CGA use.
+    ///
+    /// # Errors
+    /// [`ApiMisuse::Identity`] for an unparsable address or hex string. Whether the
+    /// address matches the parameters is checked by [`Endpoint::new`](crate::Endpoint::new).
+    pub fn from_hex(
+        address: &str,
+        params_hex: &str,
+        key: Option<PrivateKey>,
+    ) -> Result<Self, ApiMisuse> {
+        let address = address
+            .parse()
+            .map_err(|e| ApiMisuse::Identity(format!("address {address:?}: {e}")))?;
+        let h = params_hex.trim();
+        if h.len() % 2 != 0 || !h.bytes().all(|b| b.is_ascii_hexdigit()) {
+            return Err(ApiMisuse::Identity(
+                "params: expected an even number of hex digits".into(),
+            ));
+        }
+        let params = (0..h.len())
+            .step_by(2)
+            .map(|i| u8::from_str_radix(&h[i..i + 2], 16))
+            .collect::<Result<Vec<u8>, _>>()
+            .map_err(|e| ApiMisuse::Identity(format!("params: {e}")))?;
+        Ok(Self {
+            address,
+            params,
+            key,
+        })
+    }
+}
+
 /// What we advertise for one ULID: the options that go into I2, I2bis, R2 and Update
 /// Requests.
 #[derive(Debug, Clone, Default)]
@@ -409,4 +443,22 @@ pub fn apply_preferences(
         };
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn local_ulid_from_cga_tool_json_fields() {
+        let id = crate::sim::identity::hba(1, 2, 1);
+        let u = &id.ulids[0];
+        let hex: String = u.params.iter().map(|b| format!("{b:02x}")).collect();
+        let parsed = LocalUlid::from_hex(&u.address.to_string(), &hex, None).unwrap();
+        assert_eq!(parsed.params, u.params);
+        assert!(LocalIdentity::new(vec![parsed]).is_ok());
+        assert!(LocalUlid::from_hex("2001:db8::1", "abc", None).is_err());
+        assert!(LocalUlid::from_hex("2001:db8::1", "zz", None).is_err());
+        assert!(LocalUlid::from_hex("not an address", "00", None).is_err());
+    }
 }
