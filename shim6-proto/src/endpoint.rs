@@ -470,15 +470,21 @@ impl Endpoint {
     /// REAP timers, teardown.
     pub fn handle_timeout(&mut self, now: Instant) {
         let now = self.advance(now);
+        // Collect first, then fire each due context once: a timer re-armed at or before
+        // `now` waits for the next call instead of spinning here.
+        let mut due = Vec::new();
         while let Some(Reverse((t, tag))) = self.timers.peek().copied() {
             if t > now {
                 break;
             }
             self.timers.pop();
-            if self.armed.get(&tag) != Some(&t) {
-                continue; // stale entry
+            if self.armed.get(&tag) == Some(&t) {
+                self.armed.remove(&tag);
+                due.push(tag);
             }
-            self.armed.remove(&tag);
+            // Otherwise a stale entry (the timer moved): dropped.
+        }
+        for tag in due {
             self.context_timeout(now, tag);
             self.arm(tag);
         }
