@@ -554,3 +554,51 @@ fn test_no_support_holddown_expires_to_idle() {
     net.run_for(Duration::from_secs(2));
     assert_eq!(net.hosts[A].ep().context_count(), 0);
 }
+
+#[test]
+fn test_established_i2_retransmitted_sends_r2_and_stays() {
+    let mut t = Two::new(Kind::Hba, 2);
+    let c = capture(&mut t, &[], &[MessageType::I2]);
+    start(&mut t);
+    t.net.settle();
+    t.net.alter = None;
+    let i2 = first(&c, MessageType::I2);
+    assert_eq!(inject(&mut t, B, i2), Inbound::Consumed);
+    assert_eq!(t.sent(B, MessageType::R2), 2);
+    assert_eq!(t.ep(B).context_count(), 1);
+    assert_eq!(t.state(B), Some(State::Established));
+}
+
+#[test]
+fn test_i2bis_sent_i1_sends_r2_and_stays() {
+    let (mut t, _) = ctx_i2bis_sent();
+    let (ua, ub) = (t.ua, t.ub);
+    let i1 = Message::I1(I1 {
+        initiator_context_tag: ContextTag::from_masked(0x99),
+        initiator_nonce: 3,
+        options: Vec::new(),
+    });
+    let before = t.sent(A, MessageType::R2);
+    assert_eq!(inject(&mut t, A, packet(ub, ua, &i1)), Inbound::Consumed);
+    assert_eq!(t.sent(A, MessageType::R2), before + 1);
+    assert_eq!(t.state(A), Some(State::I2bisSent));
+}
+
+#[test]
+fn test_e_failed_i1_handled_as_idle_sends_r1() {
+    let mut t = Two::new(Kind::Hba, 2);
+    let _c = capture(&mut t, &[MessageType::I1], &[]);
+    start(&mut t);
+    t.net.run_for(Duration::from_secs(200));
+    assert_eq!(t.state(A), Some(State::EFailed));
+    t.net.alter = None;
+    let (ua, ub) = (t.ua, t.ub);
+    let i1 = Message::I1(I1 {
+        initiator_context_tag: ContextTag::from_masked(0x55),
+        initiator_nonce: 9,
+        options: Vec::new(),
+    });
+    assert_eq!(inject(&mut t, A, packet(ub, ua, &i1)), Inbound::Consumed);
+    assert_eq!(t.sent(A, MessageType::R1), 1);
+    assert_eq!(t.state(A), Some(State::EFailed));
+}
