@@ -1048,3 +1048,45 @@ fn any_member_of_a_configured_hba_set_serves_as_ulid() {
         "the set verified against the member's PDS"
     );
 }
+
+#[test]
+fn update_request_is_retransmitted_forever_with_capped_backoff() {
+    let mut t = Two::new(Kind::Hba, 2);
+    t.establish();
+    t.net.alter = Some(Box::new(|f, _| {
+        f.message_type != MessageType::UpdateRequest
+    }));
+    // No payload for an hour: keep the idle teardown (10 min) out of the way.
+    let p = t.ep(A).policy();
+    t.ep(A).set_policy(crate::Policy {
+        teardown_idle: Duration::from_secs(7200),
+        ..p
+    });
+    let locs: Vec<_> = t.la.iter().rev().map(|a| reap::Locator::new(*a)).collect();
+    let now = t.net.now();
+    t.ep(A).handle_local_locators(now, &locs).unwrap();
+    t.net.drain(A);
+    t.net.run_for(Duration::from_secs(3600));
+    let times: Vec<Duration> = t
+        .net
+        .trace
+        .iter()
+        .filter(|x| x.control == Some(MessageType::UpdateRequest))
+        .map(|x| x.at)
+        .collect();
+    assert!(
+        times.len() >= 30,
+        "still retransmitting after an hour: {}",
+        times.len()
+    );
+    let gaps: Vec<Duration> = times.windows(2).map(|w| w[1] - w[0]).collect();
+    assert!(gaps.iter().all(|g| *g <= crate::config::MAX_UPDATE_TIMEOUT));
+    // Binary back-off: the early gaps grow, the late ones sit at the cap (±50 %).
+    assert!(gaps[0] <= Duration::from_secs(6));
+    assert!(
+        gaps[gaps.len() - 10..]
+            .iter()
+            .all(|g| *g >= Duration::from_secs(60))
+    );
+    assert!(t.info(A).update_pending);
+}
