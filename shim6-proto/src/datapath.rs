@@ -309,7 +309,6 @@ impl Endpoint {
             }
         }
         self.stats.icmp_translated += 1;
-        let _ = proto::ICMPV6;
         Inbound::DeliverToTun(range.start..range.start + new_total)
     }
 }

@@ -616,7 +616,10 @@ impl Endpoint {
         // The quoted packet starts with the IPv6 header of what we sent: its Shim6
         // header's tag (octets 6..12 of a control message) is CT(peer) or our I1's tag.
         let q = &m.packet_in_error;
-        let tag = (q.len() >= 52 && q[6] == proto::SHIM6)
+        // Only an Error about a packet we sent to its sender is attributed to a context:
+        // quoted src = our address (its destination), quoted dst = the sender.
+        let ours = q.len() >= 52 && q[8..24] == rx.dst.octets() && q[24..40] == rx.src.octets();
+        let tag = (ours && q[6] == proto::SHIM6)
             .then(|| {
                 let mut t = [0u8; 6];
                 t.copy_from_slice(&q[46..52]);
@@ -628,7 +631,6 @@ impl Endpoint {
                     .and_then(|v| v.first().copied())
                     .or_else(|| self.contexts.contains_key(&t).then_some(t))
             });
-        let _ = rx;
         self.events
             .push_back(Event::PeerError { tag, code: m.code });
     }

@@ -632,6 +632,14 @@ fn update_with_preferences_of_wrong_generation_gets_error_3() {
         }
     )));
     assert!(t.ep(B).stats().drops(DropReason::PreferencesMismatch) >= 1);
+    let tag = t.info(A).ct_local;
+    assert!(
+        t.has_event(
+            A,
+            |e| matches!(e, Event::PeerError { tag: Some(x), .. } if *x == tag)
+        ),
+        "the Error is attributed to the context it quotes"
+    );
 }
 
 #[test]
