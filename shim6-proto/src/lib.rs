@@ -47,6 +47,28 @@
 //! `poll_timeout`, `poll_event`. After every B or C call the caller drains D in that
 //! order. Time never goes backwards.
 //!
+//! # What the shell feeds in, and does with each output
+//!
+//! | input | call |
+//! |---|---|
+//! | a packet read from the TUN (ULIDs as addresses), placed at `buf[8..]` or later | [`Endpoint::handle_outbound`] (or [`Endpoint::handle_outbound_fii`] for a forked context) |
+//! | a packet from the raw protocol-140 socket (rebuild the 40-octet IPv6 header: src from `recvfrom`, dst from `IPV6_PKTINFO`, Next Header 140) | [`Endpoint::handle_inbound`] |
+//! | an `ICMPv6` error (Parameter Problem, Destination Unreachable, Packet Too Big, Time Exceeded) whose quote carries Next Header 140 | [`Endpoint::handle_inbound`] |
+//! | traffic from a peer that reached an application unshimmed (kernel counter, socket filter) | [`Endpoint::note_peer_activity`] |
+//! | the clock passed [`Endpoint::poll_timeout`] | [`Endpoint::handle_timeout`] |
+//! | local addresses changed (netlink) | [`Endpoint::handle_local_locators`]; interface down: [`Endpoint::handle_hint`] |
+//! | the trigger decided a flow deserves protection | [`Endpoint::establish`] |
+//!
+//! | output | what to do |
+//! |---|---|
+//! | [`Outbound::Send`] | write `buf[sent.packet]` to the `IPPROTO_RAW` socket (fwmark so it bypasses the TUN) |
+//! | [`Outbound::PassThrough`] | write the packet unchanged to the raw socket |
+//! | [`Inbound::DeliverToTun`] | write `buf[range]` to the TUN |
+//! | [`Transmit`] from [`Endpoint::poll_transmit`] | write `packet` to the `IPPROTO_RAW` socket |
+//! | [`Event::Established`] | route the peer's ULID into the TUN (architecture hazard 3) |
+//! | [`Event::PathChanged`] / [`Event::PathFailed`] / [`Event::PathUsable`] | TCP kick (hazard 6), MPTCP path manager |
+//! | [`Event::Failed`], [`Event::Closed`] | take the peer's route out of the TUN |
+//!
 //! # Example: two endpoints, the shell's loop by hand
 //!
 //! ```
