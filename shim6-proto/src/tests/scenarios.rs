@@ -1098,3 +1098,25 @@ fn update_request_is_retransmitted_forever_with_capped_backoff() {
     );
     assert!(t.info(A).update_pending);
 }
+
+#[test]
+fn local_interface_down_hint_fails_over_before_the_send_timer() {
+    let mut t = Two::new(Kind::Hba, 2);
+    t.establish();
+    t.traffic(Duration::from_secs(1), Duration::from_millis(200));
+    let ua = t.ua;
+    t.net.isolate(ua);
+    let now = t.net.now();
+    t.ep(A).handle_hint(now, reap::Hint::LocalAddressDown(ua));
+    t.net.drain(A);
+    t.traffic(Duration::from_secs(5), Duration::from_millis(200));
+    let pair = t.info(A).current_pair;
+    assert_ne!(pair.local, ua, "moved off the dead interface within 5 s");
+    assert!(t.has_event(A, |e| matches!(
+        e,
+        Event::PathFailed {
+            cause: reap::FailureCause::LocalLocatorDown,
+            ..
+        }
+    )));
+}
