@@ -55,7 +55,7 @@ impl LocalUlid {
             .parse()
             .map_err(|e| ApiMisuse::Identity(format!("address {address:?}: {e}")))?;
         let h = params_hex.trim();
-        if h.len() % 2 != 0 || !h.bytes().all(|b| b.is_ascii_hexdigit()) {
+        if !h.len().is_multiple_of(2) || !h.bytes().all(|b| b.is_ascii_hexdigit()) {
             return Err(ApiMisuse::Identity(
                 "params: expected an even number of hex digits".into(),
             ));
