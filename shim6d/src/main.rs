@@ -46,6 +46,18 @@ SEE ALSO:
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    if cli.check_config {
+        return match shim6d::config::Config::load(&cli.config) {
+            Ok(_) => {
+                println!("ok");
+                ExitCode::SUCCESS
+            }
+            Err(e) => {
+                eprintln!("{e}");
+                ExitCode::FAILURE
+            }
+        };
+    }
     eprintln!(
         "shim6d: the daemon is not implemented yet in this build (config {} not read{}); \
          see README.md",

@@ -1,0 +1,3 @@
+//! shim6d as a library: configuration, control interface, data plane and the service
+//! loop; `src/main.rs` is a thin command line around [`run`].
+pub mod config;
