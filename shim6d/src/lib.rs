@@ -1,3 +1,4 @@
 //! shim6d as a library: configuration, control interface, data plane and the service
 //! loop; `src/main.rs` is a thin command line around [`run`].
 pub mod config;
+pub mod control;
