@@ -2,3 +2,6 @@
 //! loop; `src/main.rs` is a thin command line around [`run`].
 pub mod config;
 pub mod control;
+pub mod core;
+pub mod dataplane;
+mod sys;
