@@ -4,4 +4,5 @@ pub mod config;
 pub mod control;
 pub mod core;
 pub mod dataplane;
+pub mod service;
 mod sys;
