@@ -773,12 +773,12 @@ impl MultiHomed {
 
 /// Delay emulation in a router namespace, with no qdisc and no netfilter queue.
 ///
-/// A TUN device `dly` in the router and a routing table [`TABLE`] whose default route
+/// A TUN device `dly` in the router and a routing table [`delay::TABLE`] whose default route
 /// points into it: policy rules `from S to D iif IN lookup TABLE` (one per delayed path)
 /// or `iif IN lookup TABLE` (a delayed link) divert the matching forwarded packets into
 /// the TUN. A thread in the router's namespace reads them, keeps each for the delay of
-/// its `(source, destination)` ([`Delayer::set_path`]) plus that of its source host
-/// ([`Delayer::set_from`]), and writes it back into the TUN; coming back in on `dly` it
+/// its `(source, destination)` ([`delay::Delayer::set_path`]) plus that of its source host
+/// ([`delay::Delayer::set_from`]), and writes it back into the TUN; coming back in on `dly` it
 /// no longer matches the `iif` rules and is forwarded by the main table. The hop limit
 /// drops by one more; nothing else changes.
 pub mod delay {
