@@ -428,10 +428,11 @@ impl Daemon {
             Command::Locators => Ok(self.locators_reply()),
             Command::Params => Ok(self.params_reply(now)),
             Command::SetSendTimeout(d) => {
-                self.config.reap.send_timeout = *d;
+                // The core first: if it refuses, nothing changes.
                 if let Some(core) = self.core.as_mut() {
                     core.command(now, cmd)?;
                 }
+                self.config.reap.send_timeout = *d;
                 Ok(Reply::new(
                     format!(
                         "tsend {} s (for contexts made from now on)",
