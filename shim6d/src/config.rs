@@ -276,6 +276,39 @@ pub struct Trigger {
     pub rules: Vec<TriggerRule>,
 }
 
+impl Protocol {
+    /// Whether the IP protocol number `proto` (next header of the transport) matches.
+    pub fn matches(self, proto: u8) -> bool {
+        match self {
+            Self::Any => true,
+            // IANA protocol numbers.
+            Self::Tcp => proto == 6,
+            Self::Udp => proto == 17,
+        }
+    }
+}
+
+impl TriggerRule {
+    /// Whether a flow to `peer` over IP protocol `proto`, peer port `port` (when the
+    /// transport has ports), matches this rule.
+    pub fn matches(&self, peer: Ipv6Addr, proto: u8, port: Option<u16>) -> bool {
+        self.prefix.contains(peer)
+            && self.protocol.matches(proto)
+            && self.port.is_none_or(|p| port == Some(p))
+    }
+}
+
+impl Trigger {
+    /// The action of the first rule matching the flow, if any; a flow matching none
+    /// follows the byte and age thresholds.
+    pub fn rule_for(&self, peer: Ipv6Addr, proto: u8, port: Option<u16>) -> Option<Action> {
+        self.rules
+            .iter()
+            .find(|r| r.matches(peer, proto, port))
+            .map(|r| r.action)
+    }
+}
+
 /// `[control]`: the telnet-compatible control interface.
 #[derive(Clone, PartialEq, Eq, Debug)]
 pub struct Control {
@@ -1441,6 +1474,39 @@ mod tests {
                 action: Action::Always,
             }]
         );
+    }
+
+    #[test]
+    fn trigger_rules_first_match_wins() {
+        let c = Config::parse(
+            "[[trigger.rule]]\nprefix = \"2001:db8:b1::/48\"\nport = 22\nprotocol = \"tcp\"\n\
+             action = \"always\"\n[[trigger.rule]]\nprefix = \"2001:db8::/32\"\naction = \"never\"\n",
+            Path::new("t"),
+        )
+        .unwrap();
+        let t = &c.trigger;
+        let b1: Ipv6Addr = "2001:db8:b1::1".parse().unwrap();
+        assert_eq!(t.rule_for(b1, 6, Some(22)), Some(Action::Always));
+        assert_eq!(
+            t.rule_for(b1, 17, Some(22)),
+            Some(Action::Never),
+            "udp skips rule 1"
+        );
+        assert_eq!(t.rule_for(b1, 6, Some(80)), Some(Action::Never));
+        assert_eq!(
+            t.rule_for(b1, 58, None),
+            Some(Action::Never),
+            "no ports: rule 1 needs one"
+        );
+        assert_eq!(
+            t.rule_for("2001:db9::1".parse().unwrap(), 6, Some(22)),
+            None
+        );
+        // The default: never for DNS, over any protocol, to any peer.
+        let d = Config::default().trigger;
+        assert_eq!(d.rule_for(b1, 17, Some(53)), Some(Action::Never));
+        assert_eq!(d.rule_for(b1, 6, Some(53)), Some(Action::Never));
+        assert_eq!(d.rule_for(b1, 6, Some(443)), None);
     }
 
     #[test]

@@ -90,6 +90,8 @@ pub struct RecvInfo {
     pub hop_limit: Option<u8>,
     /// Traffic class (`IPV6_TCLASS`).
     pub tclass: Option<u8>,
+    /// Flow label, 20 bits (`IPV6_FLOWINFO` ancillary message, RFC 6437).
+    pub flow_label: Option<u32>,
 }
 
 /// Control buffer for the three ancillary messages we ask for; `u64` elements keep it
@@ -154,6 +156,12 @@ pub fn recv_info(fd: &OwnedFd, buf: &mut [u8]) -> io::Result<RecvInfo> {
                     libc::IPV6_TCLASS if payload >= size_of::<libc::c_int>() => {
                         let v: libc::c_int = std::ptr::read_unaligned(data.cast());
                         info.tclass = u8::try_from(v).ok();
+                    }
+                    // The flowinfo word in network order: traffic class and flow label
+                    // (RFC 8200 §3); the label is the low 20 bits.
+                    libc::IPV6_FLOWINFO if payload >= size_of::<u32>() => {
+                        let v: u32 = std::ptr::read_unaligned(data.cast());
+                        info.flow_label = Some(u32::from_be(v) & 0x000f_ffff);
                     }
                     _ => {}
                 }

@@ -2,7 +2,8 @@
 //! (architecture.md hazards 1 and 5):
 //!
 //! - raw-socket semantics for protocol 140: delivered from the Shim6 header on, pktinfo
-//!   gives destination and ifindex, hop limit and traffic class come along; no ICMPv6
+//!   gives destination and ifindex, hop limit, traffic class and flow label come along
+//!   (as sent through `IPPROTO_RAW`); no ICMPv6
 //!   Parameter Problem while the socket is open, one without it;
 //! - pass-through: an application's UDP packet routed into the TUN comes out with its
 //!   ULIDs, is re-sent through the marked `IPPROTO_RAW` socket, reaches the peer's socket
@@ -56,13 +57,14 @@ fn pair(tag: &str) -> (Netns, Netns) {
     (a, b)
 }
 
-/// An IPv6 packet `src → dst`, next header `nh`, hop limit 33, traffic class 0x28.
+/// An IPv6 packet `src → dst`, next header `nh`, hop limit 33, traffic class 0x28, flow
+/// label 0x12345.
 fn ipv6_packet(src: Ipv6Addr, dst: Ipv6Addr, nh: u8, payload: &[u8]) -> Vec<u8> {
     let mut p = Vec::with_capacity(40 + payload.len());
     let tclass: u8 = 0x28;
     p.push(0x60 | (tclass >> 4));
-    p.push(tclass << 4);
-    p.extend_from_slice(&[0, 0]);
+    p.push((tclass << 4) | 0x1);
+    p.extend_from_slice(&[0x23, 0x45]);
     p.extend_from_slice(&(payload.len() as u16).to_be_bytes());
     p.push(nh);
     p.push(33);
@@ -210,6 +212,7 @@ fn raw_socket_semantics_for_protocol_140() {
     assert_eq!(meta.ifindex, Some(b_index), "IPV6_PKTINFO ifindex");
     assert_eq!(meta.hop_limit, Some(33), "IPV6_HOPLIMIT");
     assert_eq!(meta.tclass, Some(0x28), "IPV6_TCLASS");
+    assert_eq!(meta.flow_label, Some(0x12345), "IPV6_FLOWINFO");
     assert!(!meta.truncated);
 }
 

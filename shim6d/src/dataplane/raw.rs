@@ -6,8 +6,9 @@
 //! `tests/tests/netns_dataplane.rs`):
 //! - a raw `AF_INET6` socket for protocol 140 receives the datagram **from the Shim6
 //!   header on** (the IPv6 header is stripped); the source comes as the socket address,
-//!   the destination and arrival interface from `IPV6_PKTINFO`, hop limit and traffic
-//!   class from `IPV6_RECVHOPLIMIT` / `IPV6_RECVTCLASS`;
+//!   the destination and arrival interface from `IPV6_PKTINFO`, hop limit, traffic
+//!   class and flow label from `IPV6_RECVHOPLIMIT` / `IPV6_RECVTCLASS` /
+//!   `IPV6_FLOWINFO`;
 //! - while such a socket is open the kernel sends no ICMPv6 Parameter Problem for next
 //!   header 140 (with none open it does: that is how a peer without Shim6 shows);
 //! - an `IPPROTO_RAW` socket sends the buffer as the whole IPv6 packet (header included,
@@ -38,7 +39,7 @@ pub struct RawRecv {
 
 impl RawRecv {
     /// Opens the socket for `protocol` (140 in the daemon) with `IPV6_RECVPKTINFO`,
-    /// `IPV6_RECVHOPLIMIT` and `IPV6_RECVTCLASS`. Needs `CAP_NET_RAW` and a tokio
+    /// `IPV6_RECVHOPLIMIT`, `IPV6_RECVTCLASS` and `IPV6_FLOWINFO` (flow label). Needs `CAP_NET_RAW` and a tokio
     /// runtime with I/O.
     pub fn open(protocol: i32) -> Result<Self, Error> {
         let fd = sys::raw6(protocol).map_err(|source| Error::RawOpen {
@@ -49,6 +50,7 @@ impl RawRecv {
             ("IPV6_RECVPKTINFO", libc::IPV6_RECVPKTINFO),
             ("IPV6_RECVHOPLIMIT", libc::IPV6_RECVHOPLIMIT),
             ("IPV6_RECVTCLASS", libc::IPV6_RECVTCLASS),
+            ("IPV6_FLOWINFO", libc::IPV6_FLOWINFO),
         ] {
             sys::set_int(&fd, libc::IPPROTO_IPV6, opt, 1).map_err(|source| {
                 Error::SocketOption {
