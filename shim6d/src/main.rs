@@ -8,8 +8,8 @@ use std::{
     time::Duration,
 };
 
-use anyhow_free::{Failure, fail};
 use clap::{Parser, Subcommand};
+use failure::{Failure, fail};
 use shim6d::{
     config::{self, Config},
     control::client::{self, Endpoint},
@@ -101,9 +101,9 @@ SEE ALSO:
     cga-tool(1) generates the HBA/CGA addresses and parameters shim6d announces.
     docs/daemon.md, README.md and docs/ARCHITECTURE.md in the source tree.";
 
-/// A tiny local stand-in for anyhow (style.md allows anyhow in main only; one string
-/// type is all main needs).
-mod anyhow_free {
+/// What `main` reports: a message and an exit code (style.md allows anyhow in main;
+/// one message type is all it needs, so no dependency).
+mod failure {
     /// A failure to report and exit with.
     pub struct Failure {
         pub message: String,
