@@ -5,9 +5,11 @@
 //! | [`pcap`] | a minimal pcap writer (raw-IP link type) for packets we emit |
 //! | [`samples`] | sample packets: a Shim6 control message of every type, a payload-header packet |
 //! | [`tshark`] | runs `tshark` on such a file and gives back its decode as JSON, with helpers to find fields, expert infos and malformed-packet markers |
+//! | [`testbed`] | network-namespace topologies: the LinShim6 testbed (2 hosts × 3 prefixes, a router that breaks or delays each of the 18 unidirectional paths) and the multi-interface topology (provider links that go down), with UDP probes |
 //!
 //! Network-namespace topologies for failure injection will join them with the daemon.
 
 pub mod pcap;
 pub mod samples;
+pub mod testbed;
 pub mod tshark;

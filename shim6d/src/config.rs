@@ -1,0 +1,1571 @@
+//! The configuration file (TOML): every option the daemon reads, its default, and the
+//! validation that names **file, line and problem** for each error.
+//!
+//! # Reading
+//!
+//! [`Config::parse`] reads a document from a string; [`Config::load`] reads a file and
+//! then checks the files it references ([`Config::check_files`]). Both collect *every*
+//! problem instead of stopping at the first: the document is parsed into toml's spanned
+//! tree (`toml::de::DeTable`, with error recovery for syntax errors) and walked by hand,
+//! section by section, so that an unknown key, a wrong type, a bad address or prefix or an
+//! out-of-range value each become one [`Problem`] with the line it sits on. (serde would
+//! stop at the first error, and the operator would fix a file one line per run.)
+//!
+//! Missing keys take their defaults ([`Config::default`]); `conf/shim6d.toml` in the
+//! source tree lists every key with its default, and a test checks that the file parses to
+//! exactly [`Config::default`] and names every key this module reads.
+//!
+//! # What can change on reload
+//!
+//! [`Config::restart_needed`] lists the keys whose change only takes effect after a
+//! restart (the TUN device, the routing plumbing, the control listener, the identity);
+//! everything else (log level, trigger policy, REAP timers, control limits) is applied on
+//! `SIGHUP`.
+
+use std::{
+    collections::BTreeSet,
+    fmt,
+    net::{Ipv6Addr, SocketAddr},
+    ops::{Range, RangeInclusive},
+    path::{Path, PathBuf},
+    time::Duration,
+};
+
+use shim6_wire::shim6::probe::MAX_PROBE_RECORDS;
+use toml::{
+    Spanned,
+    de::{DeTable, DeValue},
+};
+use xfrm_sys::Ipv6Prefix;
+
+/// The default configuration file.
+pub const DEFAULT_PATH: &str = "/etc/shim6d/shim6d.toml";
+
+/// One thing wrong with a configuration: where, and what.
+#[derive(Clone, PartialEq, Eq, Debug)]
+pub struct Problem {
+    /// The file the problem is in (the configuration file, or a file it references).
+    pub file: PathBuf,
+    /// 1-based line; 0 when the problem concerns the whole file (it cannot be read).
+    pub line: usize,
+    /// What is wrong, naming the key.
+    pub message: String,
+}
+
+impl fmt::Display for Problem {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.line == 0 {
+            write!(f, "{}: {}", self.file.display(), self.message)
+        } else {
+            write!(f, "{}:{}: {}", self.file.display(), self.line, self.message)
+        }
+    }
+}
+
+/// A configuration that could not be used: every problem found, in file order.
+#[derive(Clone, PartialEq, Eq, Debug, thiserror::Error)]
+pub struct ConfigError {
+    /// The problems, at least one.
+    pub problems: Vec<Problem>,
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for (i, p) in self.problems.iter().enumerate() {
+            if i > 0 {
+                f.write_str("\n")?;
+            }
+            write!(f, "{p}")?;
+        }
+        Ok(())
+    }
+}
+
+/// How the host's locators are secured (RFC 5533 §4.4: a locator list must be verifiable).
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum IdentityMode {
+    /// Hash-based addresses (RFC 5535): the ULIDs and all locators are HBAs of one
+    /// multi-prefix parameter set; no key needed.
+    Hba,
+    /// Cryptographically generated addresses (RFC 3972): locator lists are signed with the
+    /// key in `identity.key_file`.
+    Cga,
+}
+
+impl IdentityMode {
+    /// The configuration spelling.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::Hba => "hba",
+            Self::Cga => "cga",
+        }
+    }
+}
+
+/// `[identity]`: who this host is to its peers.
+#[derive(Clone, PartialEq, Eq, Debug)]
+pub struct Identity {
+    /// `mode`: HBA or CGA.
+    pub mode: IdentityMode,
+    /// `params_file`: the output of `cga-tool generate --format json` (addresses and
+    /// their CGA Parameter Data Structures). Relative paths are relative to the
+    /// configuration file.
+    pub params_file: PathBuf,
+    /// `key_file`: the private key of a CGA identity (PEM); read only in CGA mode.
+    pub key_file: PathBuf,
+    /// `ulids`: the local addresses that act as ULIDs; empty means every address of
+    /// `params_file`.
+    pub ulids: Vec<Ipv6Addr>,
+    /// `locators`: a fixed locator list; empty means the usable global addresses of the
+    /// interfaces, followed by the address monitor.
+    pub locators: Vec<Ipv6Addr>,
+}
+
+/// `[interfaces]`: which interfaces provide locators.
+#[derive(Clone, PartialEq, Eq, Debug, Default)]
+pub struct Interfaces {
+    /// `include`: interface names; empty means all but `lo` and the TUN.
+    pub include: Vec<String>,
+    /// `exclude`: interface names never used.
+    pub exclude: Vec<String>,
+}
+
+/// `[tun]`: the shim device.
+#[derive(Clone, PartialEq, Eq, Debug)]
+pub struct Tun {
+    /// `name`: the device name.
+    pub name: String,
+    /// `mtu`: the device MTU. The payload extension header adds 8 octets (RFC 5533 §5.1),
+    /// so the default leaves room for it under a 1500-octet path MTU.
+    pub mtu: u32,
+    /// `batch`: how many packets one turn of the data-plane loop reads at most.
+    pub batch: usize,
+}
+
+/// `[routing]`: the kernel plumbing that steers protected flows into the TUN.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub struct Routing {
+    /// `fwmark`: the mark on the daemon's own packets (`SO_MARK`).
+    pub fwmark: u32,
+    /// `table`: the routing table holding the per-peer routes into the TUN.
+    pub table: u32,
+    /// `rule_priority`: priority of `not fwmark MARK lookup TABLE`.
+    pub rule_priority: u32,
+}
+
+/// `[reap]`: failure detection and exploration (RFC 5534 §4, §7); the rest of
+/// [`reap::Config`] keeps its defaults.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub struct Reap {
+    /// `send_timeout`: Send Timeout, default 15 s (RFC 5534 §7); announced to the peer in
+    /// a Keepalive Timeout option when it differs from the default (RFC 5534 §5.3).
+    pub send_timeout: Duration,
+    /// `initial_probe_timeout`: gap between the first probes, 0.5 s (RFC 5534 §4.3).
+    pub initial_probe_timeout: Duration,
+    /// `max_probe_timeout`: cap of the probe back-off, 60 s (RFC 5534 §4.3).
+    pub max_probe_timeout: Duration,
+    /// `burst`: probes sent at once when an exploration phase starts (1 = the RFC's
+    /// sequential exploration; see [`reap::Config::burst`]).
+    pub burst: usize,
+    /// `orthogonal_first`: try pairs sharing no locator with the failed one first.
+    pub orthogonal_first: bool,
+}
+
+impl Reap {
+    /// The per-context REAP configuration these options give.
+    pub fn reap_config(&self) -> reap::Config {
+        reap::Config {
+            send_timeout: self.send_timeout,
+            initial_probe_timeout: self.initial_probe_timeout,
+            max_probe_timeout: self.max_probe_timeout,
+            burst: self.burst,
+            orthogonal_first: self.orthogonal_first,
+            ..reap::Config::default()
+        }
+    }
+}
+
+/// `[trigger] mode`: who starts contexts.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum TriggerMode {
+    /// Contexts are started for flows passing the thresholds (and `always` rules).
+    Auto,
+    /// Never initiate: answer handshakes only (servers).
+    ResponderOnly,
+    /// Initiate only on `establish` from the control interface.
+    Manual,
+}
+
+impl TriggerMode {
+    /// The configuration spelling.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::Auto => "auto",
+            Self::ResponderOnly => "responder-only",
+            Self::Manual => "manual",
+        }
+    }
+}
+
+/// Transport protocol selector of a trigger rule.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum Protocol {
+    /// Any protocol.
+    Any,
+    /// TCP only.
+    Tcp,
+    /// UDP only.
+    Udp,
+}
+
+impl Protocol {
+    /// The configuration spelling.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::Any => "any",
+            Self::Tcp => "tcp",
+            Self::Udp => "udp",
+        }
+    }
+}
+
+/// What a trigger rule decides.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum Action {
+    /// Start a context at the flow's first packet.
+    Always,
+    /// Never start a context for the flow.
+    Never,
+}
+
+impl Action {
+    /// The configuration spelling.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::Always => "always",
+            Self::Never => "never",
+        }
+    }
+}
+
+/// One `[[trigger.rule]]`; the first matching rule wins.
+#[derive(Clone, PartialEq, Eq, Debug)]
+pub struct TriggerRule {
+    /// `prefix`: the peer's address must be in it.
+    pub prefix: Ipv6Prefix,
+    /// `port`: the peer's port (TCP/UDP), if given.
+    pub port: Option<u16>,
+    /// `protocol`: `any`, `tcp` or `udp`.
+    pub protocol: Protocol,
+    /// `action`: `always` or `never`.
+    pub action: Action,
+}
+
+/// `[trigger]`: which flows get a context.
+#[derive(Clone, PartialEq, Eq, Debug)]
+pub struct Trigger {
+    /// `mode`.
+    pub mode: TriggerMode,
+    /// `bytes`: a flow that passes this many bytes gets a context (LinShim6: 2 KB); 0
+    /// turns the byte threshold off.
+    pub bytes: u64,
+    /// `seconds`: a flow alive this long gets a context (LinShim6: 60 s); 0 turns the
+    /// age threshold off.
+    pub seconds: Duration,
+    /// `rule`: policy rules, first match wins.
+    pub rules: Vec<TriggerRule>,
+}
+
+impl Protocol {
+    /// Whether the IP protocol number `proto` (next header of the transport) matches.
+    pub fn matches(self, proto: u8) -> bool {
+        match self {
+            Self::Any => true,
+            // IANA protocol numbers.
+            Self::Tcp => proto == 6,
+            Self::Udp => proto == 17,
+        }
+    }
+}
+
+impl TriggerRule {
+    /// Whether a flow to `peer` over IP protocol `proto`, peer port `port` (when the
+    /// transport has ports), matches this rule.
+    pub fn matches(&self, peer: Ipv6Addr, proto: u8, port: Option<u16>) -> bool {
+        self.prefix.contains(peer)
+            && self.protocol.matches(proto)
+            && self.port.is_none_or(|p| port == Some(p))
+    }
+}
+
+impl Trigger {
+    /// The action of the first rule matching the flow, if any; a flow matching none
+    /// follows the byte and age thresholds.
+    pub fn rule_for(&self, peer: Ipv6Addr, proto: u8, port: Option<u16>) -> Option<Action> {
+        self.rules
+            .iter()
+            .find(|r| r.matches(peer, proto, port))
+            .map(|r| r.action)
+    }
+}
+
+/// `[control]`: the telnet-compatible control interface.
+#[derive(Clone, PartialEq, Eq, Debug)]
+pub struct Control {
+    /// `listen`: TCP address; `None` (the empty string) disables the TCP listener.
+    pub listen: Option<SocketAddr>,
+    /// `allow_remote`: must be `true` to listen on a non-loopback address.
+    pub allow_remote: bool,
+    /// `unix_socket`: optional path of a unix stream socket (the empty string: none).
+    pub unix_socket: Option<PathBuf>,
+    /// `max_clients`: concurrent sessions; more are refused with an error line.
+    pub max_clients: usize,
+    /// `max_line`: longest accepted command line in bytes.
+    pub max_line: usize,
+}
+
+/// `[log]`.
+#[derive(Clone, PartialEq, Eq, Debug)]
+pub struct Log {
+    /// `level`: a `tracing` filter (`info`, `shim6d=debug,warn`, …); `RUST_LOG` overrides it.
+    pub level: String,
+}
+
+/// The whole configuration.
+#[derive(Clone, PartialEq, Eq, Debug)]
+pub struct Config {
+    /// `[identity]`.
+    pub identity: Identity,
+    /// `[interfaces]`.
+    pub interfaces: Interfaces,
+    /// `[tun]`.
+    pub tun: Tun,
+    /// `[routing]`.
+    pub routing: Routing,
+    /// `[reap]`.
+    pub reap: Reap,
+    /// `[trigger]`.
+    pub trigger: Trigger,
+    /// `[control]`.
+    pub control: Control,
+    /// `[log]`.
+    pub log: Log,
+}
+
+/// RFC 8200 §5: every IPv6 link carries 1280 octets.
+pub const IPV6_MIN_MTU: u32 = 1280;
+/// RFC 5533 §5.1: the payload extension header is 8 octets.
+pub const PAYLOAD_HEADER_LEN: u32 = 8;
+/// Default TUN MTU: a 1500-octet path minus the payload extension header.
+pub const DEFAULT_TUN_MTU: u32 = 1500 - PAYLOAD_HEADER_LEN;
+/// Default control address (loopback).
+pub const DEFAULT_CONTROL: SocketAddr = SocketAddr::V6(std::net::SocketAddrV6::new(
+    Ipv6Addr::LOCALHOST,
+    50000,
+    0,
+    0,
+));
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            identity: Identity {
+                mode: IdentityMode::Hba,
+                params_file: PathBuf::from("/etc/shim6d/hba.json"),
+                key_file: PathBuf::from("/etc/shim6d/cga-key.pem"),
+                ulids: Vec::new(),
+                locators: Vec::new(),
+            },
+            interfaces: Interfaces::default(),
+            tun: Tun {
+                name: "shim6".into(),
+                mtu: DEFAULT_TUN_MTU,
+                batch: 32,
+            },
+            routing: Routing {
+                fwmark: 0x51,
+                table: 51,
+                rule_priority: 100,
+            },
+            reap: {
+                let r = reap::Config::default();
+                Reap {
+                    send_timeout: r.send_timeout,
+                    initial_probe_timeout: r.initial_probe_timeout,
+                    max_probe_timeout: r.max_probe_timeout,
+                    burst: r.burst,
+                    orthogonal_first: r.orthogonal_first,
+                }
+            },
+            trigger: Trigger {
+                mode: TriggerMode::Auto,
+                bytes: 2048,
+                seconds: Duration::from_secs(60),
+                // DNS is short-lived request/response traffic that retries by itself.
+                rules: vec![TriggerRule {
+                    prefix: Ipv6Prefix::new(Ipv6Addr::UNSPECIFIED, 0)
+                        .expect("::/0 is a valid prefix"),
+                    port: Some(53),
+                    protocol: Protocol::Any,
+                    action: Action::Never,
+                }],
+            },
+            control: Control {
+                listen: Some(DEFAULT_CONTROL),
+                allow_remote: false,
+                unix_socket: None,
+                max_clients: 8,
+                max_line: 1024,
+            },
+            log: Log {
+                level: "info".into(),
+            },
+        }
+    }
+}
+
+impl Config {
+    /// Reads and validates the file at `path`, then checks the files it references.
+    pub fn load(path: &Path) -> Result<Self, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|e| ConfigError {
+            problems: vec![Problem {
+                file: path.to_owned(),
+                line: 0,
+                message: format!("cannot read the configuration: {e}"),
+            }],
+        })?;
+        let (mut config, mut problems) = Self::parse_all(&text, path);
+        let base = path.parent().unwrap_or(Path::new("."));
+        config.resolve_paths(base);
+        // Referenced files are checked even when the document has problems, so that one
+        // run of --check-config lists everything.
+        problems.extend(config.check_files(&text, path));
+        if problems.is_empty() {
+            Ok(config)
+        } else {
+            Err(ConfigError { problems })
+        }
+    }
+
+    /// Parses and validates a document; `file` names it in problems. Referenced files are
+    /// not looked at (see [`Config::check_files`]), relative paths are kept as written.
+    pub fn parse(text: &str, file: &Path) -> Result<Self, ConfigError> {
+        let (config, problems) = Self::parse_all(text, file);
+        if problems.is_empty() {
+            Ok(config)
+        } else {
+            Err(ConfigError { problems })
+        }
+    }
+
+    /// The configuration read with defaults for whatever was wrong, and the problems in
+    /// line order.
+    fn parse_all(text: &str, file: &Path) -> (Self, Vec<Problem>) {
+        let mut r = Reader::new(text, file);
+        let config = r.document();
+        r.problems.sort_by_key(|p| p.line);
+        (config, r.problems)
+    }
+
+    /// Every key this module reads, as `section.key` (`trigger.rule.port` for the keys of
+    /// the `[[trigger.rule]]` tables).
+    pub fn known_keys() -> BTreeSet<String> {
+        let mut r = Reader::new("", Path::new("-"));
+        r.document();
+        // Rule tables are only walked when present: walk an empty one for its keys.
+        r.rule(&DeTable::default(), 0..0);
+        r.keys
+    }
+
+    /// Relative `params_file`, `key_file` and `unix_socket` become relative to `base`
+    /// (the configuration file's directory).
+    pub fn resolve_paths(&mut self, base: &Path) {
+        for p in [&mut self.identity.params_file, &mut self.identity.key_file] {
+            if p.is_relative() {
+                *p = base.join(&*p);
+            }
+        }
+        if let Some(p) = &mut self.control.unix_socket
+            && p.is_relative()
+        {
+            *p = base.join(&*p);
+        }
+    }
+
+    /// Problems with the files the configuration references: `identity.params_file` must
+    /// exist and hold a JSON object (cga-tool's output), and in CGA mode
+    /// `identity.key_file` must exist. `text` and `file` are the configuration's, to give
+    /// the line of the key.
+    pub fn check_files(&self, text: &str, file: &Path) -> Vec<Problem> {
+        let line_of_key = |section: &str, key: &str| find_key_line(text, section, key);
+        let mut problems = Vec::new();
+        let params = &self.identity.params_file;
+        match std::fs::read_to_string(params) {
+            Err(e) => problems.push(Problem {
+                file: file.to_owned(),
+                line: line_of_key("identity", "params_file"),
+                message: format!(
+                    "identity.params_file: cannot read {}: {e} (make it with `cga-tool generate \
+                     --format json --out FILE`)",
+                    params.display()
+                ),
+            }),
+            Ok(json) => match serde_json::from_str::<serde_json::Value>(&json) {
+                Ok(v) if v.is_object() => {}
+                Ok(_) => problems.push(Problem {
+                    file: params.clone(),
+                    line: 1,
+                    message: "not a JSON object (expected the output of `cga-tool generate \
+                              --format json`)"
+                        .into(),
+                }),
+                Err(e) => problems.push(Problem {
+                    file: params.clone(),
+                    line: e.line(),
+                    message: format!("not valid JSON: {e}"),
+                }),
+            },
+        }
+        if self.identity.mode == IdentityMode::Cga
+            && let Err(e) = std::fs::metadata(&self.identity.key_file)
+        {
+            problems.push(Problem {
+                file: file.to_owned(),
+                line: line_of_key("identity", "key_file"),
+                message: format!(
+                    "identity.key_file: cannot read {}: {e} (needed with mode = \"cga\")",
+                    self.identity.key_file.display()
+                ),
+            });
+        }
+        problems
+    }
+
+    /// The keys whose values differ between `self` and `new` and that only take effect
+    /// after a restart.
+    pub fn restart_needed(&self, new: &Self) -> Vec<&'static str> {
+        let mut keys = Vec::new();
+        if self.identity != new.identity {
+            keys.push("identity");
+        }
+        if self.interfaces != new.interfaces {
+            keys.push("interfaces");
+        }
+        if self.tun.name != new.tun.name || self.tun.mtu != new.tun.mtu {
+            keys.push("tun");
+        }
+        if self.routing != new.routing {
+            keys.push("routing");
+        }
+        if self.control.listen != new.control.listen
+            || self.control.allow_remote != new.control.allow_remote
+            || self.control.unix_socket != new.control.unix_socket
+        {
+            keys.push("control.listen/unix_socket");
+        }
+        keys
+    }
+}
+
+/// The line of `key = ` inside `[section]` of `text`, for problems found after parsing;
+/// 0 when the key is not written (its default is in use).
+fn find_key_line(text: &str, section: &str, key: &str) -> usize {
+    let mut current = String::new();
+    for (i, line) in text.lines().enumerate() {
+        let t = line.trim();
+        if let Some(name) = t.strip_prefix('[').and_then(|s| s.split(']').next()) {
+            current = name.trim_matches(['[', ' ']).to_owned();
+        } else if current == section
+            && let Some(rest) = t.strip_prefix(key)
+            && rest.trim_start().starts_with('=')
+        {
+            return i + 1;
+        }
+    }
+    0
+}
+
+type Value<'i> = Spanned<DeValue<'i>>;
+
+/// The walker: reads sections with defaults, records problems and the keys it asked for.
+struct Reader<'a> {
+    text: &'a str,
+    file: &'a Path,
+    problems: Vec<Problem>,
+    keys: BTreeSet<String>,
+}
+
+/// A table being read: which of its keys were asked for, to report the others.
+struct Section<'t, 'i> {
+    name: &'static str,
+    table: &'t DeTable<'i>,
+    used: Vec<&'static str>,
+}
+
+impl<'t, 'i> Section<'t, 'i> {
+    fn new(name: &'static str, table: &'t DeTable<'i>) -> Self {
+        Self {
+            name,
+            table,
+            used: Vec::new(),
+        }
+    }
+}
+
+impl<'a> Reader<'a> {
+    fn new(text: &'a str, file: &'a Path) -> Self {
+        Self {
+            text,
+            file,
+            problems: Vec::new(),
+            keys: BTreeSet::new(),
+        }
+    }
+
+    fn line(&self, span: &Range<usize>) -> usize {
+        let end = span.start.min(self.text.len());
+        self.text.as_bytes()[..end]
+            .iter()
+            .filter(|&&b| b == b'\n')
+            .count()
+            + 1
+    }
+
+    fn problem(&mut self, span: &Range<usize>, message: String) {
+        let line = self.line(span);
+        self.problems.push(Problem {
+            file: self.file.to_owned(),
+            line,
+            message,
+        });
+    }
+
+    /// Looks `key` up in `sec`, recording that it is known.
+    fn get<'t, 'i>(
+        &mut self,
+        sec: &mut Section<'t, 'i>,
+        key: &'static str,
+    ) -> Option<&'t Value<'i>> {
+        sec.used.push(key);
+        self.keys.insert(format!("{}.{key}", sec.name));
+        sec.table
+            .iter()
+            .find(|(k, _)| k.get_ref().as_ref() == key)
+            .map(|(_, v)| v)
+    }
+
+    /// Reports the keys of `sec` nobody asked for.
+    fn finish(&mut self, sec: Section<'_, '_>) {
+        for (k, _) in sec.table.iter() {
+            let name: &str = k.get_ref();
+            if !sec.used.contains(&name) {
+                let message = format!(
+                    "unknown key `{name}` in [{}] (known: {})",
+                    sec.name,
+                    sec.used.join(", ")
+                );
+                self.problem(&k.span(), message);
+            }
+        }
+    }
+
+    fn type_error(&mut self, sec: &str, key: &str, v: &Value<'_>, expected: &str) {
+        let message = format!(
+            "{sec}.{key}: expected {expected}, found {}",
+            v.get_ref().type_str()
+        );
+        self.problem(&v.span(), message);
+    }
+
+    fn string(&mut self, sec: &mut Section<'_, '_>, key: &'static str, default: &str) -> String {
+        match self.get(sec, key) {
+            None => default.to_owned(),
+            Some(v) => match v.get_ref().as_str() {
+                Some(s) => s.to_owned(),
+                None => {
+                    self.type_error(sec.name, key, v, "a string");
+                    default.to_owned()
+                }
+            },
+        }
+    }
+
+    fn boolean(&mut self, sec: &mut Section<'_, '_>, key: &'static str, default: bool) -> bool {
+        match self.get(sec, key) {
+            None => default,
+            Some(v) => v.get_ref().as_bool().unwrap_or_else(|| {
+                self.type_error(sec.name, key, v, "true or false");
+                default
+            }),
+        }
+    }
+
+    /// An integer in `range`; `why` explains the range in the problem.
+    fn int<T>(
+        &mut self,
+        sec: &mut Section<'_, '_>,
+        key: &'static str,
+        range: RangeInclusive<u64>,
+        default: T,
+        why: &str,
+    ) -> T
+    where
+        T: TryFrom<u64>,
+    {
+        let Some(v) = self.get(sec, key) else {
+            return default;
+        };
+        let Some(i) = v.get_ref().as_integer() else {
+            self.type_error(sec.name, key, v, "an integer");
+            return default;
+        };
+        let parsed = i64::from_str_radix(i.as_str(), i.radix()).ok();
+        match parsed.and_then(|n| u64::try_from(n).ok()) {
+            Some(n) if range.contains(&n) => T::try_from(n).unwrap_or(default),
+            _ => {
+                let message = format!(
+                    "{}.{key} = {} is out of range {}..={}{}{why}",
+                    sec.name,
+                    display_int(i.as_str(), i.radix()),
+                    range.start(),
+                    range.end(),
+                    if why.is_empty() { "" } else { ": " },
+                );
+                self.problem(&v.span(), message);
+                default
+            }
+        }
+    }
+
+    /// Seconds, integer or float, in `range` (seconds).
+    fn seconds(
+        &mut self,
+        sec: &mut Section<'_, '_>,
+        key: &'static str,
+        range: RangeInclusive<f64>,
+        default: Duration,
+        why: &str,
+    ) -> Duration {
+        let Some(v) = self.get(sec, key) else {
+            return default;
+        };
+        let value = match v.get_ref() {
+            DeValue::Integer(i) => i64::from_str_radix(i.as_str(), i.radix())
+                .ok()
+                .map(|n| n as f64),
+            DeValue::Float(f) => f.as_str().parse::<f64>().ok(),
+            _ => {
+                self.type_error(sec.name, key, v, "a number of seconds");
+                return default;
+            }
+        };
+        match value {
+            Some(s) if range.contains(&s) => Duration::from_secs_f64(s),
+            _ => {
+                let message = format!(
+                    "{}.{key} is out of range {}..={} seconds{}{why}",
+                    sec.name,
+                    range.start(),
+                    range.end(),
+                    if why.is_empty() { "" } else { ": " },
+                );
+                self.problem(&v.span(), message);
+                default
+            }
+        }
+    }
+
+    /// A string that must be one of `choices`.
+    fn choice<T: Copy>(
+        &mut self,
+        sec: &mut Section<'_, '_>,
+        key: &'static str,
+        choices: &[(&str, T)],
+        default: T,
+    ) -> T {
+        let Some(v) = self.get(sec, key) else {
+            return default;
+        };
+        let Some(s) = v.get_ref().as_str() else {
+            self.type_error(sec.name, key, v, "a string");
+            return default;
+        };
+        if let Some((_, t)) = choices.iter().find(|(name, _)| *name == s) {
+            return *t;
+        }
+        let names: Vec<String> = choices.iter().map(|(n, _)| format!("\"{n}\"")).collect();
+        let message = format!(
+            "{}.{key} = \"{s}\" is not one of {}",
+            sec.name,
+            names.join(", ")
+        );
+        self.problem(&v.span(), message);
+        default
+    }
+
+    /// An array whose elements are parsed by `parse` (which returns an error message).
+    fn list<T>(
+        &mut self,
+        sec: &mut Section<'_, '_>,
+        key: &'static str,
+        what: &str,
+        parse: impl Fn(&str) -> Result<T, String>,
+    ) -> Vec<T> {
+        let Some(v) = self.get(sec, key) else {
+            return Vec::new();
+        };
+        let Some(items) = v.get_ref().as_array() else {
+            self.type_error(sec.name, key, v, &format!("an array of {what}"));
+            return Vec::new();
+        };
+        let mut out = Vec::new();
+        for item in items.iter() {
+            match item.get_ref().as_str() {
+                None => self.type_error(sec.name, key, item, what),
+                Some(s) => match parse(s) {
+                    Ok(t) => out.push(t),
+                    Err(e) => {
+                        let message = format!("{}.{key}: {e}", sec.name);
+                        self.problem(&item.span(), message);
+                    }
+                },
+            }
+        }
+        out
+    }
+
+    /// A sub-table `key` of the document root.
+    fn table<'t, 'i>(
+        &mut self,
+        root: &mut Section<'t, 'i>,
+        key: &'static str,
+        empty: &'t DeTable<'i>,
+    ) -> &'t DeTable<'i> {
+        match self.get(root, key) {
+            Some(v) => match v.get_ref() {
+                DeValue::Table(t) => t,
+                _ => {
+                    self.type_error("config", key, v, "a table");
+                    empty
+                }
+            },
+            None => empty,
+        }
+    }
+
+    fn document(&mut self) -> Config {
+        let (doc, errors) = DeTable::parse_recoverable(self.text);
+        for e in &errors {
+            let span = e.span().unwrap_or(0..0);
+            self.problem(&span, format!("TOML syntax: {}", e.message()));
+        }
+        // What the parser recovered around a syntax error is a guess (a value may come
+        // out empty): checking it would add problems that are not in the file.
+        let doc = if errors.is_empty() {
+            doc.into_inner()
+        } else {
+            DeTable::default()
+        };
+        let empty = DeTable::default();
+        let d = Config::default();
+        let mut root = Section::new("config", &doc);
+
+        let t = self.table(&mut root, "identity", &empty);
+        let mut s = Section::new("identity", t);
+        let identity = Identity {
+            mode: self.choice(
+                &mut s,
+                "mode",
+                &[("hba", IdentityMode::Hba), ("cga", IdentityMode::Cga)],
+                d.identity.mode,
+            ),
+            params_file: self.path(&mut s, "params_file", &d.identity.params_file),
+            key_file: self.path(&mut s, "key_file", &d.identity.key_file),
+            ulids: self.list(&mut s, "ulids", "IPv6 addresses", parse_unicast),
+            locators: self.list(&mut s, "locators", "IPv6 addresses", parse_unicast),
+        };
+        self.finish(s);
+
+        let t = self.table(&mut root, "interfaces", &empty);
+        let mut s = Section::new("interfaces", t);
+        let interfaces = Interfaces {
+            include: self.list(&mut s, "include", "interface names", parse_ifname),
+            exclude: self.list(&mut s, "exclude", "interface names", parse_ifname),
+        };
+        self.finish(s);
+
+        let t = self.table(&mut root, "tun", &empty);
+        let mut s = Section::new("tun", t);
+        let name = self.string(&mut s, "name", &d.tun.name);
+        if let Err(e) = parse_ifname(&name)
+            && let Some(v) = s.table.iter().find(|(k, _)| k.get_ref() == "name")
+        {
+            let span = v.1.span();
+            self.problem(&span, format!("tun.name: {e}"));
+        }
+        let tun = Tun {
+            name,
+            mtu: self.int(
+                &mut s,
+                "mtu",
+                u64::from(IPV6_MIN_MTU)..=65535,
+                d.tun.mtu,
+                "IPv6 needs 1280 (RFC 8200 §5)",
+            ),
+            batch: self.int(&mut s, "batch", 1..=1024, d.tun.batch, ""),
+        };
+        self.finish(s);
+
+        let t = self.table(&mut root, "routing", &empty);
+        let mut s = Section::new("routing", t);
+        let routing = Routing {
+            fwmark: self.int(
+                &mut s,
+                "fwmark",
+                1..=u64::from(u32::MAX),
+                d.routing.fwmark,
+                "0 would mark nothing",
+            ),
+            table: self.routing_table(&mut s, d.routing.table),
+            rule_priority: self.int(
+                &mut s,
+                "rule_priority",
+                1..=32765,
+                d.routing.rule_priority,
+                "the rule must come before `lookup main` (32766)",
+            ),
+        };
+        self.finish(s);
+
+        let t = self.table(&mut root, "reap", &empty);
+        let mut s = Section::new("reap", t);
+        let reap = Reap {
+            send_timeout: self.seconds(
+                &mut s,
+                "send_timeout",
+                1.0..=100.0,
+                d.reap.send_timeout,
+                "RFC 5534 §7 recommends 10 to 100 s",
+            ),
+            initial_probe_timeout: self.seconds(
+                &mut s,
+                "initial_probe_timeout",
+                0.01..=60.0,
+                d.reap.initial_probe_timeout,
+                "",
+            ),
+            max_probe_timeout: self.seconds(
+                &mut s,
+                "max_probe_timeout",
+                0.1..=3600.0,
+                d.reap.max_probe_timeout,
+                "",
+            ),
+            burst: self.int(
+                &mut s,
+                "burst",
+                1..=MAX_PROBE_RECORDS as u64,
+                d.reap.burst,
+                "a probe carries at most 15 records (RFC 5534 §5.2)",
+            ),
+            orthogonal_first: self.boolean(&mut s, "orthogonal_first", d.reap.orthogonal_first),
+        };
+        if reap.max_probe_timeout < reap.initial_probe_timeout
+            && let Some((_, v)) = s
+                .table
+                .iter()
+                .find(|(k, _)| k.get_ref() == "max_probe_timeout")
+        {
+            let span = v.span();
+            self.problem(
+                &span,
+                "reap.max_probe_timeout is shorter than reap.initial_probe_timeout".into(),
+            );
+        }
+        self.finish(s);
+
+        let t = self.table(&mut root, "trigger", &empty);
+        let mut s = Section::new("trigger", t);
+        let mode = self.choice(
+            &mut s,
+            "mode",
+            &[
+                ("auto", TriggerMode::Auto),
+                ("responder-only", TriggerMode::ResponderOnly),
+                ("manual", TriggerMode::Manual),
+            ],
+            d.trigger.mode,
+        );
+        let bytes = self.int(&mut s, "bytes", 0..=u64::MAX >> 1, d.trigger.bytes, "");
+        let seconds = self.seconds(&mut s, "seconds", 0.0..=86400.0, d.trigger.seconds, "");
+        let rules = match self.get(&mut s, "rule") {
+            None => d.trigger.rules.clone(),
+            Some(v) => match v.get_ref().as_array() {
+                Some(items) => {
+                    let mut rules = Vec::new();
+                    for item in items.iter() {
+                        match item.get_ref().as_table() {
+                            Some(t) => {
+                                if let Some(rule) = self.rule(t, item.span()) {
+                                    rules.push(rule);
+                                }
+                            }
+                            None => self.type_error("trigger", "rule", item, "a table"),
+                        }
+                    }
+                    rules
+                }
+                None => {
+                    self.type_error(
+                        "trigger",
+                        "rule",
+                        v,
+                        "an array of tables ([[trigger.rule]])",
+                    );
+                    d.trigger.rules.clone()
+                }
+            },
+        };
+        let trigger = Trigger {
+            mode,
+            bytes,
+            seconds,
+            rules,
+        };
+        self.finish(s);
+
+        let t = self.table(&mut root, "control", &empty);
+        let mut s = Section::new("control", t);
+        let listen = self.control_listen(&mut s, d.control.listen);
+        let allow_remote = self.boolean(&mut s, "allow_remote", d.control.allow_remote);
+        if let Some(addr) = listen
+            && !addr.ip().is_loopback()
+            && !allow_remote
+            && let Some((_, v)) = s.table.iter().find(|(k, _)| k.get_ref() == "listen")
+        {
+            let span = v.span();
+            self.problem(
+                &span,
+                format!(
+                    "control.listen = \"{addr}\" is not a loopback address; the control \
+                     interface has no authentication: set control.allow_remote = true to \
+                     mean it"
+                ),
+            );
+        }
+        let unix = self.string(&mut s, "unix_socket", "");
+        let control = Control {
+            listen,
+            allow_remote,
+            unix_socket: (!unix.is_empty()).then(|| PathBuf::from(unix)),
+            max_clients: self.int(&mut s, "max_clients", 1..=1024, d.control.max_clients, ""),
+            max_line: self.int(&mut s, "max_line", 64..=65536, d.control.max_line, ""),
+        };
+        self.finish(s);
+
+        let t = self.table(&mut root, "log", &empty);
+        let mut s = Section::new("log", t);
+        let level = self.string(&mut s, "level", &d.log.level);
+        if let Err(e) = tracing_subscriber::EnvFilter::builder().parse(&level)
+            && let Some((_, v)) = s.table.iter().find(|(k, _)| k.get_ref() == "level")
+        {
+            let span = v.span();
+            self.problem(&span, format!("log.level = \"{level}\": {e}"));
+        }
+        let log = Log { level };
+        self.finish(s);
+
+        self.finish_root(root);
+        Config {
+            identity,
+            interfaces,
+            tun,
+            routing,
+            reap,
+            trigger,
+            control,
+            log,
+        }
+    }
+
+    /// The root's unknown keys are unknown *sections*.
+    fn finish_root(&mut self, root: Section<'_, '_>) {
+        for (k, _) in root.table.iter() {
+            let name: &str = k.get_ref();
+            if !root.used.contains(&name) {
+                let message = format!(
+                    "unknown section [{name}] (known: {})",
+                    root.used
+                        .iter()
+                        .map(|s| format!("[{s}]"))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                );
+                self.problem(&k.span(), message);
+            }
+        }
+        // Section names are not keys of their own.
+        for name in &root.used {
+            self.keys.remove(&format!("config.{name}"));
+        }
+    }
+
+    fn path(&mut self, sec: &mut Section<'_, '_>, key: &'static str, default: &Path) -> PathBuf {
+        let s = self.string(sec, key, &default.to_string_lossy());
+        if s.is_empty()
+            && let Some((_, v)) = sec.table.iter().find(|(k, _)| k.get_ref() == key)
+        {
+            let span = v.span();
+            self.problem(&span, format!("{}.{key}: empty path", sec.name));
+            return default.to_owned();
+        }
+        PathBuf::from(s)
+    }
+
+    fn routing_table(&mut self, s: &mut Section<'_, '_>, default: u32) -> u32 {
+        let table: u32 = self.int(
+            s,
+            "table",
+            1..=u64::from(u32::MAX),
+            default,
+            "0 is not a table",
+        );
+        // rtnetlink.h: RT_TABLE_DEFAULT 253, RT_TABLE_MAIN 254, RT_TABLE_LOCAL 255.
+        if (253..=255).contains(&table)
+            && let Some((_, v)) = s.table.iter().find(|(k, _)| k.get_ref() == "table")
+        {
+            let span = v.span();
+            self.problem(
+                &span,
+                format!(
+                    "routing.table = {table} is a kernel table (253 default, 254 main, 255 \
+                     local); shim6d needs a table of its own"
+                ),
+            );
+            return default;
+        }
+        table
+    }
+
+    fn control_listen(
+        &mut self,
+        s: &mut Section<'_, '_>,
+        default: Option<SocketAddr>,
+    ) -> Option<SocketAddr> {
+        let Some(v) = self.get(s, "listen") else {
+            return default;
+        };
+        let Some(text) = v.get_ref().as_str() else {
+            self.type_error("control", "listen", v, "a string like \"[::1]:50000\"");
+            return default;
+        };
+        if text.is_empty() {
+            return None;
+        }
+        match text.parse::<SocketAddr>() {
+            Ok(a) => Some(a),
+            Err(_) => {
+                let message = format!(
+                    "control.listen = \"{text}\" is not an address:port (like \"[::1]:50000\")"
+                );
+                self.problem(&v.span(), message);
+                default
+            }
+        }
+    }
+
+    /// One `[[trigger.rule]]`; `None` when a required key is missing or wrong.
+    fn rule(&mut self, t: &DeTable<'_>, span: Range<usize>) -> Option<TriggerRule> {
+        let mut s = Section::new("trigger.rule", t);
+        let mut ok = true;
+        let prefix = match self.get(&mut s, "prefix") {
+            None => {
+                ok = false;
+                None
+            }
+            Some(v) => match v.get_ref().as_str() {
+                None => {
+                    self.type_error("trigger.rule", "prefix", v, "a string");
+                    None
+                }
+                Some(p) => match p.parse::<Ipv6Prefix>() {
+                    Ok(p) => Some(p),
+                    Err(e) => {
+                        self.problem(&v.span(), format!("trigger.rule.prefix: {e}"));
+                        None
+                    }
+                },
+            },
+        };
+        let has_port = self.get(&mut s, "port").is_some();
+        let port = has_port.then(|| self.int(&mut s, "port", 1..=65535, 0u16, ""));
+        // `int` looked the key up a second time; the duplicate in `used` is harmless.
+        let protocol = self.choice(
+            &mut s,
+            "protocol",
+            &[
+                ("any", Protocol::Any),
+                ("tcp", Protocol::Tcp),
+                ("udp", Protocol::Udp),
+            ],
+            Protocol::Any,
+        );
+        let action = match self.get(&mut s, "action") {
+            None => {
+                ok = false;
+                None
+            }
+            Some(_) => Some(self.choice(
+                &mut s,
+                "action",
+                &[("always", Action::Always), ("never", Action::Never)],
+                Action::Never,
+            )),
+        };
+        if !ok && !self.text.is_empty() {
+            self.problem(
+                &span,
+                "[[trigger.rule]] needs both `prefix` and `action`".to_owned(),
+            );
+        }
+        self.finish(s);
+        let port = match port {
+            Some(0) => return None,
+            p => p,
+        };
+        Some(TriggerRule {
+            prefix: prefix?,
+            port,
+            protocol,
+            action: action?,
+        })
+    }
+}
+
+fn display_int(digits: &str, radix: u32) -> String {
+    match radix {
+        16 => format!("0x{digits}"),
+        8 => format!("0o{digits}"),
+        2 => format!("0b{digits}"),
+        _ => digits.to_owned(),
+    }
+}
+
+/// A unicast IPv6 address usable as a ULID or locator.
+fn parse_unicast(s: &str) -> Result<Ipv6Addr, String> {
+    let a: Ipv6Addr = s
+        .parse()
+        .map_err(|_| format!("\"{s}\" is not an IPv6 address"))?;
+    if a.is_unspecified() || a.is_loopback() || a.is_multicast() {
+        return Err(format!(
+            "{a} is not a unicast address (unspecified, loopback and multicast cannot be \
+             locators)"
+        ));
+    }
+    Ok(a)
+}
+
+/// A Linux interface name (`IFNAMSIZ` 16 with the NUL).
+fn parse_ifname(s: &str) -> Result<String, String> {
+    if s.is_empty() || s.len() > 15 || s.contains(['/', ' ', ':', '\t']) {
+        return Err(format!(
+            "\"{s}\" is not an interface name (1 to 15 bytes, no '/', ':' or spaces)"
+        ));
+    }
+    Ok(s.to_owned())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn problems(text: &str) -> Vec<Problem> {
+        match Config::parse(text, Path::new("t.toml")) {
+            Ok(c) => panic!("expected problems, parsed {c:?}"),
+            Err(e) => e.problems,
+        }
+    }
+
+    /// The one problem of `text`: its line and message.
+    fn one(text: &str) -> (usize, String) {
+        let p = problems(text);
+        assert_eq!(p.len(), 1, "{p:#?}");
+        (p[0].line, p[0].message.clone())
+    }
+
+    #[test]
+    fn empty_document_is_the_default() {
+        assert_eq!(
+            Config::parse("", Path::new("t")).unwrap(),
+            Config::default()
+        );
+    }
+
+    #[test]
+    fn shipped_example_is_valid_and_equals_the_defaults() {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../conf/shim6d.toml");
+        let text = std::fs::read_to_string(&path).unwrap();
+        let parsed = Config::parse(&text, &path).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(
+            parsed,
+            Config::default(),
+            "conf/shim6d.toml must show the defaults"
+        );
+    }
+
+    #[test]
+    fn shipped_example_names_every_key() {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../conf/shim6d.toml");
+        let text = std::fs::read_to_string(&path).unwrap();
+        let (doc, errors) = DeTable::parse_recoverable(&text);
+        assert!(errors.is_empty());
+        let doc = doc.into_inner();
+        let keys = Config::known_keys();
+        assert!(keys.len() > 20, "{keys:?}");
+        for key in &keys {
+            // Walk `a.b.c`, going into the first element of arrays of tables.
+            let mut table = &doc;
+            let parts: Vec<&str> = key.split('.').collect();
+            for (i, part) in parts.iter().enumerate() {
+                let value = table
+                    .iter()
+                    .find(|(k, _)| k.get_ref() == part)
+                    .map(|(_, v)| v.get_ref())
+                    .unwrap_or_else(|| panic!("conf/shim6d.toml lacks `{key}`"));
+                if i + 1 < parts.len() {
+                    table = match value {
+                        DeValue::Table(t) => t,
+                        DeValue::Array(a) => a[0].get_ref().as_table().unwrap(),
+                        _ => panic!("`{key}`: {part} is not a table"),
+                    };
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn syntax_error_names_its_line() {
+        let p = problems("[tun]\nname = \"x\"\nmtu = = 3\n[log]\nlevel = \"info\n");
+        assert!(p.iter().any(|p| p.line == 3), "{p:#?}");
+        assert!(
+            p.iter().any(|p| p.line == 5),
+            "both errors are reported: {p:#?}"
+        );
+        assert!(
+            p.iter().all(|p| p.message.starts_with("TOML syntax")),
+            "{p:#?}"
+        );
+        assert!(p.iter().all(|p| p.to_string().starts_with("t.toml:")));
+    }
+
+    #[test]
+    fn unknown_key_and_section() {
+        let p = problems("[tun]\nname = \"x\"\nmtuu = 1400\n\n[bogus]\na = 1\n");
+        assert_eq!(p.len(), 2, "{p:#?}");
+        assert_eq!(p[0].line, 3);
+        assert!(
+            p[0].message.contains("unknown key `mtuu` in [tun]"),
+            "{}",
+            p[0]
+        );
+        assert!(
+            p[0].message.contains("mtu"),
+            "lists the known keys: {}",
+            p[0]
+        );
+        assert_eq!(p[1].line, 5);
+        assert!(p[1].message.contains("unknown section [bogus]"), "{}", p[1]);
+    }
+
+    #[test]
+    fn wrong_type() {
+        let (line, msg) = one("\n[tun]\nmtu = \"1400\"\n");
+        assert_eq!(line, 3);
+        assert_eq!(msg, "tun.mtu: expected an integer, found string");
+        let (line, msg) = one("[control]\nallow_remote = 1\n");
+        assert_eq!(line, 2);
+        assert!(msg.contains("expected true or false"), "{msg}");
+        let (line, msg) = one("tun = 3\n");
+        assert_eq!(line, 1);
+        assert!(msg.contains("expected a table"), "{msg}");
+    }
+
+    #[test]
+    fn out_of_range() {
+        let (line, msg) = one("[tun]\nmtu = 1000\n");
+        assert_eq!(line, 2);
+        assert!(
+            msg.contains("tun.mtu = 1000 is out of range 1280..=65535"),
+            "{msg}"
+        );
+        assert!(msg.contains("RFC 8200"), "{msg}");
+        let (line, msg) = one("[routing]\n\nfwmark = 0x0\n");
+        assert_eq!(line, 3);
+        assert!(msg.contains("routing.fwmark = 0x0"), "{msg}");
+        let (line, msg) = one("[routing]\ntable = 254\n");
+        assert_eq!(line, 2);
+        assert!(msg.contains("254 main"), "{msg}");
+        let (line, msg) = one("[reap]\nsend_timeout = 0.5\n");
+        assert_eq!(line, 2);
+        assert!(msg.contains("reap.send_timeout is out of range"), "{msg}");
+        let (line, _) = one("[routing]\nrule_priority = -4\n");
+        assert_eq!(line, 2);
+    }
+
+    #[test]
+    fn bad_addresses_and_prefixes() {
+        let p = problems(
+            "[identity]\nulids = [\"2001:db8::1\", \"nope\"]\nlocators = [\"ff02::1\"]\n\
+             [[trigger.rule]]\nprefix = \"2001:db8::/129\"\naction = \"never\"\n\
+             [control]\nlisten = \"localhost\"\n",
+        );
+        assert_eq!(p.len(), 4, "{p:#?}");
+        assert_eq!((p[0].line, p[1].line, p[2].line, p[3].line), (2, 3, 5, 8));
+        assert!(p[0].message.contains("\"nope\" is not an IPv6 address"));
+        assert!(p[1].message.contains("ff02::1 is not a unicast address"));
+        assert!(p[2].message.starts_with("trigger.rule.prefix"), "{}", p[2]);
+        assert!(p[3].message.contains("not an address:port"), "{}", p[3]);
+    }
+
+    #[test]
+    fn every_problem_is_reported_not_only_the_first() {
+        let p = problems(
+            "[tun]\nmtu = 10\nbatch = 0\n[routing]\ntable = 0\n[trigger]\nmode = \"sometimes\"\n",
+        );
+        let lines: Vec<usize> = p.iter().map(|p| p.line).collect();
+        assert_eq!(lines, [2, 3, 5, 7], "{p:#?}");
+        assert!(
+            p[3].message
+                .contains("\"auto\", \"responder-only\", \"manual\"")
+        );
+    }
+
+    #[test]
+    fn remote_control_needs_consent() {
+        let (line, msg) = one("[control]\nlisten = \"[2001:db8::1]:50000\"\n");
+        assert_eq!(line, 2);
+        assert!(msg.contains("allow_remote"), "{msg}");
+        let c = Config::parse(
+            "[control]\nlisten = \"[2001:db8::1]:50000\"\nallow_remote = true\n",
+            Path::new("t"),
+        )
+        .unwrap();
+        assert!(c.control.allow_remote);
+        let c = Config::parse("[control]\nlisten = \"\"\n", Path::new("t")).unwrap();
+        assert_eq!(c.control.listen, None);
+    }
+
+    #[test]
+    fn rules_need_prefix_and_action() {
+        let (line, msg) = one("[trigger]\n[[trigger.rule]]\nport = 53\n");
+        assert_eq!(line, 2);
+        assert!(msg.contains("needs both `prefix` and `action`"), "{msg}");
+        let c = Config::parse(
+            "[[trigger.rule]]\nprefix = \"2001:db8:b1::/48\"\nprotocol = \"tcp\"\naction = \"always\"\n",
+            Path::new("t"),
+        )
+        .unwrap();
+        assert_eq!(
+            c.trigger.rules,
+            [TriggerRule {
+                prefix: "2001:db8:b1::/48".parse().unwrap(),
+                port: None,
+                protocol: Protocol::Tcp,
+                action: Action::Always,
+            }]
+        );
+    }
+
+    #[test]
+    fn trigger_rules_first_match_wins() {
+        let c = Config::parse(
+            "[[trigger.rule]]\nprefix = \"2001:db8:b1::/48\"\nport = 22\nprotocol = \"tcp\"\n\
+             action = \"always\"\n[[trigger.rule]]\nprefix = \"2001:db8::/32\"\naction = \"never\"\n",
+            Path::new("t"),
+        )
+        .unwrap();
+        let t = &c.trigger;
+        let b1: Ipv6Addr = "2001:db8:b1::1".parse().unwrap();
+        assert_eq!(t.rule_for(b1, 6, Some(22)), Some(Action::Always));
+        assert_eq!(
+            t.rule_for(b1, 17, Some(22)),
+            Some(Action::Never),
+            "udp skips rule 1"
+        );
+        assert_eq!(t.rule_for(b1, 6, Some(80)), Some(Action::Never));
+        assert_eq!(
+            t.rule_for(b1, 58, None),
+            Some(Action::Never),
+            "no ports: rule 1 needs one"
+        );
+        assert_eq!(
+            t.rule_for("2001:db9::1".parse().unwrap(), 6, Some(22)),
+            None
+        );
+        // The default: never for DNS, over any protocol, to any peer.
+        let d = Config::default().trigger;
+        assert_eq!(d.rule_for(b1, 17, Some(53)), Some(Action::Never));
+        assert_eq!(d.rule_for(b1, 6, Some(53)), Some(Action::Never));
+        assert_eq!(d.rule_for(b1, 6, Some(443)), None);
+    }
+
+    #[test]
+    fn log_level_is_checked() {
+        let (line, msg) = one("[log]\nlevel = \"shim6d=loud\"\n");
+        assert_eq!(line, 2);
+        assert!(msg.starts_with("log.level"), "{msg}");
+    }
+
+    #[test]
+    fn missing_and_bad_referenced_files() {
+        let dir = std::env::temp_dir().join(format!("shim6d-cfg-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let conf = dir.join("c.toml");
+        std::fs::write(
+            &conf,
+            "[identity]\nmode = \"cga\"\nparams_file = \"p.json\"\nkey_file = \"k.pem\"\n",
+        )
+        .unwrap();
+        let err = Config::load(&conf).unwrap_err();
+        assert_eq!(err.problems.len(), 2, "{err}");
+        assert_eq!(err.problems[0].line, 3);
+        assert!(err.problems[0].message.contains("p.json"), "{err}");
+        assert_eq!(err.problems[1].line, 4);
+        assert!(err.problems[1].message.contains("k.pem"), "{err}");
+        // A params file that is not JSON is reported in that file, with its line.
+        std::fs::write(dir.join("p.json"), "{\n  \"a\": 1,\n  oops\n}\n").unwrap();
+        std::fs::write(dir.join("k.pem"), "key").unwrap();
+        let err = Config::load(&conf).unwrap_err();
+        assert_eq!(err.problems.len(), 1, "{err}");
+        assert_eq!(err.problems[0].file, dir.join("p.json"));
+        assert_eq!(err.problems[0].line, 3);
+        std::fs::write(dir.join("p.json"), "{\"addresses\": []}").unwrap();
+        let c = Config::load(&conf).unwrap();
+        assert_eq!(c.identity.params_file, dir.join("p.json"));
+        std::fs::remove_dir_all(&dir).unwrap();
+        // An unreadable configuration is line 0.
+        let err = Config::load(&dir.join("missing.toml")).unwrap_err();
+        assert_eq!(err.problems[0].line, 0);
+        assert!(err.to_string().contains("cannot read the configuration"));
+    }
+
+    #[test]
+    fn reload_classification() {
+        let a = Config::default();
+        let mut b = a.clone();
+        b.log.level = "debug".into();
+        b.reap.send_timeout = Duration::from_secs(3);
+        assert!(a.restart_needed(&b).is_empty());
+        b.tun.mtu = 1400;
+        b.routing.table = 52;
+        assert_eq!(a.restart_needed(&b), ["tun", "routing"]);
+    }
+
+    #[test]
+    fn reap_config_carries_the_options() {
+        let c = Config::parse("[reap]\nsend_timeout = 3\nburst = 4\n", Path::new("t")).unwrap();
+        let r = c.reap.reap_config();
+        assert_eq!(r.send_timeout, Duration::from_secs(3));
+        assert_eq!(r.burst, 4);
+    }
+}

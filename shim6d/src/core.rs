@@ -1,0 +1,108 @@
+//! **The seam where the protocol core plugs in.**
+//!
+//! The daemon shell (data plane, routing, control interface, service loop) is complete
+//! without a Shim6 protocol core: it then forwards what enters the TUN unchanged through
+//! the marked raw socket, drops (and counts) what arrives for protocol 140, and answers
+//! the control commands that need contexts with "not available: protocol core not
+//! running". The sans-IO `shim6_proto::Endpoint` is not written yet; when it is, an
+//! adapter implements [`ProtocolCore`] for it and the service is started with
+//! `Resources::core = Some(Box::new(adapter))` ([`crate::service::Resources`]).
+//!
+//! # The contract (style.md "The `Endpoint` contract", in the shell's terms)
+//!
+//! - **Handlers** ([`ProtocolCore::outbound`], [`ProtocolCore::inbound`],
+//!   [`ProtocolCore::handle_timeout`], [`ProtocolCore::local_locators`]) and **commands**
+//!   ([`ProtocolCore::command`]) each take the loop's single `now` for this turn. Time
+//!   never goes backwards.
+//! - After any handler or command the shell drains, in this order,
+//!   [`ProtocolCore::poll_transmit`] (packets to send through the marked raw socket),
+//!   [`ProtocolCore::poll_event`] (routing changes), then re-reads
+//!   [`ProtocolCore::poll_timeout`].
+//! - Buffers belong to the shell ([`PacketBuf`], boringtun's habit): the core rewrites in
+//!   place, using the headroom in front of the packet to insert the 8-octet payload
+//!   extension header (RFC 5533 §5.1) or to rebuild an IPv6 header on the inbound side.
+//!
+//! # What the adapter for `shim6_proto::Endpoint` does
+//!
+//! - `outbound`: find the context by ULID pair; no context → `PassThrough` (and feed the
+//!   trigger heuristic); locators = ULIDs → `PassThrough` after noting "sent" for REAP;
+//!   otherwise rewrite to the current locator pair with the payload header → `Send`.
+//! - `inbound`: the raw socket delivers from the Shim6 header on, with [`RecvMeta`]
+//!   giving source, destination, interface, hop limit and traffic class. Payload
+//!   (P bit 1) → restore the ULIDs, drop the 8 octets, rebuild the IPv6 header in the
+//!   headroom → `DeliverToTun`; control (P bit 0) → `Consumed` (replies are queued for
+//!   `poll_transmit`).
+//! - `poll_event`: [`CoreEvent::RouteAdd`] when a context is established with a peer
+//!   ULID (from then on the flow enters the TUN), [`CoreEvent::RouteRemove`] when it
+//!   is closed.
+//! - `command`: `ls`, `cat`, `rm`, `establish`, `explore`, `set tsend`, and the
+//!   context part of `stats`, `locators`, `params`.
+
+use std::{net::Ipv6Addr, time::Instant};
+
+use crate::{
+    control::{Command, CommandError, Reply},
+    dataplane::{PacketBuf, RecvMeta},
+};
+
+/// What to do with a packet read from the TUN.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum Outbound {
+    /// The buffer was rewritten in place (locators, payload header): send it.
+    Send,
+    /// No context, or locators equal the ULIDs: send it unchanged.
+    PassThrough,
+    /// Drop it, for this reason (counted in `stats`).
+    Drop(&'static str),
+}
+
+/// What to do with a datagram read from the protocol-140 socket.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum Inbound {
+    /// The buffer now holds a complete IPv6 packet with the ULIDs: write it to the TUN.
+    DeliverToTun,
+    /// A control message, handled; replies wait in `poll_transmit`.
+    Consumed,
+    /// Drop it, for this reason (counted in `stats`).
+    Drop(&'static str),
+}
+
+/// Requests from the core to the shell.
+#[derive(Clone, PartialEq, Eq, Debug)]
+pub enum CoreEvent {
+    /// Route the peer ULID into the TUN (a context now protects it).
+    RouteAdd(Ipv6Addr),
+    /// Stop routing the peer ULID into the TUN.
+    RouteRemove(Ipv6Addr),
+}
+
+/// The Shim6 protocol core as the daemon shell drives it. See the module docs for the
+/// calling order.
+pub trait ProtocolCore: Send {
+    /// A packet read from the TUN (a complete IPv6 packet with the ULIDs).
+    fn outbound(&mut self, now: Instant, packet: &mut PacketBuf) -> Outbound;
+
+    /// A datagram read from the protocol-140 raw socket (from the Shim6 header on).
+    fn inbound(&mut self, now: Instant, packet: &mut PacketBuf, meta: &RecvMeta) -> Inbound;
+
+    /// Writes the next packet to send (a complete IPv6 packet) into `buf`; `false` when
+    /// there is none.
+    fn poll_transmit(&mut self, now: Instant, buf: &mut PacketBuf) -> bool;
+
+    /// The next routing change the shell must make.
+    fn poll_event(&mut self) -> Option<CoreEvent>;
+
+    /// When [`ProtocolCore::handle_timeout`] is due next.
+    fn poll_timeout(&self) -> Option<Instant>;
+
+    /// The clock passed the deadline of [`ProtocolCore::poll_timeout`].
+    fn handle_timeout(&mut self, now: Instant);
+
+    /// The local locator set changed (address monitor); `locators` is the whole new set.
+    fn local_locators(&mut self, now: Instant, locators: &[Ipv6Addr]);
+
+    /// A control command about contexts (`ls`, `cat`, `rm`, `establish`, `explore`,
+    /// `set tsend`), or the core's part of `stats` / `locators` / `params` (the shell
+    /// merges it into its own answer under the key `core`).
+    fn command(&mut self, now: Instant, command: &Command) -> Result<Reply, CommandError>;
+}

@@ -1,0 +1,403 @@
+//! The data plane: the TUN device, the raw sockets, the routing plumbing, and moving
+//! packets between them and the protocol core ([`crate::core`]).
+//!
+//! ```text
+//! outbound: app ─► route PEER/128 table T ─► TUN ─► Tun::recv_batch ─► core.outbound
+//!           ─► RawSend (SO_MARK) ─► kernel routes by main (rule: not fwmark ⇒ table T)
+//! inbound:  wire ─► proto 140 ─► RawRecv::recv_batch ─► core.inbound ─► Tun::send ─► app
+//! ```
+//!
+//! The API is batch-shaped from the start ([`Batch`]: up to `tun.batch` packets per turn
+//! of the loop), so that multi-queue TUN and offloads can follow without changing the
+//! callers. Buffers belong to the shell and carry headroom ([`PacketBuf`]) so the core
+//! rewrites in place.
+//!
+//! | module | what |
+//! | --- | --- |
+//! | [`tun`] | the TUN device (tun-rs), `addrgenmode none`, MTU |
+//! | [`raw`] | protocol-140 receive socket with pktinfo, `IPPROTO_RAW` send socket with `SO_MARK` |
+//! | [`routing`] | loop-guard rule and per-peer routes, recorded and torn down |
+
+pub mod raw;
+pub mod routing;
+pub mod tun;
+
+use std::{collections::BTreeMap, io};
+
+pub use raw::{RawRecv, RawSend, RecvMeta};
+pub use routing::Plumbing;
+pub use tun::Tun;
+
+use crate::core::{Inbound, Outbound, ProtocolCore};
+
+/// Errors setting up the data plane, each naming the failing operation.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// Creating the TUN device failed.
+    #[error("create TUN device {name}: {source}")]
+    TunOpen {
+        /// Device name.
+        name: String,
+        /// Cause.
+        source: io::Error,
+    },
+    /// Configuring the TUN device over rtnetlink failed.
+    #[error("configure TUN device {name}: {op}: {source}")]
+    TunConfigure {
+        /// Device name.
+        name: String,
+        /// What was being done.
+        op: &'static str,
+        /// Cause.
+        source: xfrm_sys::Error,
+    },
+    /// Opening a raw socket failed (needs `CAP_NET_RAW`).
+    #[error("open raw IPv6 {what}: {source}")]
+    RawOpen {
+        /// Which socket.
+        what: &'static str,
+        /// Cause.
+        source: io::Error,
+    },
+    /// A socket option could not be set.
+    #[error("set {option}: {source}")]
+    SocketOption {
+        /// The option.
+        option: &'static str,
+        /// Cause.
+        source: io::Error,
+    },
+    /// A netlink request failed.
+    #[error("{op}: {source}")]
+    Netlink {
+        /// What was being done.
+        op: String,
+        /// Cause.
+        source: xfrm_sys::Error,
+    },
+}
+
+/// A packet buffer owned by the shell, with headroom in front of the packet.
+///
+/// Packets from the TUN are read at [`PacketBuf::HEADROOM`]: the core may move the
+/// packet's start forward by 8 octets to insert the payload extension header after the
+/// IPv6 header (RFC 5533 §5.1). Datagrams from the raw socket are read at
+/// [`PacketBuf::RECV_OFFSET`], leaving room for the 40-octet IPv6 header the core
+/// rebuilds (RFC 8200 §3).
+#[derive(Clone, Debug)]
+pub struct PacketBuf {
+    data: Box<[u8]>,
+    start: usize,
+    len: usize,
+}
+
+impl PacketBuf {
+    /// Room for the payload extension header in front of a TUN packet.
+    pub const HEADROOM: usize = 8;
+    /// Where raw-socket datagrams land: room for an IPv6 header plus the headroom.
+    pub const RECV_OFFSET: usize = 40 + Self::HEADROOM;
+
+    /// A buffer for packets up to `mtu` octets (plus headroom).
+    pub fn new(mtu: usize) -> Self {
+        Self {
+            data: vec![0; mtu + Self::RECV_OFFSET].into_boxed_slice(),
+            start: Self::HEADROOM,
+            len: 0,
+        }
+    }
+
+    /// The packet.
+    pub fn packet(&self) -> &[u8] {
+        &self.data[self.start..self.start + self.len]
+    }
+
+    /// The packet, mutable.
+    pub fn packet_mut(&mut self) -> &mut [u8] {
+        &mut self.data[self.start..self.start + self.len]
+    }
+
+    /// The whole buffer and the packet's position in it, for rewriting in place.
+    pub fn parts_mut(&mut self) -> (&mut [u8], usize, usize) {
+        (&mut self.data, self.start, self.len)
+    }
+
+    /// Moves the packet window; `false` (and no change) when it does not fit.
+    pub fn set_window(&mut self, start: usize, len: usize) -> bool {
+        if start
+            .checked_add(len)
+            .is_some_and(|end| end <= self.data.len())
+        {
+            self.start = start;
+            self.len = len;
+            true
+        } else {
+            false
+        }
+    }
+
+    /// Capacity from `start` on.
+    pub fn capacity(&self) -> usize {
+        self.data.len()
+    }
+
+    pub(crate) fn tun_space(&mut self) -> &mut [u8] {
+        &mut self.data[Self::HEADROOM..]
+    }
+
+    pub(crate) fn set_from_tun(&mut self, n: usize) {
+        self.start = Self::HEADROOM;
+        self.len = n;
+    }
+
+    pub(crate) fn recv_space(&mut self) -> &mut [u8] {
+        &mut self.data[Self::RECV_OFFSET..]
+    }
+
+    pub(crate) fn set_received(&mut self, n: usize) {
+        self.start = Self::RECV_OFFSET;
+        self.len = n;
+    }
+}
+
+/// Up to `capacity` packets read in one turn, with their receive metadata.
+#[derive(Debug)]
+pub struct Batch {
+    /// The buffers; the first [`Batch::len`] hold packets.
+    pub bufs: Vec<PacketBuf>,
+    /// Metadata of raw-socket datagrams, parallel to `bufs` (default for TUN reads).
+    pub meta: Vec<RecvMeta>,
+    /// How many buffers hold packets.
+    pub len: usize,
+}
+
+impl Batch {
+    /// `capacity` buffers for packets up to `mtu` octets.
+    ///
+    /// # Panics
+    ///
+    /// If `capacity` is 0.
+    pub fn new(capacity: usize, mtu: usize) -> Self {
+        assert!(capacity > 0, "a batch holds at least one packet");
+        Self {
+            bufs: (0..capacity).map(|_| PacketBuf::new(mtu)).collect(),
+            meta: vec![RecvMeta::default(); capacity],
+            len: 0,
+        }
+    }
+
+    /// How many packets it can hold.
+    pub fn capacity(&self) -> usize {
+        self.bufs.len()
+    }
+
+    /// Empties it.
+    pub fn clear(&mut self) {
+        self.len = 0;
+    }
+
+    /// The packets held.
+    pub fn packets(&self) -> impl Iterator<Item = &PacketBuf> {
+        self.bufs[..self.len].iter()
+    }
+}
+
+/// Data-plane counters (`stats`).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Stats {
+    /// Packets read from the TUN.
+    pub tun_rx_packets: u64,
+    /// Bytes read from the TUN.
+    pub tun_rx_bytes: u64,
+    /// Packets written to the TUN.
+    pub tun_tx_packets: u64,
+    /// Datagrams read from the protocol-140 socket.
+    pub raw_rx_packets: u64,
+    /// Bytes of those datagrams.
+    pub raw_rx_bytes: u64,
+    /// Packets sent through the marked raw socket.
+    pub raw_tx_packets: u64,
+    /// Bytes sent through it.
+    pub raw_tx_bytes: u64,
+    /// Read batches from the TUN (packets / batches = mean batch size).
+    pub tun_batches: u64,
+    /// Read batches from the raw socket.
+    pub raw_batches: u64,
+    /// Drops, by reason.
+    pub drops: BTreeMap<&'static str, u64>,
+}
+
+impl Stats {
+    fn drop(&mut self, reason: &'static str) {
+        *self.drops.entry(reason).or_default() += 1;
+    }
+
+    /// As JSON.
+    pub fn to_json(&self) -> serde_json::Value {
+        serde_json::json!({
+            "tun_rx_packets": self.tun_rx_packets,
+            "tun_rx_bytes": self.tun_rx_bytes,
+            "tun_tx_packets": self.tun_tx_packets,
+            "raw_rx_packets": self.raw_rx_packets,
+            "raw_rx_bytes": self.raw_rx_bytes,
+            "raw_tx_packets": self.raw_tx_packets,
+            "raw_tx_bytes": self.raw_tx_bytes,
+            "tun_batches": self.tun_batches,
+            "raw_batches": self.raw_batches,
+            "drops": self.drops,
+        })
+    }
+}
+
+/// Drop reasons of the shell itself (the core's come from [`Outbound::Drop`] and
+/// [`Inbound::Drop`]).
+pub mod drop_reason {
+    /// A TUN packet that is not IPv6 or whose payload length disagrees with its size.
+    pub const TUN_NOT_IPV6: &str = "tun_not_ipv6";
+    /// A TUN packet to a multicast address (RFC 4291 §2.7: `ff00::/8`).
+    pub const TUN_MULTICAST: &str = "tun_multicast";
+    /// A datagram larger than the receive buffer (`MSG_TRUNC`).
+    pub const RAW_TRUNCATED: &str = "raw_truncated";
+    /// A protocol-140 datagram while no protocol core runs.
+    pub const NO_PROTOCOL_CORE: &str = "no_protocol_core";
+    /// The send socket refused a packet (no route, …).
+    pub const SEND_FAILED: &str = "send_failed";
+    /// The TUN refused a packet.
+    pub const TUN_WRITE_FAILED: &str = "tun_write_failed";
+}
+
+/// Whether `p` is a well-formed IPv6 packet as far as the shell cares: version 6, a full
+/// header, and a payload length matching the size (RFC 8200 §3; jumbograms, payload
+/// length 0, cannot come through a TUN of MTU ≤ 65535).
+pub fn is_ipv6(p: &[u8]) -> bool {
+    p.len() >= 40 && p[0] >> 4 == 6 && usize::from(u16::from_be_bytes([p[4], p[5]])) == p.len() - 40
+}
+
+/// The engine: one turn of outbound or inbound processing over a batch. Owns nothing
+/// but counters; the devices and the core are passed in, so the service loop keeps one
+/// owner for each.
+impl Stats {
+    /// Processes a batch read from the TUN: validate, ask the core (no core: pass
+    /// through), send what is to be sent.
+    pub async fn outbound(
+        &mut self,
+        batch: &mut Batch,
+        mut core: Option<&mut (dyn ProtocolCore + '_)>,
+        tx: &RawSend,
+        now: std::time::Instant,
+    ) {
+        self.tun_batches += 1;
+        let mut errors = Vec::new();
+        for buf in &mut batch.bufs[..batch.len] {
+            self.tun_rx_packets += 1;
+            self.tun_rx_bytes += buf.packet().len() as u64;
+            if !is_ipv6(buf.packet()) {
+                self.drop(drop_reason::TUN_NOT_IPV6);
+                continue;
+            }
+            // Only unicast to a peer is ours to forward; the kernel's own multicast (router
+            // solicitations, MLD) must not leave through the raw socket.
+            if buf.packet()[24] == 0xff {
+                self.drop(drop_reason::TUN_MULTICAST);
+                continue;
+            }
+            let verdict = match core.as_deref_mut() {
+                Some(c) => c.outbound(now, buf),
+                None => Outbound::PassThrough,
+            };
+            match verdict {
+                Outbound::Send | Outbound::PassThrough => {
+                    let sent = tx.send_batch(std::iter::once(&*buf), &mut errors).await;
+                    if sent == 1 {
+                        self.raw_tx_packets += 1;
+                        self.raw_tx_bytes += buf.packet().len() as u64;
+                    }
+                }
+                Outbound::Drop(reason) => self.drop(reason),
+            }
+        }
+        for e in errors {
+            self.drop(drop_reason::SEND_FAILED);
+            tracing::debug!(error = %e, "send through the raw socket failed");
+        }
+    }
+
+    /// Processes a batch read from the protocol-140 socket.
+    pub async fn inbound(
+        &mut self,
+        batch: &mut Batch,
+        mut core: Option<&mut (dyn ProtocolCore + '_)>,
+        tun: &Tun,
+        now: std::time::Instant,
+    ) {
+        self.raw_batches += 1;
+        for i in 0..batch.len {
+            let meta = batch.meta[i];
+            let buf = &mut batch.bufs[i];
+            self.raw_rx_packets += 1;
+            self.raw_rx_bytes += buf.packet().len() as u64;
+            if meta.truncated {
+                self.drop(drop_reason::RAW_TRUNCATED);
+                continue;
+            }
+            let Some(c) = core.as_deref_mut() else {
+                self.drop(drop_reason::NO_PROTOCOL_CORE);
+                continue;
+            };
+            match c.inbound(now, buf, &meta) {
+                Inbound::DeliverToTun => match tun.send(buf.packet()).await {
+                    Ok(()) => self.tun_tx_packets += 1,
+                    Err(e) => {
+                        self.drop(drop_reason::TUN_WRITE_FAILED);
+                        tracing::debug!(error = %e, "write to the TUN failed");
+                    }
+                },
+                Inbound::Consumed => {}
+                Inbound::Drop(reason) => self.drop(reason),
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ipv6_check() {
+        let mut p = vec![0u8; 48];
+        p[0] = 0x60;
+        p[5] = 8;
+        assert!(is_ipv6(&p));
+        p[5] = 9;
+        assert!(!is_ipv6(&p), "length mismatch");
+        p[5] = 8;
+        p[0] = 0x45;
+        assert!(!is_ipv6(&p), "IPv4");
+        assert!(!is_ipv6(&p[..39]));
+    }
+
+    #[test]
+    fn packet_window() {
+        let mut b = PacketBuf::new(100);
+        assert_eq!(b.capacity(), 100 + PacketBuf::RECV_OFFSET);
+        b.tun_space()[..3].copy_from_slice(&[1, 2, 3]);
+        b.set_from_tun(3);
+        assert_eq!(b.packet(), [1, 2, 3]);
+        // The core inserts 8 octets by moving the start into the headroom.
+        assert!(b.set_window(0, 11));
+        assert_eq!(&b.packet()[8..], [1, 2, 3]);
+        assert!(!b.set_window(1, b.capacity()));
+        assert_eq!(b.packet().len(), 11, "unchanged after a refused move");
+    }
+
+    #[test]
+    fn drop_counters_by_reason() {
+        let mut s = Stats::default();
+        s.drop("a");
+        s.drop("a");
+        s.drop("b");
+        let j = s.to_json();
+        assert_eq!(j["drops"]["a"], 2);
+        assert_eq!(j["drops"]["b"], 1);
+    }
+}

@@ -1,0 +1,598 @@
+//! The service loop: [`run`] owns the data plane, the address monitor, the daemon state
+//! and the protocol core, and answers the control interface.
+//!
+//! # Shape (mini-redis)
+//!
+//! `main` parses the command line, loads the configuration, sets up logging and signals,
+//! builds the [`Resources`] (pre-bound control listeners, the optional protocol core, the
+//! reload channel) and calls [`run`] with a shutdown future. Tests do the same in a
+//! network namespace with listeners on port 0 and a shutdown they trigger.
+//!
+//! # One owner, one loop
+//!
+//! Everything mutable (counters, locators, configuration, the core) belongs to the one
+//! task running [`run`]; nothing is locked. Each turn of the loop waits for the first of:
+//! shutdown, a batch from the TUN, a batch from the protocol-140 socket, an address or
+//! link event, a control request, a new configuration, the core's timer. It takes one
+//! `now` for the turn, hands the input over, then drains the core (transmits, then
+//! events, then the next timeout; [`crate::core`]). Every future in the `select!` is
+//! cancel safe: the batch reads complete in one poll once data is there, the monitor
+//! and channels are documented so.
+//!
+//! # Shutdown
+//!
+//! When the shutdown future resolves (SIGINT/SIGTERM in `main`): the control server is
+//! told to stop and awaited (its sessions say goodbye), then the routing plumbing is torn
+//! down (every per-peer route, then the loop-guard rule), then the TUN is closed, which
+//! deletes it. Setup failures undo what was done so far the same way. A crash leaves the
+//! rule only; the next start adopts and later removes it ([`crate::dataplane::routing`]).
+
+use std::{
+    collections::BTreeMap,
+    future::Future,
+    net::Ipv6Addr,
+    sync::atomic::Ordering,
+    time::{Duration, Instant},
+};
+
+use tokio::sync::{mpsc, watch};
+use xfrm_sys::{Event, Handle, MonitorOptions};
+
+use crate::{
+    config::Config,
+    control::{self, Command, CommandError, Listener, Reply, Request},
+    core::{CoreEvent, ProtocolCore},
+    dataplane::{self, Batch, PacketBuf, Plumbing, RawRecv, RawSend, Tun, raw::IPPROTO_SHIM6},
+};
+
+/// Why the service could not start or stopped on error.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// Setting up the data plane failed.
+    #[error(transparent)]
+    Dataplane(#[from] dataplane::Error),
+    /// A netlink operation failed.
+    #[error("{op}: {source}")]
+    Netlink {
+        /// What was being done.
+        op: &'static str,
+        /// Cause.
+        source: xfrm_sys::Error,
+    },
+    /// Binding a control listener failed.
+    #[error("control interface: bind {what}: {source}")]
+    ControlBind {
+        /// The address or path.
+        what: String,
+        /// Cause.
+        source: std::io::Error,
+    },
+    /// Reading a device or socket failed for good.
+    #[error("{op}: {source}")]
+    Io {
+        /// What was being done.
+        op: &'static str,
+        /// Cause.
+        source: std::io::Error,
+    },
+}
+
+/// What [`run`] is given instead of making it: tests pre-bind listeners on port 0 and
+/// pass their own reload channel.
+pub struct Resources {
+    /// Control listeners, already bound.
+    pub control: Vec<Listener>,
+    /// **The protocol core** (the seam of [`crate::core`]); `None` runs the shell alone:
+    /// TUN traffic passes through unchanged, protocol-140 datagrams are dropped and
+    /// counted, context commands answer "not available: protocol core not running".
+    pub core: Option<Box<dyn ProtocolCore>>,
+    /// New configurations (from `SIGHUP` in `main`), already validated.
+    pub reload: Option<mpsc::Receiver<Config>>,
+}
+
+impl std::fmt::Debug for Resources {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Resources")
+            .field("control", &self.control)
+            .field("core", &self.core.is_some())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Resources {
+    /// Binds the control listeners the configuration asks for; no core, no reload.
+    pub async fn bind(config: &Config) -> Result<Self, Error> {
+        let mut control = Vec::new();
+        if let Some(addr) = config.control.listen {
+            control.push(
+                Listener::tcp(addr)
+                    .await
+                    .map_err(|source| Error::ControlBind {
+                        what: addr.to_string(),
+                        source,
+                    })?,
+            );
+        }
+        if let Some(path) = &config.control.unix_socket {
+            control.push(
+                Listener::unix(path.clone()).map_err(|source| Error::ControlBind {
+                    what: path.display().to_string(),
+                    source,
+                })?,
+            );
+        }
+        Ok(Self {
+            control,
+            core: None,
+            reload: None,
+        })
+    }
+}
+
+/// Runs the daemon until `shutdown` resolves; then removes everything it created.
+///
+/// Must run inside the network namespace it is to configure, on a tokio runtime with I/O
+/// and time. Needs `CAP_NET_ADMIN` and `CAP_NET_RAW`.
+pub async fn run(
+    config: Config,
+    resources: Resources,
+    shutdown: impl Future<Output = ()>,
+) -> Result<(), Error> {
+    let Resources {
+        control: listeners,
+        core,
+        reload,
+    } = resources;
+    let handle = Handle::new().map_err(|source| Error::Netlink {
+        op: "open rtnetlink",
+        source,
+    })?;
+
+    // Setup, in an order that makes undoing easy: the TUN first (closing it undoes it
+    // and every route through it), then the rule (torn down explicitly).
+    let tun = Tun::create(&handle, &config.tun.name, config.tun.mtu).await?;
+    let rx = RawRecv::open(IPPROTO_SHIM6)?;
+    let tx = RawSend::open(config.routing.fwmark)?;
+    let plumbing = Plumbing::install(handle.clone(), tun.index(), &config.routing).await?;
+    tracing::info!(
+        tun = tun.name(),
+        mtu = tun.mtu(),
+        fwmark = format_args!("{:#x}", config.routing.fwmark),
+        table = config.routing.table,
+        core = core.is_some(),
+        "shim6d running"
+    );
+
+    let server = control::Server::new((&config.control).into());
+    let (stop_control, control_shutdown) = watch::channel(false);
+    let (req_tx, req_rx) = mpsc::channel(16);
+    let control_task = {
+        let server = server.clone();
+        tokio::spawn(async move { server.serve(listeners, req_tx, control_shutdown).await })
+    };
+
+    let mut daemon = Daemon {
+        started: Instant::now(),
+        config,
+        core,
+        stats: dataplane::Stats::default(),
+        server,
+        plumbing,
+        monitor: None,
+    };
+    let result = daemon
+        .main_loop(&handle, &tun, &rx, &tx, req_rx, reload, shutdown)
+        .await;
+
+    // Teardown, whatever the loop's outcome: control first (no request may arrive into
+    // a half-dismantled daemon), then routes and rule, then the TUN.
+    let _ = stop_control.send(true);
+    let _ = control_task.await;
+    let errors = daemon.plumbing.teardown().await;
+    drop(tun);
+    if errors.is_empty() {
+        tracing::info!("shim6d stopped; routes, rule and TUN removed");
+    }
+    result
+}
+
+/// The daemon state owned by the loop.
+struct Daemon {
+    started: Instant,
+    config: Config,
+    core: Option<Box<dyn ProtocolCore>>,
+    stats: dataplane::Stats,
+    server: control::Server,
+    plumbing: Plumbing,
+    monitor: Option<xfrm_sys::Monitor>,
+}
+
+impl Daemon {
+    #[allow(clippy::too_many_arguments)]
+    async fn main_loop(
+        &mut self,
+        handle: &Handle,
+        tun: &Tun,
+        rx: &RawRecv,
+        tx: &RawSend,
+        mut requests: mpsc::Receiver<Request>,
+        mut reload: Option<mpsc::Receiver<Config>>,
+        shutdown: impl Future<Output = ()>,
+    ) -> Result<(), Error> {
+        let mtu = tun.mtu() as usize;
+        let mut out_batch = Batch::new(self.config.tun.batch, mtu);
+        // Inbound datagrams carry the payload header on top of a full-size packet.
+        let mut in_batch = Batch::new(self.config.tun.batch, mtu + 8);
+        let mut scratch = PacketBuf::new(mtu + 8);
+        self.monitor = Some(
+            handle
+                .monitor(MonitorOptions::default())
+                .await
+                .map_err(|source| Error::Netlink {
+                    op: "open the address monitor",
+                    source,
+                })?,
+        );
+        self.push_locators(Instant::now());
+        tokio::pin!(shutdown);
+        loop {
+            let deadline = self.core.as_ref().and_then(|c| c.poll_timeout());
+            let sleep = async {
+                match deadline {
+                    Some(d) => tokio::time::sleep_until(d.into()).await,
+                    None => std::future::pending().await,
+                }
+            };
+            let monitor = self.monitor.as_mut().expect("opened above");
+            tokio::select! {
+                () = &mut shutdown => {
+                    tracing::info!("shutdown requested");
+                    return Ok(());
+                }
+                r = tun.recv_batch(&mut out_batch) => {
+                    r.map_err(|source| Error::Io { op: "read the TUN", source })?;
+                    let now = Instant::now();
+                    self.stats.outbound(&mut out_batch, self.core.as_deref_mut(), tx, now).await;
+                }
+                r = rx.recv_batch(&mut in_batch) => {
+                    r.map_err(|source| Error::Io { op: "read the protocol-140 socket", source })?;
+                    let now = Instant::now();
+                    self.stats.inbound(&mut in_batch, self.core.as_deref_mut(), tun, now).await;
+                }
+                ev = monitor.next() => match ev {
+                    Ok(ev) => self.on_link_event(&ev, Instant::now()),
+                    // The monitor retries its resync on the next call; a failing socket
+                    // would spin, so pause a little.
+                    Err(e) => {
+                        tracing::warn!(error = %e, "address monitor");
+                        tokio::time::sleep(Duration::from_millis(100)).await;
+                    }
+                },
+                Some(req) = requests.recv() => {
+                    let answer = self.command(&req.command, Instant::now());
+                    // The client may be gone: nothing to do then.
+                    let _ = req.reply.send(answer);
+                }
+                Some(new) = async {
+                    match reload.as_mut() {
+                        Some(r) => r.recv().await,
+                        None => std::future::pending().await,
+                    }
+                } => self.reload(new),
+                () = sleep => {
+                    // Handle the timeout only when the clock says so (style.md "Time").
+                    let now = Instant::now();
+                    if let (Some(c), Some(d)) = (self.core.as_mut(), deadline)
+                        && now >= d
+                    {
+                        c.handle_timeout(now);
+                    }
+                }
+            }
+            self.drain_core(tx, &mut scratch).await;
+        }
+    }
+
+    /// After any input to the core: transmits, then routing events ([`crate::core`] docs).
+    async fn drain_core(&mut self, tx: &RawSend, scratch: &mut PacketBuf) {
+        let Some(core) = self.core.as_mut() else {
+            return;
+        };
+        let now = Instant::now();
+        while core.poll_transmit(now, scratch) {
+            match tx.send(scratch.packet()).await {
+                Ok(()) => {
+                    self.stats.raw_tx_packets += 1;
+                    self.stats.raw_tx_bytes += scratch.packet().len() as u64;
+                }
+                Err(e) => {
+                    *self
+                        .stats
+                        .drops
+                        .entry(dataplane::drop_reason::SEND_FAILED)
+                        .or_default() += 1;
+                    tracing::debug!(error = %e, "core transmit failed");
+                }
+            }
+        }
+        while let Some(ev) = core.poll_event() {
+            let r = match ev {
+                CoreEvent::RouteAdd(peer) => self.plumbing.add_peer(peer).await,
+                CoreEvent::RouteRemove(peer) => self.plumbing.remove_peer(peer).await,
+            };
+            if let Err(e) = r {
+                tracing::error!(error = %e, "routing change asked by the core");
+            }
+        }
+    }
+
+    fn on_link_event(&mut self, ev: &Event, now: Instant) {
+        tracing::debug!(?ev, "link/address event");
+        if matches!(
+            ev,
+            Event::AddressAdded(_)
+                | Event::AddressRemoved(_)
+                | Event::AddressChanged { .. }
+                | Event::LinkUp(_)
+                | Event::LinkDown(_)
+                | Event::Resynced
+        ) {
+            self.push_locators(now);
+        }
+    }
+
+    /// Gives the core the current locator set (RFC 5533 §10.1: local locator changes
+    /// become updates to every peer; the core decides).
+    fn push_locators(&mut self, now: Instant) {
+        let locators: Vec<Ipv6Addr> = self.locators().into_iter().map(|l| l.address).collect();
+        if let Some(core) = self.core.as_mut() {
+            core.local_locators(now, &locators);
+        }
+    }
+
+    /// The local locators: the fixed list if configured, else the available global
+    /// addresses (RFC 5534 §3.1) of the allowed, running interfaces.
+    fn locators(&self) -> Vec<LocatorView> {
+        let Some(m) = self.monitor.as_ref() else {
+            return Vec::new();
+        };
+        let names: BTreeMap<u32, (&str, bool)> = m
+            .links()
+            .map(|l| (l.index, (l.name.as_str(), l.is_running())))
+            .collect();
+        let ifs = &self.config.interfaces;
+        let allowed = |name: &str| {
+            name != "lo"
+                && name != self.config.tun.name
+                && (ifs.include.is_empty() || ifs.include.iter().any(|i| i == name))
+                && !ifs.exclude.iter().any(|i| i == name)
+        };
+        if !self.config.identity.locators.is_empty() {
+            return self
+                .config
+                .identity
+                .locators
+                .iter()
+                .map(|&address| {
+                    let found = m.addresses().find(|a| a.address == address);
+                    LocatorView {
+                        address,
+                        interface: found
+                            .and_then(|a| names.get(&a.index))
+                            .map_or("-", |(n, _)| *n)
+                            .to_owned(),
+                        usable: found.is_some_and(|a| {
+                            a.is_available() && names.get(&a.index).is_some_and(|(_, r)| *r)
+                        }),
+                        fixed: true,
+                    }
+                })
+                .collect();
+        }
+        m.available_addresses()
+            .filter_map(|a| {
+                let (name, running) = names.get(&a.index)?;
+                allowed(name).then(|| LocatorView {
+                    address: a.address,
+                    interface: (*name).to_owned(),
+                    usable: *running,
+                    fixed: false,
+                })
+            })
+            .collect()
+    }
+
+    fn reload(&mut self, new: Config) {
+        let restart = self.config.restart_needed(&new);
+        if !restart.is_empty() {
+            tracing::warn!(
+                sections = ?restart,
+                "configuration reloaded; these changes take effect at the next restart"
+            );
+        }
+        // What applies now: trigger policy, REAP timers, control limits, log level (the
+        // last one in main, which owns the subscriber).
+        self.config.trigger = new.trigger.clone();
+        self.config.reap = new.reap;
+        self.config.control.max_clients = new.control.max_clients;
+        self.config.control.max_line = new.control.max_line;
+        self.config.log = new.log.clone();
+        self.server.set_limits((&self.config.control).into());
+        tracing::info!("configuration reloaded");
+    }
+
+    /// Answers a control command (help and quit never come here).
+    fn command(&mut self, cmd: &Command, now: Instant) -> Result<Reply, CommandError> {
+        match cmd {
+            Command::Stats => Ok(self.stats_reply(now)),
+            Command::Locators => Ok(self.locators_reply()),
+            Command::Params => Ok(self.params_reply(now)),
+            Command::SetSendTimeout(d) => {
+                // The core first: if it refuses, nothing changes.
+                if let Some(core) = self.core.as_mut() {
+                    core.command(now, cmd)?;
+                }
+                self.config.reap.send_timeout = *d;
+                Ok(Reply::new(
+                    format!(
+                        "tsend {} s (for contexts made from now on)",
+                        d.as_secs_f64()
+                    ),
+                    serde_json::json!({ "send_timeout_s": d.as_secs_f64() }),
+                ))
+            }
+            Command::Ls
+            | Command::Cat(_)
+            | Command::Rm(_)
+            | Command::Establish(_)
+            | Command::Explore(_) => match self.core.as_mut() {
+                Some(core) => core.command(now, cmd),
+                None => Err(CommandError::NoProtocolCore),
+            },
+            Command::Help(_) | Command::Quit => {
+                Err(CommandError::Failed("answered by the session".into()))
+            }
+        }
+    }
+
+    /// The core's part of a merged answer, or why there is none.
+    fn core_part(&mut self, cmd: &Command, now: Instant) -> serde_json::Value {
+        match self.core.as_mut() {
+            None => serde_json::Value::String(CommandError::NoProtocolCore.to_string()),
+            Some(core) => match core.command(now, cmd) {
+                Ok(r) => r.json,
+                Err(e) => serde_json::json!({ "error": e.to_string() }),
+            },
+        }
+    }
+
+    fn stats_reply(&mut self, now: Instant) -> Reply {
+        let c = self.server.stats();
+        let control = serde_json::json!({
+            "sessions": c.sessions.load(Ordering::Relaxed),
+            "refused": c.refused.load(Ordering::Relaxed),
+            "commands": c.commands.load(Ordering::Relaxed),
+            "bad_lines": c.bad_lines.load(Ordering::Relaxed),
+            "active": self.server.active(),
+        });
+        let monitor = self.monitor.as_ref().map(|m| m.stats()).unwrap_or_default();
+        let monitor = serde_json::json!({
+            "messages": monitor.messages,
+            "overruns": monitor.overruns,
+            "decode_errors": monitor.decode_errors,
+            "resyncs": monitor.resyncs,
+        });
+        let core = self.core_part(&Command::Stats, now);
+        let json = serde_json::json!({
+            "uptime_s": self.started.elapsed().as_secs(),
+            "dataplane": self.stats.to_json(),
+            "control": control,
+            "monitor": monitor,
+            "core": core,
+        });
+        let mut text = format!("uptime {} s\n", self.started.elapsed().as_secs());
+        flatten("", &json["dataplane"], &mut text);
+        flatten("control.", &json["control"], &mut text);
+        flatten("monitor.", &json["monitor"], &mut text);
+        flatten("core.", &json["core"], &mut text);
+        Reply::new(text.trim_end().to_owned(), json)
+    }
+
+    fn locators_reply(&self) -> Reply {
+        let locs = self.locators();
+        let mut text = String::new();
+        for l in &locs {
+            text.push_str(&format!(
+                "{:<40} {:<12} {}{}\n",
+                l.address,
+                l.interface,
+                if l.usable { "usable" } else { "unusable" },
+                if l.fixed { " (fixed)" } else { "" }
+            ));
+        }
+        if locs.is_empty() {
+            text.push_str("no usable global addresses");
+        }
+        let json = serde_json::Value::Array(
+            locs.iter()
+                .map(|l| {
+                    serde_json::json!({
+                        "address": l.address.to_string(),
+                        "interface": l.interface,
+                        "usable": l.usable,
+                        "fixed": l.fixed,
+                    })
+                })
+                .collect(),
+        );
+        Reply::new(text.trim_end().to_owned(), json)
+    }
+
+    fn params_reply(&mut self, now: Instant) -> Reply {
+        let c = &self.config;
+        let json = serde_json::json!({
+            "identity": {
+                "mode": c.identity.mode.as_str(),
+                "params_file": c.identity.params_file.display().to_string(),
+                "ulids": c.identity.ulids.iter().map(ToString::to_string).collect::<Vec<_>>(),
+            },
+            "reap": {
+                "send_timeout_s": c.reap.send_timeout.as_secs_f64(),
+                "initial_probe_timeout_s": c.reap.initial_probe_timeout.as_secs_f64(),
+                "max_probe_timeout_s": c.reap.max_probe_timeout.as_secs_f64(),
+                "burst": c.reap.burst,
+                "orthogonal_first": c.reap.orthogonal_first,
+            },
+            "trigger": {
+                "mode": c.trigger.mode.as_str(),
+                "bytes": c.trigger.bytes,
+                "seconds": c.trigger.seconds.as_secs_f64(),
+                "rules": c.trigger.rules.iter().map(|r| serde_json::json!({
+                    "prefix": r.prefix.to_string(),
+                    "port": r.port,
+                    "protocol": r.protocol.as_str(),
+                    "action": r.action.as_str(),
+                })).collect::<Vec<_>>(),
+            },
+            "tun": { "name": c.tun.name, "mtu": c.tun.mtu },
+            "routing": {
+                "fwmark": c.routing.fwmark,
+                "table": c.routing.table,
+                "rule_priority": c.routing.rule_priority,
+                "peers": self.plumbing.peers().map(|p| p.to_string()).collect::<Vec<_>>(),
+            },
+        });
+        let mut json = json;
+        json["core"] = self.core_part(&Command::Params, now);
+        let mut text = String::new();
+        flatten("", &json, &mut text);
+        Reply::new(text.trim_end().to_owned(), json)
+    }
+}
+
+/// One local locator as `locators` shows it.
+struct LocatorView {
+    address: Ipv6Addr,
+    interface: String,
+    usable: bool,
+    fixed: bool,
+}
+
+/// `a.b.c value` lines from a JSON tree, for the text form of replies.
+fn flatten(prefix: &str, v: &serde_json::Value, out: &mut String) {
+    match v {
+        serde_json::Value::Object(m) => {
+            for (k, v) in m {
+                flatten(&format!("{prefix}{k}."), v, out);
+            }
+        }
+        other => {
+            let key = prefix.trim_end_matches('.');
+            let value = match other {
+                serde_json::Value::String(s) => s.clone(),
+                v => v.to_string(),
+            };
+            out.push_str(&format!("{key} {value}\n"));
+        }
+    }
+}

@@ -1,0 +1,212 @@
+//! The daemon's only `unsafe` code: raw IPv6 sockets through `libc` (socket options,
+//! `recvmsg` with ancillary data, `sendto`). Everything here is a thin, checked wrapper;
+//! the safe API is in [`crate::dataplane::raw`].
+//!
+//! Every `unsafe` block says why it is sound. The common arguments: file descriptors come
+//! from an [`OwnedFd`] that outlives the call; pointers and lengths passed to the kernel
+//! describe live, correctly sized Rust objects; structures the kernel fills are
+//! zero-initialised plain C data, valid for any bit pattern.
+
+#![allow(unsafe_code)]
+
+use std::{
+    io,
+    mem::{size_of, zeroed},
+    net::Ipv6Addr,
+    os::fd::{AsRawFd, FromRawFd, OwnedFd},
+};
+
+/// Opens `socket(AF_INET6, SOCK_RAW, protocol)`, non-blocking and close-on-exec.
+pub fn raw6(protocol: i32) -> io::Result<OwnedFd> {
+    // SAFETY: plain syscall with constant arguments; no pointers.
+    let fd = unsafe {
+        libc::socket(
+            libc::AF_INET6,
+            libc::SOCK_RAW | libc::SOCK_NONBLOCK | libc::SOCK_CLOEXEC,
+            protocol,
+        )
+    };
+    if fd < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: `fd` was just returned by socket(2) and is owned by nobody else.
+    Ok(unsafe { OwnedFd::from_raw_fd(fd) })
+}
+
+/// `setsockopt(fd, level, name, &value, sizeof(int))`.
+pub fn set_int(fd: &OwnedFd, level: i32, name: i32, value: i32) -> io::Result<()> {
+    // SAFETY: the pointer and length describe `value`, a live c_int.
+    let rc = unsafe {
+        libc::setsockopt(
+            fd.as_raw_fd(),
+            level,
+            name,
+            (&raw const value).cast(),
+            size_of::<libc::c_int>() as libc::socklen_t,
+        )
+    };
+    if rc < 0 {
+        Err(io::Error::last_os_error())
+    } else {
+        Ok(())
+    }
+}
+
+/// `getsockopt` of an `int` option.
+pub fn get_int(fd: &OwnedFd, level: i32, name: i32) -> io::Result<i32> {
+    let mut value: libc::c_int = 0;
+    let mut len = size_of::<libc::c_int>() as libc::socklen_t;
+    // SAFETY: the pointers describe `value` and `len`, live and correctly sized.
+    let rc = unsafe {
+        libc::getsockopt(
+            fd.as_raw_fd(),
+            level,
+            name,
+            (&raw mut value).cast(),
+            &raw mut len,
+        )
+    };
+    if rc < 0 {
+        Err(io::Error::last_os_error())
+    } else {
+        Ok(value)
+    }
+}
+
+/// What `recvmsg` told about one datagram besides its bytes.
+#[derive(Clone, Copy, PartialEq, Eq, Debug, Default)]
+pub struct RecvInfo {
+    /// Bytes written into the buffer.
+    pub len: usize,
+    /// The datagram was longer than the buffer (`MSG_TRUNC`).
+    pub truncated: bool,
+    /// Source address (`msg_name`).
+    pub src: Option<Ipv6Addr>,
+    /// Destination address (`IPV6_PKTINFO`).
+    pub dst: Option<Ipv6Addr>,
+    /// Arrival interface (`IPV6_PKTINFO`).
+    pub ifindex: Option<u32>,
+    /// Hop limit (`IPV6_HOPLIMIT`).
+    pub hop_limit: Option<u8>,
+    /// Traffic class (`IPV6_TCLASS`).
+    pub tclass: Option<u8>,
+    /// Flow label, 20 bits (`IPV6_FLOWINFO` ancillary message, RFC 6437).
+    pub flow_label: Option<u32>,
+}
+
+/// Control buffer for the three ancillary messages we ask for; `u64` elements keep it
+/// aligned for `cmsghdr`.
+const CMSG_WORDS: usize = 32;
+
+/// One non-blocking `recvmsg` into `buf`, decoding the ancillary data.
+pub fn recv_info(fd: &OwnedFd, buf: &mut [u8]) -> io::Result<RecvInfo> {
+    // SAFETY: sockaddr_in6 is plain C data; all-zero is a valid value.
+    let mut name: libc::sockaddr_in6 = unsafe { zeroed() };
+    let mut control = [0u64; CMSG_WORDS];
+    let mut iov = libc::iovec {
+        iov_base: buf.as_mut_ptr().cast(),
+        iov_len: buf.len(),
+    };
+    // SAFETY: msghdr is plain C data; all-zero is a valid value.
+    let mut msg: libc::msghdr = unsafe { zeroed() };
+    msg.msg_name = (&raw mut name).cast();
+    msg.msg_namelen = size_of::<libc::sockaddr_in6>() as libc::socklen_t;
+    msg.msg_iov = &raw mut iov;
+    msg.msg_iovlen = 1;
+    msg.msg_control = control.as_mut_ptr().cast();
+    msg.msg_controllen = size_of::<[u64; CMSG_WORDS]>();
+    // SAFETY: every pointer in `msg` refers to a live local (`name`, `iov` → `buf`,
+    // `control`) with the length given next to it; they outlive the call.
+    let n = unsafe { libc::recvmsg(fd.as_raw_fd(), &raw mut msg, libc::MSG_DONTWAIT) };
+    if n < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    let mut info = RecvInfo {
+        // `n` is non-negative here and at most the datagram length.
+        len: (n as usize).min(buf.len()),
+        truncated: msg.msg_flags & libc::MSG_TRUNC != 0,
+        ..RecvInfo::default()
+    };
+    if msg.msg_namelen as usize >= size_of::<libc::sockaddr_in6>()
+        && i32::from(name.sin6_family) == libc::AF_INET6
+    {
+        info.src = Some(Ipv6Addr::from(name.sin6_addr.s6_addr));
+    }
+    // SAFETY: `msg` was filled by the kernel; CMSG_FIRSTHDR/CMSG_NXTHDR walk its control
+    // buffer (`control`, still alive) within `msg_controllen`, and CMSG_DATA points inside
+    // each header's payload, which we read unaligned and only up to the size the header
+    // announces.
+    unsafe {
+        let mut cmsg = libc::CMSG_FIRSTHDR(&raw const msg);
+        while !cmsg.is_null() {
+            let h = &*cmsg;
+            let data = libc::CMSG_DATA(cmsg);
+            let payload = h.cmsg_len - libc::CMSG_LEN(0) as usize;
+            if h.cmsg_level == libc::IPPROTO_IPV6 {
+                match h.cmsg_type {
+                    libc::IPV6_PKTINFO if payload >= size_of::<libc::in6_pktinfo>() => {
+                        let p: libc::in6_pktinfo = std::ptr::read_unaligned(data.cast());
+                        info.dst = Some(Ipv6Addr::from(p.ipi6_addr.s6_addr));
+                        info.ifindex = Some(p.ipi6_ifindex);
+                    }
+                    libc::IPV6_HOPLIMIT if payload >= size_of::<libc::c_int>() => {
+                        let v: libc::c_int = std::ptr::read_unaligned(data.cast());
+                        info.hop_limit = u8::try_from(v).ok();
+                    }
+                    libc::IPV6_TCLASS if payload >= size_of::<libc::c_int>() => {
+                        let v: libc::c_int = std::ptr::read_unaligned(data.cast());
+                        info.tclass = u8::try_from(v).ok();
+                    }
+                    // The flowinfo word in network order: traffic class and flow label
+                    // (RFC 8200 §3); the label is the low 20 bits.
+                    libc::IPV6_FLOWINFO if payload >= size_of::<u32>() => {
+                        let v: u32 = std::ptr::read_unaligned(data.cast());
+                        info.flow_label = Some(u32::from_be(v) & 0x000f_ffff);
+                    }
+                    _ => {}
+                }
+            }
+            cmsg = libc::CMSG_NXTHDR(&raw const msg, cmsg);
+        }
+    }
+    Ok(info)
+}
+
+/// One non-blocking `sendto(fd, buf, [dst]:0)`.
+pub fn send_to(fd: &OwnedFd, buf: &[u8], dst: Ipv6Addr) -> io::Result<usize> {
+    // SAFETY: sockaddr_in6 is plain C data; all-zero is a valid value.
+    let mut sa: libc::sockaddr_in6 = unsafe { zeroed() };
+    sa.sin6_family = libc::AF_INET6 as libc::sa_family_t;
+    sa.sin6_addr.s6_addr = dst.octets();
+    // SAFETY: `buf` and `sa` are live for the call, with their true lengths.
+    let n = unsafe {
+        libc::sendto(
+            fd.as_raw_fd(),
+            buf.as_ptr().cast(),
+            buf.len(),
+            libc::MSG_DONTWAIT,
+            (&raw const sa).cast(),
+            size_of::<libc::sockaddr_in6>() as libc::socklen_t,
+        )
+    };
+    if n < 0 {
+        Err(io::Error::last_os_error())
+    } else {
+        Ok(n as usize)
+    }
+}
+
+/// Registers `fd` with the current tokio runtime's reactor.
+///
+/// Fails (instead of panicking, as tokio would) outside a runtime.
+pub fn async_fd(
+    fd: OwnedFd,
+    interest: tokio::io::Interest,
+) -> io::Result<tokio::io::unix::AsyncFd<OwnedFd>> {
+    tokio::runtime::Handle::try_current().map_err(io::Error::other)?;
+    // SAFETY: an OwnedFd is open for as long as it lives, and its `as_raw_fd` always
+    // returns the same descriptor; the AsyncFd takes ownership of it, so it cannot be
+    // closed or replaced while registered.
+    unsafe { tokio::io::unix::AsyncFd::register_with_interest(fd, interest) }
+        .map_err(|e| e.into_parts().1)
+}
