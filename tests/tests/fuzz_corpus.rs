@@ -46,6 +46,26 @@ fn corpus() -> BTreeMap<&'static str, BTreeMap<String, Vec<u8>>> {
     {
         mh.insert(name.into(), m);
     }
+    // Endpoint scripts: op, length, body (fuzz/fuzz_targets/endpoint.rs).
+    let step = |op: u8, body: &[u8]| {
+        let mut v = vec![op, u8::try_from(body.len()).expect("short step")];
+        v.extend_from_slice(body);
+        v
+    };
+    let ep = c.entry("endpoint").or_default();
+    ep.insert(
+        "establish-then-wait".into(),
+        [step(4, &[]), step(3, &[50]), step(3, &[100])].concat(),
+    );
+    ep.insert(
+        "i1-from-peer".into(),
+        [step(1, &WORKED_I1), step(3, &[10])].concat(),
+    );
+    ep.insert(
+        "payload-for-unknown-context".into(),
+        [step(0, &payload_packet()), step(3, &[10])].concat(),
+    );
+    ep.insert("tun-packet".into(), step(2, &payload_packet()[..40]));
     let cga = c.entry("cga_params").or_default();
     cga.insert("rfc3972-appendix-a".into(), hex(RFC3972_PDS));
     cga.insert("hba-set-digest-6-2".into(), hex(HBA_SET_PDS));
