@@ -156,15 +156,26 @@ impl core::fmt::Debug for PublicKey {
     }
 }
 
+/// Decodes a DER `SubjectPublicKeyInfo` holding an RSA key (RFC 3279 §2.3.1).
+///
+/// This goes through `d2i_RSA_PUBKEY` (`Rsa::public_key_from_der`) rather than the
+/// generic `PKey::public_key_from_der`: on OpenSSL 3 the generic decoder searches the
+/// providers for a matching decoder on every call and costs 115–135 µs here, the RSA one
+/// 1–3 µs, which is most of a CGA-verified I2's processing time at the responder
+/// (`docs/bench/proto.md`). A non-RSA key fails to decode, as RFC 3972 keys are RSA.
+pub(crate) fn rsa_public_from_spki(der: &[u8]) -> core::result::Result<PKey<Public>, String> {
+    let rsa = Rsa::public_key_from_der(der)
+        .map_err(|e| format!("not a DER SubjectPublicKeyInfo with an RSA key: {e}"))?;
+    let pkey = PKey::from_rsa(rsa).map_err(|e| format!("RSA key: {e}"))?;
+    debug_assert_eq!(pkey.id(), Id::RSA);
+    Ok(pkey)
+}
+
 impl PublicKey {
     /// Parses a DER `SubjectPublicKeyInfo`; it must be RSA, and the octets must be
     /// exactly one DER element.
     pub fn from_der(der: &[u8]) -> Result<Self> {
-        let pkey = PKey::public_key_from_der(der)
-            .map_err(|e| Error::Key(format!("not a DER SubjectPublicKeyInfo: {e}")))?;
-        if pkey.id() != Id::RSA {
-            return Err(Error::Key("not an RSA key (RFC 3972 uses RSA)".into()));
-        }
+        let pkey = rsa_public_from_spki(der).map_err(Error::Key)?;
         if shim6_wire::cga::der_element_len(der)? != der.len() {
             return Err(Error::Key("trailing octets after the public key".into()));
         }

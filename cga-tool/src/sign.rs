@@ -14,12 +14,11 @@
 use std::net::Ipv6Addr;
 
 use openssl::hash::MessageDigest;
-use openssl::pkey::{Id, PKey};
 use openssl::sign::{Signer, Verifier};
 use shim6_wire::cga::Packet;
 
 use crate::error::Result;
-use crate::key::{MAX_VERIFY_BITS, MIN_VERIFY_BITS, PrivateKey};
+use crate::key::{MAX_VERIFY_BITS, MIN_VERIFY_BITS, PrivateKey, rsa_public_from_spki};
 use crate::verify::{VerifyError, verify_cga};
 
 /// The Shim6 CGA Message Type tag, `0x4A30 5662 4858 574B 3655 416F 506A 6D48`
@@ -75,11 +74,7 @@ pub fn verify_signature(
         Some(Err(e)) => return Err(VerifyError::Malformed(e).into()),
         _ => {}
     }
-    let pkey = PKey::public_key_from_der(p.public_key())
-        .map_err(|e| SignatureError::BadKey(format!("not a DER SubjectPublicKeyInfo: {e}")))?;
-    if pkey.id() != Id::RSA {
-        return Err(SignatureError::BadKey("not an RSA key".into()));
-    }
+    let pkey = rsa_public_from_spki(p.public_key()).map_err(SignatureError::BadKey)?;
     let bits = pkey.bits();
     if !(MIN_VERIFY_BITS..=MAX_VERIFY_BITS).contains(&bits) {
         return Err(SignatureError::BadKey(format!(

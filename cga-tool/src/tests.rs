@@ -679,3 +679,26 @@ proptest! {
         }
     }
 }
+
+// ---------------------------------------------------------------- key decoding
+
+#[test]
+fn non_rsa_keys_are_refused() {
+    // An EC P-256 SubjectPublicKeyInfo: well-formed DER, but RFC 3972 keys are RSA.
+    let group = openssl::ec::EcGroup::from_curve_name(openssl::nid::Nid::X9_62_PRIME256V1).unwrap();
+    let ec = openssl::ec::EcKey::generate(&group).unwrap();
+    let der = openssl::pkey::PKey::from_ec_key(ec)
+        .unwrap()
+        .public_key_to_der()
+        .unwrap();
+    let e = PublicKey::from_der(&der).unwrap_err().to_string();
+    assert!(e.contains("RSA"), "{e}");
+    // The same key inside CGA Parameters: the signature check names the key as the problem.
+    let mut params = vec![0u8; 25];
+    params.extend_from_slice(&der);
+    let r = verify_signature(&params, &SHIM6_CGA_TAG, b"m", &[0u8; 64]);
+    assert!(matches!(r, Err(SignatureError::BadKey(_))), "{r:?}");
+    // An RSA key decodes through the fast path to the same key.
+    let k = PrivateKey::generate(1024).unwrap().public_key().unwrap();
+    assert_eq!(PublicKey::from_der(k.der()).unwrap().bits(), 1024);
+}
