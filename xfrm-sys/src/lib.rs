@@ -79,6 +79,7 @@ mod prefix;
 pub mod route;
 pub mod rule;
 mod sys;
+pub mod tunnel;
 pub mod xfrm;
 
 pub use address::{Address, AddressFlags, AddressRequest, Lifetime, Scope};
