@@ -19,7 +19,7 @@
 //! # Kernel support
 //!
 //! The device needs `CONFIG_IPV6_TUNNEL`. Without it, creating one fails with
-//! `EOPNOTSUPP` and the text "Unknown device type." ([`Error::Kernel`]); the CI kernel
+//! `EOPNOTSUPP` and the text "Unknown device type" ([`Error::Kernel`]); the CI kernel
 //! (6.18, no modules) is built that way, which the integration test reports as
 //! `SKIPPED`.
 
@@ -302,7 +302,7 @@ impl Handle {
     /// the tunnel as the kernel reports it (with its index).
     ///
     /// A name in use is `EEXIST`; a kernel without `CONFIG_IPV6_TUNNEL` answers
-    /// `EOPNOTSUPP`, "Unknown device type.".
+    /// `EOPNOTSUPP`, "Unknown device type".
     pub async fn add_ip6_tunnel(&self, tunnel: &Ip6Tunnel) -> Result<Ip6Tunnel> {
         let op = format!(
             "add ip6tnl {} local {} remote {}",
