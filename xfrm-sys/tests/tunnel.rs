@@ -180,7 +180,7 @@ async fn ip6ip6_tunnel_carries_pings_follows_the_care_of_address_and_goes_away()
 }
 
 /// On a kernel without `ip6tnl` (the CI kernel), the outer-packet check still runs
-/// against IPv6-in-IPv6 packets the kernel makes itself: an SRv6 route in reduced
+/// against IPv6-in-IPv6 packets the kernel makes itself: an `SRv6` route in reduced
 /// encapsulation mode with one segment (`encap seg6 mode encap.red`, RFC 8986 H.Encaps.Red)
 /// carries no Segment Routing Header, so its output is exactly RFC 2473's: an outer IPv6
 /// header with Next Header 41 and the original packet. (The seg6 decapsulation side,
