@@ -17,8 +17,9 @@ use xfrm_sys::{
     Error, Ipv6Prefix,
     netns::{self, Netns},
     xfrm::{
-        AeadAlgorithm, Algorithm, AuthAlgorithm, Direction, Mode, Policy, PolicyAction, PolicyId,
-        SecurityAssociation, Selector, Template, Xfrm, XfrmProto,
+        AeadAlgorithm, Algorithm, Algorithms, AuthAlgorithm, Direction, MobilityProtection, Mode,
+        Policy, PolicyAction, PolicyId, SaParams, SecurityAssociation, Selector, Template, Xfrm,
+        XfrmProto,
     },
 };
 
@@ -361,4 +362,63 @@ async fn esp_protected_binding_update_is_delivered_and_is_esp_on_the_wire() {
     );
     // The receiver counted no policy failure.
     assert_eq!(xfrm_stat(&pair.b, "XfrmInTmplMismatch"), 0);
+}
+
+/// The one-call helper for `MipShim6`: both SAs and both policies on each side (the
+/// peer installs the mirror image), idempotent install, tolerant removal.
+#[tokio::test]
+async fn mobility_protection_installs_on_both_sides_or_reports_missing_esp() {
+    if !netns::require_net_admin() {
+        return;
+    }
+    let pair = Pair::new("xmp");
+    let xa = Xfrm::in_netns(pair.a.name()).unwrap();
+    let xb = Xfrm::in_netns(pair.b.name()).unwrap();
+    let mp = MobilityProtection {
+        local: A,
+        peer: B,
+        outbound: SaParams {
+            spi: 0x3001,
+            reqid: 1,
+            algorithms: Algorithms::AuthEnc(
+                AuthAlgorithm::hmac_sha256(&[0x61; 32]).unwrap(),
+                Algorithm::cbc_aes(&[0x62; 16]).unwrap(),
+            ),
+        },
+        inbound: SaParams {
+            spi: 0x3002,
+            reqid: 2,
+            algorithms: Algorithms::AuthEnc(
+                AuthAlgorithm::hmac_sha256(&[0x63; 32]).unwrap(),
+                Algorithm::cbc_aes(&[0x64; 16]).unwrap(),
+            ),
+        },
+        priority: 10,
+    };
+    if let Err(e) = xa.install_mobility_protection(&mp).await {
+        let (errno, text) = kernel_error(&e);
+        assert_eq!(errno, libc::EPROTONOSUPPORT, "{e}");
+        assert_eq!(text, Some("Requested type not found"), "{e}");
+        // It stopped before the policies: nothing half-installed blocks traffic.
+        assert!(xa.policies().await.unwrap().is_empty());
+        println!("SKIPPED: kernel has no IPv6 ESP (CONFIG_INET6_ESP): {e}");
+        return;
+    }
+    xb.install_mobility_protection(&mp.mirror()).await.unwrap();
+    // Idempotent (and a re-key path).
+    xa.install_mobility_protection(&mp).await.unwrap();
+    assert_eq!(xa.sas().await.unwrap().len(), 2);
+    assert_eq!(xa.policies().await.unwrap().len(), 2);
+
+    let tx = socket_in(&pair.a, raw_mh);
+    let rx = socket_in(&pair.b, raw_mh);
+    deliver_bu(&tx, &rx, 11, A, B);
+    let back_tx = socket_in(&pair.b, raw_mh);
+    let back_rx = socket_in(&pair.a, raw_mh);
+    deliver_bu(&back_tx, &back_rx, 12, B, A);
+
+    xa.remove_mobility_protection(&mp).await.unwrap();
+    xa.remove_mobility_protection(&mp).await.unwrap();
+    assert!(xa.sas().await.unwrap().is_empty());
+    assert!(xa.policies().await.unwrap().is_empty());
 }

@@ -27,6 +27,7 @@
 //! | `ip xfrm policy add` / `update` | [`Xfrm::add_policy`], [`Xfrm::update_policy`] |
 //! | `ip xfrm policy get` / `delete` | [`Xfrm::get_policy`], [`Xfrm::delete_policy`] |
 //! | `ip xfrm policy list` / `flush` | [`Xfrm::policies`], [`Xfrm::flush_policies`] |
+//! | both, for MN ↔ HA signalling | [`MobilityProtection`]: [`Xfrm::install_mobility_protection`], [`Xfrm::remove_mobility_protection`] |
 //!
 //! # Kernel behaviour observed (6.18 CI kernel)
 //!
@@ -89,10 +90,12 @@ use netlink_sys::{Socket, SocketAddr, protocols::NETLINK_XFRM};
 
 use crate::{DecodeError, Error, Ipv6Prefix, Result, handle::NlSocket, netns};
 
+mod mip6;
 #[cfg(test)]
 mod tests;
 mod wire;
 
+pub use mip6::{Algorithms, MobilityProtection, SaParams};
 use wire::Message;
 
 /// IPv6 next header of the Mobility Header (RFC 6275 §6.1).
