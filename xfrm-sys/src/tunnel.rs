@@ -44,6 +44,11 @@ pub const DEFAULT_HOP_LIMIT: u8 = 64;
 /// `IP6_TNL_F_IGN_ENCAP_LIMIT` (`include/uapi/linux/ip6_tunnel.h`): do not add a Tunnel
 /// Encapsulation Limit option.
 const IP6_TNL_F_IGN_ENCAP_LIMIT: u32 = 0x1;
+/// `IP6_TNL_F_CAP_XMIT | IP6_TNL_F_CAP_RCV | IP6_TNL_F_CAP_PER_PACKET`
+/// (`include/uapi/linux/ip6_tunnel.h`): what the kernel computed the endpoints allow
+/// (`ip6_tnl_get_cap`, `net/ipv6/ip6_tunnel.c`). Reported in `IFLA_IPTUN_FLAGS`,
+/// recomputed on every change: not a parameter, so [`Ip6Tunnel`] drops them.
+const IP6_TNL_F_CAPS: u32 = 0x1_0000 | 0x2_0000 | 0x4_0000;
 /// `TUNNEL_ENCAP_FLAG_CSUM6` (`include/uapi/linux/if_tunnel.h`), which iproute2 always
 /// sends in `IFLA_IPTUN_ENCAP_FLAGS` (it only matters for FOU/GUE encapsulation).
 const TUNNEL_ENCAP_FLAG_CSUM6: u16 = 0x2;
@@ -112,7 +117,8 @@ pub struct Ip6Tunnel {
     /// `IFLA_IPTUN_FLOWINFO`: traffic class and flow label of the outer header
     /// (network-order `flowinfo` word, as `ip` sends it).
     pub flow_info: u32,
-    /// The other `IP6_TNL_F_*` flags (without `IGN_ENCAP_LIMIT`), raw.
+    /// The other `IP6_TNL_F_*` flags, raw (without `IGN_ENCAP_LIMIT`, which is
+    /// [`Ip6Tunnel::encap_limit`], and without the kernel's capability bits).
     pub flags: u32,
     /// Underlying device to send through (`IFLA_IPTUN_LINK`), 0 for any.
     pub link: u32,
@@ -244,7 +250,7 @@ impl Ip6Tunnel {
             }
         }
         t.encap_limit = (flags & IP6_TNL_F_IGN_ENCAP_LIMIT == 0).then_some(limit);
-        t.flags = flags & !IP6_TNL_F_IGN_ENCAP_LIMIT;
+        t.flags = flags & !(IP6_TNL_F_IGN_ENCAP_LIMIT | IP6_TNL_F_CAPS);
         Ok(Some(t))
     }
 }
@@ -532,6 +538,34 @@ mod tests {
             }
             copy[i] = orig;
         }
+    }
+
+    #[test]
+    fn kernel_capability_flags_are_not_parameters() {
+        // The kernel reports IFLA_IPTUN_FLAGS with CAP_XMIT | CAP_RCV set for a tunnel
+        // between two unicast addresses; with IGN_ENCAP_LIMIT, no limit is in force.
+        let mut t = Ip6Tunnel::ip6ip6("t6", A, B).encap_limit(None);
+        t.flags = 0x4; // IP6_TNL_F_USE_ORIG_FLOWLABEL
+        let mut m = add_message(&t);
+        let LinkAttribute::LinkInfo(infos) = &mut m.attributes[1] else {
+            panic!("IFLA_LINKINFO second");
+        };
+        let LinkInfo::Data(InfoData::IpTunnel(data)) = &mut infos[1] else {
+            panic!("IFLA_INFO_DATA second");
+        };
+        for a in data.iter_mut() {
+            if let InfoIpTunnel::Ipv6Flags(f) = a {
+                *f = Ip6TunnelFlags::from_bits_retain(f.bits() | 0x3_0000);
+            }
+        }
+        let RouteNetlinkMessage::NewLink(parsed) =
+            parse(&emit(&RouteNetlinkMessage::NewLink(m), 0, 1))
+        else {
+            panic!("not RTM_NEWLINK");
+        };
+        let got = Ip6Tunnel::from_message(&parsed).unwrap().unwrap();
+        assert_eq!(got, t);
+        assert_eq!(got.encap_limit, None);
     }
 
     #[test]
