@@ -224,6 +224,28 @@ const DUMP_SA: [u8; 56] = hex!(
     "0000000000000000"
 );
 
+/// `ip xfrm policy update src 2001:db8:1::1/128 dst 2001:db8:1::2/128 proto 135 dir out
+/// priority 5 action block` (strace `-e write=4`): `XFRM_MSG_UPDPOLICY`, no template.
+const UPDPOLICY_BLOCK: [u8; 184] = hex!(
+    "b8000000190005008e91016b00000000"
+    "20010db8000100000000000000000002"
+    "20010db8000100000000000000000001"
+    "00000000000000000a00808087000000"
+    "0000000000000000ffffffffffffffff"
+    "ffffffffffffffffffffffffffffffff"
+    "ffffffffffffffff0000000000000000"
+    "00000000000000000000000000000000"
+    "00000000000000000000000000000000"
+    "00000000000000000000000000000000"
+    "00000000000000000500000000000000"
+    "0101000000000000"
+);
+
+/// The first 16 bytes of `ip xfrm state update` with the arguments of
+/// [`NEWSA_HMAC_CBC`]: `XFRM_MSG_UPDSA` (0x1a); the 420 bytes after the header were
+/// those of the add.
+const UPDSA_HEADER: [u8; 16] = hex!("b40100001a0005008e91016b00000000");
+
 /// Serialises `body` as message `kind` with `flags` and `seq`, into a 0xa5-filled buffer
 /// (so that a byte the encoder forgot shows up).
 fn emit(kind: u16, body: Vec<u8>, flags: u16, seq: u32) -> Vec<u8> {
@@ -298,6 +320,29 @@ fn newsa_with_hmac_and_cbc_is_what_ip_sends() {
         ),
         NEWSA_HMAC_CBC
     );
+}
+
+#[test]
+fn updates_are_what_ip_sends() {
+    let mut blocked = Policy::new(Selector::mobility(A, B), Direction::Out).priority(5);
+    blocked.action = PolicyAction::Block;
+    assert_eq!(
+        emit(
+            wire::XFRM_MSG_UPDPOLICY,
+            wire::policy_body(&blocked),
+            REQ_ACK,
+            0x6b01_918e
+        ),
+        UPDPOLICY_BLOCK
+    );
+    let upd = emit(
+        wire::XFRM_MSG_UPDSA,
+        wire::sa_body(&hmac_cbc_sa()),
+        REQ_ACK,
+        0x6b01_918e,
+    );
+    assert_eq!(upd[..16], UPDSA_HEADER);
+    assert_eq!(upd[16..], NEWSA_HMAC_CBC[16..]);
 }
 
 #[test]
