@@ -25,12 +25,14 @@
 //!
 //! | module | `ip` equivalent | what |
 //! | --- | --- | --- |
-//! | [`link`] | `ip link show`, `ip link set dev D up/down/mtu/addrgenmode` | [`Handle::links`], [`Handle::link_by_name`], [`Handle::set_link_up`], [`Handle::set_mtu`], [`Handle::set_addr_gen_mode`] |
+//! | [`link`] | `ip link show`, `ip link set dev D up/down/mtu/addrgenmode`, `ip link del` | [`Handle::links`], [`Handle::link_by_name`], [`Handle::set_link_up`], [`Handle::set_mtu`], [`Handle::set_addr_gen_mode`], [`Handle::delete_link`] |
+//! | [`tunnel`] | `ip -6 tunnel add/change/show` (sent as `ip link add/set NAME type ip6tnl mode ip6ip6 local A remote B`) | [`Ip6Tunnel`], [`Handle::add_ip6_tunnel`], [`Handle::set_ip6_tunnel_remote`], [`Handle::change_ip6_tunnel`], [`Handle::ip6_tunnels`] (needs `CONFIG_IPV6_TUNNEL`) |
 //! | [`address`] | `ip -6 addr show/add/replace/del` | [`Handle::addresses`], [`Handle::add_address`], [`Address::is_available`] (RFC 5534 §3.1) |
 //! | [`route`] | `ip -6 route show table T/add/replace/del` | [`Handle::routes`], [`Handle::add_route`], [`Handle::replace_route`], [`Handle::delete_route`] |
 //! | [`rule`] | `ip -6 rule show/add/del` | [`Handle::rules`], [`Handle::add_rule`], [`Handle::delete_rule`] |
 //! | [`monitor`] | `ip monitor link address` (IPv6) | [`Handle::monitor`] → [`Monitor::next`] → [`Event`], resync after `ENOBUFS` |
 //! | [`mptcp`] | `ip mptcp monitor`, `ss -M` (MPTCP userspace PM) | [`mptcp::Pm`] (commands), [`mptcp::EventStream`] (events, resync from `sock_diag`), [`mptcp::Manager`] (address IDs, failure recipe) |
+//! | [`xfrm`] | `ip xfrm state add/update/get/delete/list/flush`, `ip xfrm policy add/update/get/delete/list/flush` | [`xfrm::Xfrm`] (`NETLINK_XFRM`), [`xfrm::SecurityAssociation`], [`xfrm::Policy`], [`xfrm::MobilityProtection`] (RFC 3776 manual keying of MN ↔ HA signalling) |
 //! | [`genl`] | | generic netlink: [`genl::Genl::resolve`] (`nlctrl`), requests with extended ACKs |
 //! | [`netns`] | `ip netns add/del/exec`, `ip link add type veth` | [`netns::spawn`] (a thread in a namespace), [`netns::Netns`] (test kit) |
 //! | `error` | | [`Error`] (`Kernel { errno, op, message }`, `Io`, `Unexpected`, `Decode`), [`DecodeError`] |
@@ -79,6 +81,8 @@ mod prefix;
 pub mod route;
 pub mod rule;
 mod sys;
+pub mod tunnel;
+pub mod xfrm;
 
 pub use address::{Address, AddressFlags, AddressRequest, Lifetime, Scope};
 pub use error::{DecodeError, Error, Result};
@@ -88,6 +92,7 @@ pub use monitor::{Event, Monitor, MonitorOptions, MonitorStats};
 pub use prefix::{InvalidPrefix, Ipv6Prefix};
 pub use route::{Route, RouteKind};
 pub use rule::{FwMark, Rule, RuleAction};
+pub use tunnel::{Ip6Tunnel, TunnelMode};
 
 /// Byte-level helpers for the wire tests: emit a message as the kernel would see it, parse
 /// captured bytes.

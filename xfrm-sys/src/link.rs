@@ -387,6 +387,16 @@ impl Handle {
         .map(drop)
     }
 
+    /// `ip link del dev INDEX`: deletes a virtual link (a tunnel, one end of a veth
+    /// pair, which takes the other end with it). A missing link is `ENODEV`; a physical
+    /// device is `EOPNOTSUPP`.
+    pub async fn delete_link(&self, index: u32) -> Result<()> {
+        let op = format!("delete link index {index}");
+        self.request(RouteNetlinkMessage::DelLink(change(index)), 0, &op)
+            .await
+            .map(drop)
+    }
+
     /// `ip link set dev INDEX addrgenmode MODE` (`IFLA_INET6_ADDR_GEN_MODE`).
     pub async fn set_addr_gen_mode(&self, index: u32, mode: AddrGenMode) -> Result<()> {
         let op = format!("set link index {index} addrgenmode {mode:?}");
@@ -444,6 +454,19 @@ mod tests {
             panic!("not RTM_NEWLINK");
         };
         assert_eq!(m, set_addr_gen_mode_message(3, AddrGenMode::None));
+    }
+
+    /// `ip link del va` (va = ifindex 3; strace `-e write=3`, iproute2 6.1): `RTM_DELLINK`,
+    /// `NLM_F_REQUEST | NLM_F_ACK`, sequence 0x6b018fc6, no attributes.
+    const DEL_VA: [u8; 32] = hex!(
+        "20000000 1100 0500 c68f016b 00000000"
+        "00 00 0000 03000000 00000000 00000000"
+    );
+
+    #[test]
+    fn delete_is_what_ip_sends() {
+        let msg = RouteNetlinkMessage::DelLink(change(3));
+        assert_eq!(emit(&msg, 0x0005, 0x6b01_8fc6), DEL_VA);
     }
 
     #[test]
