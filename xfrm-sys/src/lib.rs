@@ -17,9 +17,17 @@
 //! # What it is not
 //!
 //! Not a general rtnetlink library: IPv6 only for addresses, routes and rules; no
-//! neighbours, qdiscs or link creation (tests create links with `ip` through the kit).
-//! XFRM comes later (issue: `MipShim6`). The `mptcp_pm` generic-netlink family is in
-//! [`mptcp`]. No shelling out to `ip` outside the test kit.
+//! neighbours or qdiscs, and the only links it creates are ip6tnl tunnels ([`tunnel`];
+//! tests create veth pairs with `ip` through the kit). XFRM covers what `MipShim6` needs:
+//! manually keyed ESP transport SAs and policies on the Mobility Header ([`xfrm`]). The
+//! `mptcp_pm` generic-netlink family is in [`mptcp`]. No shelling out to `ip` outside
+//! the test kit.
+//!
+//! The CI kernel (6.18) lacks `CONFIG_IPV6_TUNNEL`, `CONFIG_INET6_ESP`,
+//! `CONFIG_CRYPTO_GCM` and `CONFIG_IPV6_MIP6`: there the ip6tnl and ESP integration tests
+//! print `SKIPPED` with the kernel's own refusal, and a policy on MH type 5 never matches
+//! (the kernel reads the MH type only with `CONFIG_IPV6_MIP6`); a policy on the whole of
+//! protocol 135 does.
 //!
 //! # Module map
 //!
