@@ -401,7 +401,8 @@ impl<T: AsRef<[u8]> + AsMut<[u8]>> Packet<T> {
     }
 }
 
-/// Binding Acknowledgement status (RFC 6275 §6.1.8; the values RFC 6275 registers).
+/// Binding Acknowledgement status (RFC 6275 §6.1.8; the values RFC 6275 registers, and
+/// RFC 4285 §8's 144–146).
 /// Codes registered by later RFCs (NEMO, Proxy Mobile IPv6, ...) are [`BaStatus::Other`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum BaStatus {
@@ -433,6 +434,15 @@ pub enum BaStatus {
     ExpiredNonces,
     /// 139: Registration type change disallowed.
     RegistrationTypeChangeDisallowed,
+    /// 144: MIPV6-ID-MISMATCH, the replay-protection timestamp was not valid (RFC 4285
+    /// §6, §8).
+    IdMismatch,
+    /// 145: MIPV6-MESG-ID-REQD, the replay-protection option is required (RFC 4285 §6,
+    /// §8).
+    MesgIdRequired,
+    /// 146: MIPV6-AUTH-FAIL, the Mobility Message Authentication failed (RFC 4285 §5.3,
+    /// §8).
+    AuthFail,
     /// 174: Invalid Care-of Address.
     InvalidCareOfAddress,
     /// Any other value.
@@ -464,6 +474,9 @@ impl From<u8> for BaStatus {
             137 => Self::ExpiredCareOfNonceIndex,
             138 => Self::ExpiredNonces,
             139 => Self::RegistrationTypeChangeDisallowed,
+            144 => Self::IdMismatch,
+            145 => Self::MesgIdRequired,
+            146 => Self::AuthFail,
             174 => Self::InvalidCareOfAddress,
             other => Self::Other(other),
         }
@@ -487,6 +500,9 @@ impl From<BaStatus> for u8 {
             BaStatus::ExpiredCareOfNonceIndex => 137,
             BaStatus::ExpiredNonces => 138,
             BaStatus::RegistrationTypeChangeDisallowed => 139,
+            BaStatus::IdMismatch => 144,
+            BaStatus::MesgIdRequired => 145,
+            BaStatus::AuthFail => 146,
             BaStatus::InvalidCareOfAddress => 174,
             BaStatus::Other(v) => v,
         }
@@ -510,6 +526,9 @@ impl fmt::Display for BaStatus {
             Self::ExpiredCareOfNonceIndex => "Expired care-of nonce index",
             Self::ExpiredNonces => "Expired nonces",
             Self::RegistrationTypeChangeDisallowed => "Registration type change disallowed",
+            Self::IdMismatch => "Timestamp mismatch (MIPV6-ID-MISMATCH)",
+            Self::MesgIdRequired => "Replay protection required (MIPV6-MESG-ID-REQD)",
+            Self::AuthFail => "Authentication failed (MIPV6-AUTH-FAIL)",
             Self::InvalidCareOfAddress => "Invalid Care-of Address",
             Self::Other(v) => return write!(f, "status {v}"),
         };
@@ -1146,6 +1165,9 @@ mod tests {
         assert_eq!(BaStatus::from(135), BaStatus::SequenceNumberOutOfWindow);
         assert_eq!(BaStatus::from(174), BaStatus::InvalidCareOfAddress);
         assert_eq!(BaStatus::from(140), BaStatus::Other(140));
+        // RFC 4285 §8.
+        assert_eq!(BaStatus::from(146), BaStatus::AuthFail);
+        assert_eq!(BaStatus::from(144), BaStatus::IdMismatch);
         assert_eq!(BeStatus::from(1), BeStatus::UnknownBindingForHomeAddress);
     }
 

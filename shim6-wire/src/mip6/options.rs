@@ -20,6 +20,11 @@
 //! | 3 | Alternate Care-of Address (§6.2.5) | 16 | 8n+6 |
 //! | 4 | Nonce Indices (§6.2.6) | 4 | 2n |
 //! | 5 | Binding Authorization Data (§6.2.7) | any | last, ending on 8n (so 8n+2 for the usual 12-octet authenticator) |
+//! | 9 | Mobility Message Authentication (RFC 4285 §5) | ≥ 5 | 4n+1; last (only further authentication options may follow) |
+//! | 10 | Mobility Message Replay Protection (RFC 4285 §6) | 8 | 8n+2 |
+//!
+//! The RFC 4285 type numbers are the IANA assignments its §8 states (AUTH-OPTION-TYPE 9,
+//! MESG-ID-OPTION-TYPE 10); the authenticator itself is computed by the `mip6` crate.
 
 use core::fmt;
 use std::net::Ipv6Addr;
@@ -40,6 +45,18 @@ pub const OPT_ALTERNATE_COA: u8 = 3;
 pub const OPT_NONCE_INDICES: u8 = 4;
 /// Binding Authorization Data (RFC 6275 §6.2.7).
 pub const OPT_BINDING_AUTH_DATA: u8 = 5;
+/// Mobility Message Authentication, AUTH-OPTION-TYPE (RFC 4285 §5, §8: IANA value 9).
+pub const OPT_MOBILITY_MESSAGE_AUTH: u8 = 9;
+/// Mobility Message Replay Protection, MESG-ID-OPTION-TYPE (RFC 4285 §6, §8: IANA value 10).
+pub const OPT_REPLAY_PROTECTION: u8 = 10;
+/// Authentication option subtype: MN-HA (RFC 4285 §5.1, §8).
+pub const AUTH_SUBTYPE_MN_HA: u8 = 1;
+/// Authentication option subtype: MN-AAA (RFC 4285 §5.2, §8).
+pub const AUTH_SUBTYPE_MN_AAA: u8 = 2;
+/// Octets of an MN-HA authenticator: the first 96 bits of HMAC-SHA1 (RFC 4285 §5.1).
+pub const MN_HA_AUTHENTICATOR_LEN: usize = 12;
+/// Octets of the Subtype and Mobility SPI fields that precede the authenticator.
+pub const AUTH_FIXED_LEN: usize = 5;
 
 /// One mobility option other than padding (padding is a wire artefact: [`OptionIter`]
 /// reports it, [`parse_options`] drops it and [`emit_options`] regenerates it).
@@ -58,10 +75,23 @@ pub enum MobilityOption<'a> {
     },
     /// Binding Authorization Data: the Authenticator (§6.2.7).
     BindingAuthorizationData(&'a [u8]),
+    /// Mobility Message Authentication (RFC 4285 §5): protects the Mobility Header from
+    /// its first octet up to and including the Mobility SPI field.
+    MobilityMessageAuth {
+        /// Subtype: [`AUTH_SUBTYPE_MN_HA`] or [`AUTH_SUBTYPE_MN_AAA`].
+        subtype: u8,
+        /// Mobility Security Parameter Index (0–255 reserved, RFC 4285 §5.1).
+        spi: u32,
+        /// Authentication Data (12 octets for MN-HA).
+        authenticator: &'a [u8],
+    },
+    /// Mobility Message Replay Protection (RFC 4285 §6): a 64-bit NTP-format timestamp
+    /// (RFC 1305: seconds since 1900 in the high 32 bits, the fraction in the low 32).
+    ReplayProtection(u64),
     /// An option this implementation does not know; kept, and skipped by the receiver
     /// (RFC 6275 §6.2.1).
     Unknown {
-        /// Option Type (never 0 to 5).
+        /// Option Type (never 0 to 5, 9 or 10).
         option_type: u8,
         /// Option Data.
         data: &'a [u8],
@@ -115,6 +145,27 @@ impl<'a> MobilityOption<'a> {
                 }
             }
             OPT_BINDING_AUTH_DATA => Self::BindingAuthorizationData(data),
+            OPT_MOBILITY_MESSAGE_AUTH => {
+                // RFC 4285 §5: Subtype (1) + Mobility SPI (4) + Authentication Data.
+                if data.len() < AUTH_FIXED_LEN {
+                    return Err(Error::BadLength {
+                        what: "Mobility Message Authentication option length",
+                        value: data.len(),
+                    });
+                }
+                Self::MobilityMessageAuth {
+                    subtype: data[0],
+                    spi: u32::from_be_bytes([data[1], data[2], data[3], data[4]]),
+                    authenticator: &data[AUTH_FIXED_LEN..],
+                }
+            }
+            OPT_REPLAY_PROTECTION => {
+                // RFC 4285 §6: a 64-bit timestamp.
+                expect_len("Mobility Message Replay Protection option length", data, 8)?;
+                let mut t = [0u8; 8];
+                t.copy_from_slice(data);
+                Self::ReplayProtection(u64::from_be_bytes(t))
+            }
             _ => Self::Unknown { option_type, data },
         })
     }
@@ -127,6 +178,8 @@ impl<'a> MobilityOption<'a> {
             Self::AlternateCareOfAddress(_) => OPT_ALTERNATE_COA,
             Self::NonceIndices { .. } => OPT_NONCE_INDICES,
             Self::BindingAuthorizationData(_) => OPT_BINDING_AUTH_DATA,
+            Self::MobilityMessageAuth { .. } => OPT_MOBILITY_MESSAGE_AUTH,
+            Self::ReplayProtection(_) => OPT_REPLAY_PROTECTION,
             Self::Unknown { option_type, .. } => *option_type,
         }
     }
@@ -138,6 +191,8 @@ impl<'a> MobilityOption<'a> {
             Self::BindingRefreshAdvice(_) => 2,
             Self::AlternateCareOfAddress(_) => 16,
             Self::NonceIndices { .. } => 4,
+            Self::MobilityMessageAuth { authenticator, .. } => AUTH_FIXED_LEN + authenticator.len(),
+            Self::ReplayProtection(_) => 8,
             Self::BindingAuthorizationData(d) | Self::Unknown { data: d, .. } => d.len(),
         }
     }
@@ -160,6 +215,10 @@ impl<'a> MobilityOption<'a> {
             // §6.2.7: no alignment of its own, but it is the last option and the header
             // ends on 8n with no padding after it: start at (−length) mod 8.
             Self::BindingAuthorizationData(d) => (8, (8 - (2 + d.len()) % 8) % 8),
+            // RFC 4285 §5: 4n+1, which puts the Mobility SPI on a 4-octet boundary.
+            Self::MobilityMessageAuth { .. } => (4, 1),
+            // RFC 4285 §6: 8n+2, which puts the timestamp on an 8-octet boundary.
+            Self::ReplayProtection(_) => (8, 2),
             Self::Unknown { .. } => (1, 0),
         }
     }
@@ -180,6 +239,16 @@ impl<'a> MobilityOption<'a> {
                 d[..2].copy_from_slice(&home.to_be_bytes());
                 d[2..].copy_from_slice(&care_of.to_be_bytes());
             }
+            Self::MobilityMessageAuth {
+                subtype,
+                spi,
+                authenticator,
+            } => {
+                d[0] = *subtype;
+                d[1..AUTH_FIXED_LEN].copy_from_slice(&spi.to_be_bytes());
+                d[AUTH_FIXED_LEN..].copy_from_slice(authenticator);
+            }
+            Self::ReplayProtection(t) => d.copy_from_slice(&t.to_be_bytes()),
             Self::BindingAuthorizationData(data) | Self::Unknown { data, .. } => {
                 d.copy_from_slice(data);
             }
@@ -194,6 +263,16 @@ impl fmt::Display for MobilityOption<'_> {
             Self::AlternateCareOfAddress(a) => write!(f, "alt-coa={a}"),
             Self::NonceIndices { home, care_of } => write!(f, "nonces={home}/{care_of}"),
             Self::BindingAuthorizationData(d) => write!(f, "auth({} octets)", d.len()),
+            Self::MobilityMessageAuth {
+                subtype,
+                spi,
+                authenticator,
+            } => write!(
+                f,
+                "mesg-auth(subtype {subtype}, spi {spi}, {} octets)",
+                authenticator.len()
+            ),
+            Self::ReplayProtection(t) => write!(f, "timestamp={t:#018x}"),
             Self::Unknown { option_type, data } => {
                 write!(f, "option {option_type} ({} octets)", data.len())
             }
@@ -260,19 +339,28 @@ impl<'a> Iterator for OptionIter<'a> {
 ///
 /// # Errors
 /// An option that runs past the area (`Truncated`), a known option with the wrong
-/// length (`BadLength`), or a Binding Authorization Data option that is not the last
-/// option (`Malformed`, RFC 6275 §6.2.7).
+/// length (`BadLength`), a Binding Authorization Data option that is not the last
+/// option (`Malformed`, RFC 6275 §6.2.7), or a Mobility Message Authentication option
+/// followed by anything but another authentication option (`Malformed`, RFC 4285 §5,
+/// §5.1, §5.2: the authentication options come last).
 pub fn parse_options(data: &[u8], origin: usize) -> Result<Vec<MobilityOption<'_>>> {
     let mut out = Vec::new();
     for opt in OptionIter::new(data, origin) {
         if let WireOption::Option(o) = opt?.1 {
-            if matches!(
-                out.last(),
-                Some(MobilityOption::BindingAuthorizationData(_))
-            ) {
-                return Err(Error::Malformed(
-                    "Binding Authorization Data is not the last mobility option",
-                ));
+            match out.last() {
+                Some(MobilityOption::BindingAuthorizationData(_)) => {
+                    return Err(Error::Malformed(
+                        "Binding Authorization Data is not the last mobility option",
+                    ));
+                }
+                Some(MobilityOption::MobilityMessageAuth { .. })
+                    if !matches!(o, MobilityOption::MobilityMessageAuth { .. }) =>
+                {
+                    return Err(Error::Malformed(
+                        "Mobility Message Authentication is not the last mobility option",
+                    ));
+                }
+                _ => {}
             }
             out.push(o);
         }
@@ -441,6 +529,103 @@ pub(crate) mod tests {
         ));
     }
 
+    // RFC 4285 options from offset 12 (a Binding Update): the replay-protection option
+    // wants 8n+2, so PadN(4) at 12..18 and the timestamp at 18..28; the MN-HA
+    // authentication option wants 4n+1, so Pad1 at 28 and the option at 29..48 (its
+    // SPI at 32..36, on a 4-octet boundary), ending the header on 8n with no padding.
+    // Built by hand from RFC 4285 Figures 2 and 3.
+    static AREA_4285: [u8; 36] = hex!(
+        "01 04 00000000
+         0a 08 e9b1c2d3 80000000
+         00
+         09 11 01 00001000 0102030405060708090a0b0c"
+    );
+    const AUTH12: [u8; 12] = hex!("0102030405060708090a0b0c");
+
+    fn opts_4285() -> Vec<MobilityOption<'static>> {
+        vec![
+            MobilityOption::ReplayProtection(0xe9b1_c2d3_8000_0000),
+            MobilityOption::MobilityMessageAuth {
+                subtype: AUTH_SUBTYPE_MN_HA,
+                spi: 0x1000,
+                authenticator: &AUTH12,
+            },
+        ]
+    }
+
+    #[test]
+    fn deconstruct_4285() {
+        let all: Vec<_> = OptionIter::new(&AREA_4285, 12)
+            .map(Result::unwrap)
+            .collect();
+        assert_eq!(
+            all,
+            [
+                (12, WireOption::PadN(4)),
+                (18, WireOption::Option(opts_4285()[0])),
+                (28, WireOption::Pad1),
+                (29, WireOption::Option(opts_4285()[1])),
+            ]
+        );
+    }
+
+    #[test]
+    fn construct_4285() {
+        let mut mh = [0xa5u8; 48];
+        fill_padding(&mut mh[12..18]);
+        opts_4285()[0].emit(&mut mh[18..]);
+        fill_padding(&mut mh[28..29]);
+        opts_4285()[1].emit(&mut mh[29..]);
+        assert_eq!(mh[12..], AREA_4285);
+    }
+
+    #[test]
+    fn parse_4285() {
+        assert_eq!(parse_options(&AREA_4285, 12).unwrap(), opts_4285());
+    }
+
+    #[test]
+    fn emit_4285() {
+        let mut mh = [0xa5u8; 48];
+        assert_eq!(options_end(12, &opts_4285()), 48);
+        assert_eq!(emit_options(&mut mh, 12, &opts_4285()), 48);
+        assert_eq!(mh[12..], AREA_4285);
+        assert_eq!(mh[..12], [0xa5; 12]);
+    }
+
+    #[test]
+    fn errors_4285() {
+        // Every cut: truncated, or a known option with the wrong length.
+        for cut in 1..AREA_4285.len() {
+            match parse_options(&AREA_4285[..cut], 12) {
+                Ok(v) => assert!(v.len() < 2, "cut {cut}: {v:?}"),
+                Err(Error::Truncated { .. } | Error::BadLength { .. }) => {}
+                Err(e) => panic!("cut {cut}: {e}"),
+            }
+        }
+        // Subtype and SPI need 5 octets; the timestamp exactly 8.
+        assert!(matches!(
+            parse_options(&hex!("09 04 01000010"), 12),
+            Err(Error::BadLength { value: 4, .. })
+        ));
+        assert!(matches!(
+            parse_options(&hex!("0a 07 00000000000000"), 12),
+            Err(Error::BadLength { value: 7, .. })
+        ));
+        // RFC 4285 §5.1: the authentication option is the last one.
+        assert!(matches!(
+            parse_options(&hex!("09 05 0100001000 02 02 0001"), 12),
+            Err(Error::Malformed(_))
+        ));
+        // RFC 4285 §5: MN-HA followed by MN-AAA is fine.
+        assert_eq!(
+            parse_options(&hex!("09 05 0100001000 09 05 0200000003"), 12)
+                .unwrap()
+                .len(),
+            2
+        );
+    }
+
     #[test]
     fn display() {
         let s: Vec<_> = opts().iter().map(ToString::to_string).collect();
@@ -454,15 +639,22 @@ pub(crate) mod tests {
             any::<u16>().prop_map(|v| (OPT_BINDING_REFRESH_ADVICE, v.to_be_bytes().to_vec())),
             any::<[u8; 16]>().prop_map(|a| (OPT_ALTERNATE_COA, a.to_vec())),
             any::<[u8; 4]>().prop_map(|a| (OPT_NONCE_INDICES, a.to_vec())),
-            (6u8..=255, proptest::collection::vec(any::<u8>(), 0..20)),
+            any::<u64>().prop_map(|t| (OPT_REPLAY_PROTECTION, t.to_be_bytes().to_vec())),
+            (6u8..=255, proptest::collection::vec(any::<u8>(), 0..20))
+                .prop_filter("RFC 4285 types are known", |(t, _)| {
+                    *t != OPT_MOBILITY_MESSAGE_AUTH && *t != OPT_REPLAY_PROTECTION
+                }),
         ];
         (
             proptest::collection::vec(one, 0..5),
             proptest::option::of(proptest::collection::vec(any::<u8>(), 0..24)),
+            proptest::option::of(proptest::collection::vec(any::<u8>(), 5..24)),
         )
-            .prop_map(|(mut v, auth)| {
+            .prop_map(|(mut v, auth, mesg_auth)| {
                 if let Some(a) = auth {
                     v.push((OPT_BINDING_AUTH_DATA, a));
+                } else if let Some(a) = mesg_auth {
+                    v.push((OPT_MOBILITY_MESSAGE_AUTH, a));
                 }
                 v
             })
