@@ -296,3 +296,218 @@ pub fn mn_ha_option(key: &MnHaKey) -> MobilityOption<'static> {
         authenticator: &ZERO_AUTHENTICATOR,
     }
 }
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+    use hex_literal::hex;
+    use shim6_wire::mip6::{BaStatus, BindingAck, BindingUpdate, Message, Repr};
+
+    // Vectors from tests/vectors/gen_auth_vectors.py (Python hmac/hashlib, built from the
+    // RFC 4285 and RFC 6275 figures, independently of this code).
+    pub(crate) const KEY: [u8; 16] = hex!("000102030405060708090a0b0c0d0e0f");
+    pub(crate) const SPI: u32 = 0x100;
+    const TS: u64 = 0xe9b1_c2d3_8000_0000;
+    static SIGNED_BU: [u8; 48] = hex!(
+        "3b050500 d4fa 0007 c000 000f
+         01 04 00000000
+         0a 08 e9b1c2d380000000
+         00
+         09 11 01 00000100 9194f57d8fedb2a197792305"
+    );
+    static SIGNED_BA: [u8; 48] = hex!(
+        "3b050600 a928 00 00 0007 000f
+         01 04 00000000
+         0a 08 e9b1c2d380000000
+         00
+         09 11 01 00000100 f7d7e1f0e62c8c4998128aa1"
+    );
+
+    pub(crate) fn addrs() -> (Ipv6Addr, Ipv6Addr, Ipv6Addr) {
+        (
+            "2001:db8:1::100".parse().unwrap(),
+            "2001:db8:1::1".parse().unwrap(),
+            "2001:db8:a::10".parse().unwrap(),
+        )
+    }
+
+    fn key() -> MnHaKey {
+        MnHaKey::new(SPI, KEY.to_vec()).unwrap()
+    }
+
+    fn bu_repr() -> Repr<'static> {
+        Repr::new(Message::BindingUpdate(BindingUpdate {
+            sequence: 7,
+            ack: true,
+            home_registration: true,
+            link_local_compat: false,
+            key_mgmt: false,
+            lifetime: 15,
+            options: vec![
+                MobilityOption::ReplayProtection(TS),
+                mn_ha_option(&key()),
+            ],
+        }))
+    }
+
+    #[test]
+    fn hmac_sha1_rfc2202() {
+        // RFC 2202 §3, test cases 1 and 2.
+        assert_eq!(
+            hmac_sha1(&[0x0b; 20], &[b"Hi There"]),
+            hex!("b617318655057264e28bc0b6fb378c8ef146be00")
+        );
+        assert_eq!(
+            hmac_sha1(b"Jefe", &[b"what do ya want ", b"for nothing?"]),
+            hex!("effcdf6ae5eb2fa2d27416d5f184df9c259a7c79")
+        );
+        // Test case 6: an 80-octet key (hashed first).
+        assert_eq!(
+            hmac_sha1(
+                &[0xaa; 80],
+                &[b"Test Using Larger Than Block-Size Key - Hash Key First"]
+            ),
+            hex!("aa4ae5e15272d00e95705637ce8a3b55ed402112")
+        );
+    }
+
+    #[test]
+    fn deconstruct_signed_bu() {
+        let loc = find_mn_ha(&SIGNED_BU).unwrap().unwrap();
+        assert_eq!(
+            loc,
+            AuthLocation {
+                spi: SPI,
+                spi_end: 36,
+                authenticator_len: 12
+            }
+        );
+        let (hoa, ha, coa) = addrs();
+        let p = Packet::new_checked(&SIGNED_BU[..]).unwrap();
+        assert!(p.verify_checksum(&hoa, &ha));
+        assert_eq!(p.bu_sequence(), 7);
+        assert_eq!(
+            authenticator(&KEY, &coa, &hoa, &SIGNED_BU, 36),
+            SIGNED_BU[36..]
+        );
+    }
+
+    #[test]
+    fn construct_signed_bu() {
+        let (hoa, ha, coa) = addrs();
+        let mut mh = [0xa5u8; 48];
+        mh[..36].copy_from_slice(&SIGNED_BU[..36]);
+        mh[4..6].fill(0xa5); // whatever the checksum field holds is ignored
+        let a = authenticator(&KEY, &coa, &hoa, &mh, 36);
+        mh[36..].copy_from_slice(&a);
+        Packet::new_unchecked(&mut mh[..]).fill_checksum(&hoa, &ha);
+        assert_eq!(mh, SIGNED_BU);
+    }
+
+    #[test]
+    fn parse_signed_bu() {
+        let (hoa, ha, coa) = addrs();
+        let p = Packet::new_checked(&SIGNED_BU[..]).unwrap();
+        let r = Repr::parse(&p, &hoa, &ha).unwrap();
+        let Message::BindingUpdate(bu) = r.message else {
+            panic!("not a BU")
+        };
+        assert_eq!(bu.options[0], MobilityOption::ReplayProtection(TS));
+        assert_eq!(
+            bu.options[1],
+            MobilityOption::MobilityMessageAuth {
+                subtype: AUTH_SUBTYPE_MN_HA,
+                spi: SPI,
+                authenticator: &hex!("9194f57d8fedb2a197792305"),
+            }
+        );
+        let k = key();
+        assert_eq!(verify(&SIGNED_BU, &coa, &hoa, |_| Some(&k)), Ok(SPI));
+    }
+
+    #[test]
+    fn emit_signed_bu_and_ba() {
+        let (hoa, ha, coa) = addrs();
+        let k = key();
+        assert_eq!(emit_mh(&bu_repr(), &hoa, &ha, Some((&k, &coa, &hoa))), SIGNED_BU);
+        let ba = Repr::new(Message::BindingAck(BindingAck {
+            status: BaStatus::Accepted,
+            key_mgmt: false,
+            sequence: 7,
+            lifetime: 15,
+            options: vec![MobilityOption::ReplayProtection(TS), mn_ha_option(&k)],
+        }));
+        assert_eq!(emit_mh(&ba, &ha, &hoa, Some((&k, &coa, &hoa))), SIGNED_BA);
+        assert_eq!(verify(&SIGNED_BA, &coa, &hoa, |_| Some(&k)), Ok(SPI));
+    }
+
+    #[test]
+    fn verify_failures() {
+        let (hoa, _, coa) = addrs();
+        let k = key();
+        let other = MnHaKey::new(SPI, vec![1; 16]).unwrap();
+        // Wrong key.
+        assert_eq!(
+            verify(&SIGNED_BU, &coa, &hoa, |_| Some(&other)),
+            Err(AuthError::BadAuthenticator)
+        );
+        // Another care-of or home address: both are in the MAC input.
+        let elsewhere: Ipv6Addr = "2001:db8:b::10".parse().unwrap();
+        assert_eq!(
+            verify(&SIGNED_BU, &elsewhere, &hoa, |_| Some(&k)),
+            Err(AuthError::BadAuthenticator)
+        );
+        assert_eq!(
+            verify(&SIGNED_BU, &coa, &elsewhere, |_| Some(&k)),
+            Err(AuthError::BadAuthenticator)
+        );
+        // Every single-bit flip in the authenticated part or the authenticator fails
+        // (the checksum field is excluded by RFC 4285 §5.1).
+        for i in (0..48).filter(|i| !(4..6).contains(i)) {
+            let mut m = SIGNED_BU;
+            m[i] ^= 0x01;
+            let r = verify(&m, &coa, &hoa, |s| (s == SPI).then_some(&k));
+            assert!(r.is_err(), "flip at {i}");
+        }
+        // Unknown SPI; no option at all.
+        assert_eq!(
+            verify(&SIGNED_BU, &coa, &hoa, |_| None),
+            Err(AuthError::UnknownSpi(SPI))
+        );
+        let (hoa2, ha2, _) = addrs();
+        let plain = emit_mh(
+            &Repr::new(Message::BindingUpdate(BindingUpdate {
+                sequence: 1,
+                ack: true,
+                home_registration: true,
+                link_local_compat: false,
+                key_mgmt: false,
+                lifetime: 1,
+                options: vec![],
+            })),
+            &hoa2,
+            &ha2,
+            None,
+        );
+        assert_eq!(
+            verify(&plain, &coa, &hoa, |_| Some(&k)),
+            Err(AuthError::Missing)
+        );
+        // Reserved SPIs and empty keys are refused (RFC 4285 §5.1).
+        assert!(MnHaKey::new(255, vec![1]).is_none());
+        assert!(MnHaKey::new(256, vec![]).is_none());
+        assert!(!format!("{k:?}").contains("0102"));
+    }
+
+    #[test]
+    fn ntp_clock() {
+        let t0 = Instant::now();
+        let c = NtpClock::new(t0, 100 << 32);
+        assert_eq!(c.at(t0), 100 << 32);
+        assert_eq!(c.at(t0 + Duration::from_millis(1500)), (101 << 32) | 0x8000_0000);
+        assert_eq!(
+            ntp_distance(100 << 32, (107 << 32) | 0x8000_0000),
+            Duration::from_millis(7500)
+        );
+    }
+}
