@@ -74,6 +74,9 @@ pub mod ha;
 pub mod mn;
 pub mod packet;
 
+#[cfg(test)]
+mod sim;
+
 use std::net::Ipv6Addr;
 
 /// A packet to send: a whole IPv6 packet (for an `IPPROTO_RAW` socket) and its
