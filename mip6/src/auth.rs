@@ -343,10 +343,7 @@ pub(crate) mod tests {
             link_local_compat: false,
             key_mgmt: false,
             lifetime: 15,
-            options: vec![
-                MobilityOption::ReplayProtection(TS),
-                mn_ha_option(&key()),
-            ],
+            options: vec![MobilityOption::ReplayProtection(TS), mn_ha_option(&key())],
         }))
     }
 
@@ -429,7 +426,10 @@ pub(crate) mod tests {
     fn emit_signed_bu_and_ba() {
         let (hoa, ha, coa) = addrs();
         let k = key();
-        assert_eq!(emit_mh(&bu_repr(), &hoa, &ha, Some((&k, &coa, &hoa))), SIGNED_BU);
+        assert_eq!(
+            emit_mh(&bu_repr(), &hoa, &ha, Some((&k, &coa, &hoa))),
+            SIGNED_BU
+        );
         let ba = Repr::new(Message::BindingAck(BindingAck {
             status: BaStatus::Accepted,
             key_mgmt: false,
@@ -501,10 +501,13 @@ pub(crate) mod tests {
 
     #[test]
     fn ntp_clock() {
-        let t0 = Instant::now();
+        let t0 = crate::epoch();
         let c = NtpClock::new(t0, 100 << 32);
         assert_eq!(c.at(t0), 100 << 32);
-        assert_eq!(c.at(t0 + Duration::from_millis(1500)), (101 << 32) | 0x8000_0000);
+        assert_eq!(
+            c.at(t0 + Duration::from_millis(1500)),
+            (101 << 32) | 0x8000_0000
+        );
         assert_eq!(
             ntp_distance(100 << 32, (107 << 32) | 0x8000_0000),
             Duration::from_millis(7500)

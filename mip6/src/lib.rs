@@ -77,6 +77,14 @@ pub mod packet;
 #[cfg(test)]
 mod sim;
 
+/// The epoch of a test's virtual time. Only its differences matter; the cores never read
+/// the clock themselves.
+#[cfg(test)]
+#[allow(clippy::disallowed_methods)] // the one place tests pick an arbitrary epoch
+pub(crate) fn epoch() -> std::time::Instant {
+    std::time::Instant::now()
+}
+
 use std::net::Ipv6Addr;
 
 /// A packet to send: a whole IPv6 packet (for an `IPPROTO_RAW` socket) and its

@@ -4,7 +4,6 @@
 
 #![allow(clippy::unwrap_used)]
 
-use std::collections::VecDeque;
 use std::net::Ipv6Addr;
 use std::time::{Duration, Instant};
 
@@ -58,7 +57,7 @@ fn ha_config(ha: &str, prefix: &str, hoa: &str, key: MnHaKey) -> HaConfig {
     c
 }
 
-/// HA1 serving HoA1 (key1), and knowing HoA2's key too (another mobile node's SA,
+/// HA1 serving the first home address (`key1`), and knowing `key2` too (another mobile node's SA,
 /// registered for another home address: the "other node" forging case).
 fn ha1(t0: Instant) -> HomeAgent {
     let mut c = ha_config(HA1, "2001:db8:1::", HOA1, key1());
@@ -134,7 +133,7 @@ fn ts(t0_offset_ms: u64) -> u64 {
 
 #[test]
 fn test_ha_registration_accepted_and_signed() {
-    let t0 = Instant::now();
+    let t0 = crate::epoch();
     let mut ha = ha1(t0);
     ha.handle_tunnelled(t0, &bu(10, 15, HOA1, &key1(), COA_A, Some(ts(0))));
     let t = ha.poll_transmit().unwrap();
@@ -144,15 +143,24 @@ fn test_ha_registration_accepted_and_signed() {
     assert_eq!(ba.status, BaStatus::Accepted);
     assert_eq!((ba.sequence, ba.lifetime), (10, 15));
     // RFC 6275 §6.2.4: Refresh Advice below the lifetime; RFC 4285 §6: timestamp echoed.
-    assert!(ba.options.contains(&MobilityOption::BindingRefreshAdvice(7)));
-    assert!(ba.options.contains(&MobilityOption::ReplayProtection(ts(0))));
+    assert!(
+        ba.options
+            .contains(&MobilityOption::BindingRefreshAdvice(7))
+    );
+    assert!(
+        ba.options
+            .contains(&MobilityOption::ReplayProtection(ts(0)))
+    );
     let k = key1();
     assert_eq!(
         auth::verify(&mh, &a(COA_A), &a(HOA1), |_| Some(&k)),
         Ok(0x100)
     );
     let b = ha.binding(&a(HOA1)).unwrap();
-    assert_eq!((b.care_of_address, b.sequence, b.state), (a(COA_A), 10, EntryState::Active));
+    assert_eq!(
+        (b.care_of_address, b.sequence, b.state),
+        (a(COA_A), 10, EntryState::Active)
+    );
     assert_eq!(b.expires, t0 + Duration::from_secs(60));
     assert_eq!(
         ha.poll_event(),
@@ -166,7 +174,7 @@ fn test_ha_registration_accepted_and_signed() {
 
 #[test]
 fn test_ha_sequence_window_edges() {
-    let t0 = Instant::now();
+    let t0 = crate::epoch();
     let mut ha = ha1(t0);
     ha.handle_tunnelled(t0, &bu(10, 15, HOA1, &key1(), COA_A, None));
     assert_eq!(one_ba(&mut ha).status, BaStatus::Accepted);
@@ -174,7 +182,11 @@ fn test_ha_sequence_window_edges() {
     for seq in [10u16, 9, 0, 32779] {
         ha.handle_tunnelled(t0, &bu(seq, 15, HOA1, &key1(), COA_B, None));
         let ba = one_ba(&mut ha);
-        assert_eq!((ba.status, ba.sequence), (BaStatus::SequenceNumberOutOfWindow, 10), "{seq}");
+        assert_eq!(
+            (ba.status, ba.sequence),
+            (BaStatus::SequenceNumberOutOfWindow, 10),
+            "{seq}"
+        );
         assert_eq!(ha.binding(&a(HOA1)).unwrap().care_of_address, a(COA_A));
     }
     // 10 + 32767 is the far edge of "greater".
@@ -191,7 +203,7 @@ fn test_ha_sequence_window_edges() {
 
 #[test]
 fn test_ha_lifetime_expiry_and_cap() {
-    let t0 = Instant::now();
+    let t0 = crate::epoch();
     let mut ha = ha1(t0);
     // Requested 1000 units; the policy cap is 105 (420 s).
     ha.handle_tunnelled(t0, &bu(1, 1000, HOA1, &key1(), COA_A, None));
@@ -204,7 +216,12 @@ fn test_ha_lifetime_expiry_and_cap() {
     assert!(ha.binding(&a(HOA1)).is_none());
     assert!(ha.poll_timeout().is_none());
     let evs: Vec<_> = std::iter::from_fn(|| ha.poll_event()).collect();
-    assert_eq!(evs.last(), Some(&HaEvent::BindingExpired { home_address: a(HOA1) }));
+    assert_eq!(
+        evs.last(),
+        Some(&HaEvent::BindingExpired {
+            home_address: a(HOA1)
+        })
+    );
     assert_eq!(ha.stats().bindings_expired, 1);
     // After expiry, no entry: any sequence number is accepted again.
     ha.handle_tunnelled(end, &bu(0, 5, HOA1, &key1(), COA_A, None));
@@ -213,19 +230,22 @@ fn test_ha_lifetime_expiry_and_cap() {
 
 #[test]
 fn test_ha_prefix_expiring_status_1() {
-    let t0 = Instant::now();
+    let t0 = crate::epoch();
     let mut c = ha_config(HA1, "2001:db8:1::", HOA1, key1());
     c.home_prefixes[0].valid_until = Some(t0 + Duration::from_secs(100));
     let mut ha = HomeAgent::new(c, t0, NTP0);
     ha.handle_tunnelled(t0, &bu(1, 60, HOA1, &key1(), COA_A, None));
     let ba = one_ba(&mut ha);
     // RFC 6275 §10.3.1: lifetime ≤ remaining prefix lifetime (100 s = 25 units), status 1.
-    assert_eq!((ba.status, ba.lifetime), (BaStatus::AcceptedPrefixDiscoveryNecessary, 25));
+    assert_eq!(
+        (ba.status, ba.lifetime),
+        (BaStatus::AcceptedPrefixDiscoveryNecessary, 25)
+    );
 }
 
 #[test]
 fn test_ha_not_home_subnet_132() {
-    let t0 = Instant::now();
+    let t0 = crate::epoch();
     let mut c = ha_config(HA1, "2001:db8:1::", HOA1, key1());
     // A configured mobile node whose home address is outside every home prefix.
     c.mobile_nodes[0].home_address = a("2001:db8:9::100");
@@ -238,11 +258,14 @@ fn test_ha_not_home_subnet_132() {
 
 #[test]
 fn test_ha_deregistration_133_and_hold_down() {
-    let t0 = Instant::now();
+    let t0 = crate::epoch();
     let mut ha = ha1(t0);
     // No binding: 133 (RFC 6275 §10.3.2).
     ha.handle_tunnelled(t0, &bu(1, 0, HOA1, &key1(), COA_A, None));
-    assert_eq!(one_ba(&mut ha).status, BaStatus::NotHomeAgentForThisMobileNode);
+    assert_eq!(
+        one_ba(&mut ha).status,
+        BaStatus::NotHomeAgentForThisMobileNode
+    );
     ha.handle_tunnelled(t0, &bu(2, 15, HOA1, &key1(), COA_A, None));
     assert_eq!(one_ba(&mut ha).status, BaStatus::Accepted);
     ha.handle_tunnelled(t0, &bu(3, 0, HOA1, &key1(), COA_A, None));
@@ -254,28 +277,50 @@ fn test_ha_deregistration_133_and_hold_down() {
     // Traffic is no longer intercepted.
     let mut buf = udp_buf(a(CN), a(HOA1), 64, 40);
     let n = buf.len();
-    assert_eq!(ha.handle_home_link_packet(t0, &mut buf, 40..n), Intercept::NotRegistered);
+    assert_eq!(
+        ha.handle_home_link_packet(t0, &mut buf, 40..n),
+        Intercept::NotRegistered
+    );
     // A delayed BU from the old care-of address gets 135, not a new binding.
     ha.handle_tunnelled(t0, &bu(2, 15, HOA1, &key1(), COA_A, None));
     assert_eq!(one_ba(&mut ha).status, BaStatus::SequenceNumberOutOfWindow);
     assert_eq!(ha.binding(&a(HOA1)).unwrap().state, EntryState::Deleted);
     ha.handle_timeout(t0 + MAX_DELETE_BCE_TIMEOUT);
     assert!(ha.binding(&a(HOA1)).is_none());
-    assert_eq!(ha.stats().bindings_expired, 0, "a hold-down ending is no expiry");
+    assert_eq!(
+        ha.stats().bindings_expired,
+        0,
+        "a hold-down ending is no expiry"
+    );
 }
 
 #[test]
 fn test_ha_registration_type_131_139_and_nonce() {
-    let t0 = Instant::now();
+    let t0 = crate::epoch();
     let mut ha = ha1(t0);
-    ha.handle_tunnelled(t0, &bu_with(1, 15, false, HOA1, &key1(), COA_A, None, vec![]));
-    assert_eq!(one_ba(&mut ha).status, BaStatus::HomeRegistrationNotSupported);
+    ha.handle_tunnelled(
+        t0,
+        &bu_with(1, 15, false, HOA1, &key1(), COA_A, None, vec![]),
+    );
+    assert_eq!(
+        one_ba(&mut ha).status,
+        BaStatus::HomeRegistrationNotSupported
+    );
     ha.handle_tunnelled(t0, &bu(2, 15, HOA1, &key1(), COA_A, None));
     assert_eq!(one_ba(&mut ha).status, BaStatus::Accepted);
-    ha.handle_tunnelled(t0, &bu_with(3, 15, false, HOA1, &key1(), COA_B, None, vec![]));
-    assert_eq!(one_ba(&mut ha).status, BaStatus::RegistrationTypeChangeDisallowed);
+    ha.handle_tunnelled(
+        t0,
+        &bu_with(3, 15, false, HOA1, &key1(), COA_B, None, vec![]),
+    );
+    assert_eq!(
+        one_ba(&mut ha).status,
+        BaStatus::RegistrationTypeChangeDisallowed
+    );
     // Nonce Indices with H = 1: silently dropped (RFC 6275 §9.5.1).
-    let nonce = vec![MobilityOption::NonceIndices { home: 1, care_of: 2 }];
+    let nonce = vec![MobilityOption::NonceIndices {
+        home: 1,
+        care_of: 2,
+    }];
     ha.handle_tunnelled(t0, &bu_with(4, 15, true, HOA1, &key1(), COA_B, None, nonce));
     assert!(ha.poll_transmit().is_none());
     assert_eq!(ha.binding(&a(HOA1)).unwrap().care_of_address, a(COA_A));
@@ -284,7 +329,7 @@ fn test_ha_registration_type_131_139_and_nonce() {
 
 #[test]
 fn test_ha_auth_failures_rejected_and_counted() {
-    let t0 = Instant::now();
+    let t0 = crate::epoch();
     let mut ha = ha1(t0);
     ha.handle_tunnelled(t0, &bu(1, 15, HOA1, &key1(), COA_A, Some(ts(0))));
     assert_eq!(one_ba(&mut ha).status, BaStatus::Accepted);
@@ -320,7 +365,12 @@ fn test_ha_auth_failures_rejected_and_counted() {
     assert!(ha.poll_transmit().is_none());
     let s = ha.stats();
     assert_eq!(
-        (s.bu_auth_failed, s.bu_unknown_spi, s.bu_auth_missing, s.bu_no_security_association),
+        (
+            s.bu_auth_failed,
+            s.bu_unknown_spi,
+            s.bu_auth_missing,
+            s.bu_no_security_association
+        ),
         (1, 1, 1, 1)
     );
     assert_eq!(*ha.binding(&a(HOA1)).unwrap(), before);
@@ -328,7 +378,7 @@ fn test_ha_auth_failures_rejected_and_counted() {
 
 #[test]
 fn test_ha_replay_144_and_required_145() {
-    let t0 = Instant::now();
+    let t0 = crate::epoch();
     let mut ha = ha1(t0);
     let first = bu(1, 15, HOA1, &key1(), COA_A, Some(ts(0)));
     ha.handle_tunnelled(t0, &first);
@@ -343,7 +393,10 @@ fn test_ha_replay_144_and_required_145() {
         MobilityOption::ReplayProtection(t) => Some(*t),
         _ => None,
     });
-    assert_eq!(echoed, Some((ts(2000) & !0xffff_ffff) | (ts(0) & 0xffff_ffff)));
+    assert_eq!(
+        echoed,
+        Some((ts(2000) & !0xffff_ffff) | (ts(0) & 0xffff_ffff))
+    );
     // A higher sequence number with an old timestamp is still a replay.
     ha.handle_tunnelled(later, &bu(2, 15, HOA1, &key1(), COA_B, Some(ts(0))));
     assert_eq!(one_ba(&mut ha).status, BaStatus::IdMismatch);
@@ -367,7 +420,7 @@ fn test_ha_replay_144_and_required_145() {
 fn test_ha_replay_after_binding_gone() {
     // RFC 4285 App. A: the timestamps outlive the entry, so a recorded BU cannot
     // re-create a binding after expiry.
-    let t0 = Instant::now();
+    let t0 = crate::epoch();
     let mut ha = ha1(t0);
     let first = bu(1, 2, HOA1, &key1(), COA_A, Some(ts(0)));
     ha.handle_tunnelled(t0, &first);
@@ -381,7 +434,7 @@ fn test_ha_replay_after_binding_gone() {
 
 #[test]
 fn test_ha_binding_error_rate_limited() {
-    let t0 = Instant::now();
+    let t0 = crate::epoch();
     let mut ha = ha1(t0);
     // MH Type 1 (HoTI), not handled: Binding Error status 2 (RFC 6275 §9.2).
     let mut mh = [0u8; 16];
@@ -400,17 +453,31 @@ fn test_ha_binding_error_rate_limited() {
         &m.dst,
     )
     .unwrap();
-    assert!(matches!(r.message, Message::BindingError(ref e) if e.status == BeStatus::UnrecognizedMhType));
+    assert!(
+        matches!(r.message, Message::BindingError(ref e) if e.status == BeStatus::UnrecognizedMhType)
+    );
     ha.handle_mh_packet(t0 + Duration::from_millis(500), &p);
     assert!(ha.poll_transmit().is_none());
     ha.handle_mh_packet(t0 + Duration::from_millis(1000), &p);
     assert!(ha.poll_transmit().is_some());
-    assert_eq!((ha.stats().mh_unknown_type, ha.stats().binding_error_rate_limited), (3, 1));
+    assert_eq!(
+        (
+            ha.stats().mh_unknown_type,
+            ha.stats().binding_error_rate_limited
+        ),
+        (3, 1)
+    );
 }
 
 /// A UDP packet `src → dst` placed at `headroom` in its buffer.
 fn udp_buf(src: Ipv6Addr, dst: Ipv6Addr, hop_limit: u8, headroom: usize) -> Vec<u8> {
-    let p = packet::ipv6_packet(src, dst, proto::UDP, hop_limit, &[&[0x12, 0x34, 0x56, 0x78, 0, 12, 0, 0, b'p', b'i', b'n', b'g']]);
+    let p = packet::ipv6_packet(
+        src,
+        dst,
+        proto::UDP,
+        hop_limit,
+        &[&[0x12, 0x34, 0x56, 0x78, 0, 12, 0, 0, b'p', b'i', b'n', b'g']],
+    );
     let mut buf = vec![0u8; headroom];
     buf.extend_from_slice(&p);
     buf
@@ -418,26 +485,37 @@ fn udp_buf(src: Ipv6Addr, dst: Ipv6Addr, hop_limit: u8, headroom: usize) -> Vec<
 
 #[test]
 fn test_ha_intercept_and_reverse_tunnel_rules() {
-    let t0 = Instant::now();
+    let t0 = crate::epoch();
     let mut ha = ha1(t0);
     ha.handle_tunnelled(t0, &bu(1, 15, HOA1, &key1(), COA_A, None));
     one_ba(&mut ha);
     // Forward path: encapsulated to the CoA, inner Hop Limit decremented (RFC 2473 §3.1).
     let mut buf = udp_buf(a(CN), a(HOA1), 64, 40);
     let n = buf.len();
-    let Intercept::Tunnel { range, care_of_address } = ha.handle_home_link_packet(t0, &mut buf, 40..n)
+    let Intercept::Tunnel {
+        range,
+        care_of_address,
+    } = ha.handle_home_link_packet(t0, &mut buf, 40..n)
     else {
         panic!("not tunnelled")
     };
     assert_eq!((range.clone(), care_of_address), (0..n, a(COA_A)));
     let d = tunnel::decapsulate(&buf[range]).unwrap();
     assert_eq!((d.outer_src, d.outer_dst), (a(HA1), a(COA_A)));
-    assert_eq!(ipv6::Packet::new_checked(&buf[d.inner]).unwrap().hop_limit(), 63);
+    assert_eq!(
+        ipv6::Packet::new_checked(&buf[d.inner])
+            .unwrap()
+            .hop_limit(),
+        63
+    );
     // Without headroom: tailroom.
     let mut buf = udp_buf(a(CN), a(HOA1), 64, 0);
     let n = buf.len();
     buf.extend_from_slice(&[0; 40]);
-    assert!(matches!(ha.handle_home_link_packet(t0, &mut buf, 0..n), Intercept::Tunnel { .. }));
+    assert!(matches!(
+        ha.handle_home_link_packet(t0, &mut buf, 0..n),
+        Intercept::Tunnel { .. }
+    ));
     // Hop Limit 1: not tunnelled, ICMP Time Exceeded is the caller's.
     let mut buf = udp_buf(a(CN), a(HOA1), 1, 40);
     let n = buf.len();
@@ -455,25 +533,49 @@ fn test_ha_intercept_and_reverse_tunnel_rules() {
     // Reverse path: the outer source must be the registered CoA (RFC 6275 §10.4.5).
     let inner = udp_buf(a(HOA1), a(CN), 64, 0);
     let good = packet::tunnel_own(a(COA_A), a(HA1), 64, &inner).unwrap();
-    assert_eq!(ha.handle_tunnelled(t0, &good), Reverse::Forward(40..40 + inner.len()));
+    assert_eq!(
+        ha.handle_tunnelled(t0, &good),
+        Reverse::Forward(40..40 + inner.len())
+    );
     let spoofed = packet::tunnel_own(a(ATTACKER), a(HA1), 64, &inner).unwrap();
-    assert_eq!(ha.handle_tunnelled(t0, &spoofed), Reverse::Drop(ReverseDrop::WrongCareOf));
+    assert_eq!(
+        ha.handle_tunnelled(t0, &spoofed),
+        Reverse::Drop(ReverseDrop::WrongCareOf)
+    );
     let other = udp_buf(a("2001:db8:1::999"), a(CN), 64, 0);
     let other = packet::tunnel_own(a(COA_A), a(HA1), 64, &other).unwrap();
-    assert_eq!(ha.handle_tunnelled(t0, &other), Reverse::Drop(ReverseDrop::NoBinding));
-    assert_eq!(ha.handle_tunnelled(t0, &inner), Reverse::Drop(ReverseDrop::Malformed));
+    assert_eq!(
+        ha.handle_tunnelled(t0, &other),
+        Reverse::Drop(ReverseDrop::NoBinding)
+    );
+    assert_eq!(
+        ha.handle_tunnelled(t0, &inner),
+        Reverse::Drop(ReverseDrop::Malformed)
+    );
     let s = ha.stats();
     assert_eq!(
-        (s.tunnelled_out, s.intercept_hop_limit, s.intercept_not_tunnelled, s.tunnelled_in),
+        (
+            s.tunnelled_out,
+            s.intercept_hop_limit,
+            s.intercept_not_tunnelled,
+            s.tunnelled_in
+        ),
         (2, 1, 1, 1)
     );
-    assert_eq!((s.reverse_wrong_care_of, s.reverse_no_binding, s.reverse_malformed), (1, 1, 1));
+    assert_eq!(
+        (
+            s.reverse_wrong_care_of,
+            s.reverse_no_binding,
+            s.reverse_malformed
+        ),
+        (1, 1, 1)
+    );
 }
 
 #[test]
 fn test_ha_rfc6275_encoding() {
     // BU with a Home Address option from the CoA; BA with a type 2 routing header.
-    let t0 = Instant::now();
+    let t0 = crate::epoch();
     let mut ha = ha1(t0);
     let mut c = MnConfig::new(vec![home1()]);
     c.signalling = Signalling::Rfc6275;
@@ -522,7 +624,7 @@ fn bu_of(t: &Transmit) -> (u16, u16) {
 
 #[test]
 fn test_mn_retransmission_schedule() {
-    let t0 = Instant::now();
+    let t0 = crate::epoch();
     let mut mn = MobileNode::new(MnConfig::new(vec![home1()]), t0, NTP0);
     mn.handle_address_added(t0, a(COA_A));
     assert_eq!(
@@ -550,7 +652,9 @@ fn test_mn_retransmission_schedule() {
     // First registration: 1.5 s, doubling, capped at 32 s (RFC 6275 §11.8, §12, §13).
     assert_eq!(
         times,
-        [0, 1500, 4500, 10500, 22500, 46500, 78500, 110500, 142500, 174500]
+        [
+            0, 1500, 4500, 10500, 22500, 46500, 78500, 110500, 142500, 174500
+        ]
     );
     // Every retransmission carries a larger sequence number.
     assert!(sent.windows(2).all(|w| w[1].1 == w[0].1.wrapping_add(1)));
@@ -576,7 +680,7 @@ fn registered_pair(t0: Instant) -> (MobileNode, HomeAgent) {
 
 #[test]
 fn test_mn_registered_refresh_uses_initial_timeout() {
-    let t0 = Instant::now();
+    let t0 = crate::epoch();
     let (mut mn, _ha) = registered_pair(t0);
     let e = &mn.binding_update_list()[0];
     assert_eq!(e.expires, Some(t0 + Duration::from_secs(60)));
@@ -587,7 +691,10 @@ fn test_mn_registered_refresh_uses_initial_timeout() {
     mn.handle_timeout(t);
     assert_eq!(bu_of(&mn.poll_transmit().unwrap()), (2, 15));
     // Re-registration with a binding in place: INITIAL_BINDACK_TIMEOUT (1 s).
-    assert_eq!(mn.binding_update_list()[0].retransmit_at, Some(t + Duration::from_secs(1)));
+    assert_eq!(
+        mn.binding_update_list()[0].retransmit_at,
+        Some(t + Duration::from_secs(1))
+    );
     // No answer: the registration runs out at 60 s.
     let mut evs = vec![];
     while let Some(d) = mn.poll_timeout() {
@@ -598,13 +705,15 @@ fn test_mn_registered_refresh_uses_initial_timeout() {
         while mn.poll_transmit().is_some() {}
         evs.extend(std::iter::from_fn(|| mn.poll_event()));
     }
-    assert!(evs.contains(&MnEvent::BindingExpired { home_address: a(HOA1) }));
+    assert!(evs.contains(&MnEvent::BindingExpired {
+        home_address: a(HOA1)
+    }));
     assert!(mn.registered_home_addresses().is_empty());
 }
 
 #[test]
 fn test_mn_adopts_sequence_on_135() {
-    let t0 = Instant::now();
+    let t0 = crate::epoch();
     let (mut mn, mut ha) = registered_pair(t0);
     // The home agent has a newer number (e.g. the node restarted its counter).
     ha.handle_tunnelled(t0, &bu(400, 15, HOA1, &key1(), COA_A, Some(ts(100))));
@@ -628,12 +737,18 @@ fn test_mn_adopts_sequence_on_135() {
 
 #[test]
 fn test_mn_max_update_rate() {
-    let t0 = Instant::now();
+    let t0 = crate::epoch();
     let mut mn = MobileNode::new(MnConfig::new(vec![home1()]), t0, NTP0);
     // Five movements within 100 ms: only 3 BUs in that second (RFC 6275 §11.8).
-    for (i, c) in ["2001:db8:a::1", "2001:db8:a::2", "2001:db8:a::3", "2001:db8:a::4", "2001:db8:a::5"]
-        .iter()
-        .enumerate()
+    for (i, c) in [
+        "2001:db8:a::1",
+        "2001:db8:a::2",
+        "2001:db8:a::3",
+        "2001:db8:a::4",
+        "2001:db8:a::5",
+    ]
+    .iter()
+    .enumerate()
     {
         mn.handle_address_added(t0 + Duration::from_millis(20 * i as u64), a(c));
     }
@@ -649,7 +764,7 @@ fn test_mn_max_update_rate() {
 
 #[test]
 fn test_mn_ba_checks() {
-    let t0 = Instant::now();
+    let t0 = crate::epoch();
     let mut ha = ha1(t0);
     let mut mn = MobileNode::new(MnConfig::new(vec![home1()]), t0, NTP0);
     mn.handle_address_added(t0, a(COA_A));
@@ -678,10 +793,14 @@ fn test_mn_ba_checks() {
 
 #[test]
 fn test_mn_auth_fail_146_stops() {
-    let t0 = Instant::now();
+    let t0 = crate::epoch();
     // The home agent holds another key for HoA1 under the same SPI.
     let wrong = MnHaKey::new(0x100, vec![0x77; 16]).unwrap();
-    let mut ha = HomeAgent::new(ha_config(HA1, "2001:db8:1::", HOA1, wrong.clone()), t0, NTP0);
+    let mut ha = HomeAgent::new(
+        ha_config(HA1, "2001:db8:1::", HOA1, wrong.clone()),
+        t0,
+        NTP0,
+    );
     let mut mn = MobileNode::new(MnConfig::new(vec![home1()]), t0, NTP0);
     mn.handle_address_added(t0, a(COA_A));
     ha.handle_tunnelled(t0, &mn.poll_transmit().unwrap().packet);
@@ -697,7 +816,7 @@ fn test_mn_auth_fail_146_stops() {
 
 #[test]
 fn test_mn_rejected_stops_sending() {
-    let t0 = Instant::now();
+    let t0 = crate::epoch();
     let mut c = ha_config(HA1, "2001:db8:1::", HOA1, key1());
     c.home_prefixes[0].prefix = Prefix::new(a("2001:db8:7::"), 64);
     let mut ha = HomeAgent::new(c, t0, NTP0);
@@ -716,7 +835,7 @@ fn test_mn_rejected_stops_sending() {
 
 #[test]
 fn test_mn_deregistration() {
-    let t0 = Instant::now();
+    let t0 = crate::epoch();
     let (mut mn, mut ha) = registered_pair(t0);
     assert!(mn.deregister(t0, &a(HOA1)));
     let b = mn.poll_transmit().unwrap();
@@ -732,7 +851,7 @@ fn test_mn_deregistration() {
 #[test]
 fn test_mn_timestamp_resync_144() {
     // The mobile node's clock is 20 s behind: 144, then it adopts the HA's time.
-    let t0 = Instant::now();
+    let t0 = crate::epoch();
     let mut ha = ha1(t0);
     let behind = NTP0 - (20u64 << 32);
     let mut mn = MobileNode::new(MnConfig::new(vec![home1()]), t0, behind);
@@ -748,7 +867,7 @@ fn test_mn_timestamp_resync_144() {
 
 #[test]
 fn test_mn_outbound_reverse_tunnel() {
-    let t0 = Instant::now();
+    let t0 = crate::epoch();
     let (mut mn, _) = registered_pair(t0);
     let mut buf = udp_buf(a(HOA1), a(CN), 64, 40);
     let n = buf.len();
@@ -758,7 +877,12 @@ fn test_mn_outbound_reverse_tunnel() {
     let d = tunnel::decapsulate(&buf[r.clone()]).unwrap();
     assert_eq!((d.outer_src, d.outer_dst), (a(COA_A), a(HA1)));
     // The node originated it: Hop Limit kept.
-    assert_eq!(ipv6::Packet::new_checked(&buf[r][d.inner]).unwrap().hop_limit(), 64);
+    assert_eq!(
+        ipv6::Packet::new_checked(&buf[r][d.inner])
+            .unwrap()
+            .hop_limit(),
+        64
+    );
     let mut other = udp_buf(a(COA_A), a(CN), 64, 40);
     let n = other.len();
     assert_eq!(mn.handle_outbound(t0, &mut other, 40..n), Outbound::NotHome);
@@ -774,7 +898,7 @@ proptest! {
     fn random_bus_never_move_sequence_backwards(
         bus in proptest::collection::vec((any::<u16>(), 0u16..40, any::<bool>()), 1..40)
     ) {
-        let t0 = Instant::now();
+        let t0 = crate::epoch();
         let mut ha = ha1(t0);
         let mut stored: Option<u16> = None;
         for (seq, lifetime, b) in bus {
@@ -798,7 +922,7 @@ proptest! {
     /// Arbitrary bytes never panic either core.
     #[test]
     fn arbitrary_packets_never_panic(b in proptest::collection::vec(any::<u8>(), 0..200)) {
-        let t0 = Instant::now();
+        let t0 = crate::epoch();
         let mut ha = ha1(t0);
         ha.handle_mh_packet(t0, &b);
         ha.handle_tunnelled(t0, &b);
@@ -811,4 +935,482 @@ proptest! {
         let mut buf = b;
         mn.handle_outbound(t0, &mut buf, 0..n);
     }
+}
+
+// ---------------------------------------------------------------- the simulator
+
+/// One home agent in the simulated network.
+struct HaNode {
+    ha: HomeAgent,
+    home_prefix: Prefix,
+    up: bool,
+}
+
+/// A network of one mobile node, home agents, a correspondent (which echoes UDP) and an
+/// attacker, with a fixed one-way latency. Packets are real bytes; routing looks at the
+/// outer destination only. Virtual time jumps to the next delivery or deadline.
+struct Net {
+    t0: Instant,
+    now: Instant,
+    latency: Duration,
+    queue: Vec<(Instant, u64, Vec<u8>)>,
+    order: u64,
+    mn: MobileNode,
+    /// The addresses the mobile node has right now (its attachment).
+    attached: Vec<Ipv6Addr>,
+    has: Vec<HaNode>,
+    /// Inner packets the mobile node's stack received (after decapsulation).
+    mn_received: Vec<Vec<u8>>,
+    /// Packets the correspondent received.
+    cn_received: Vec<Vec<u8>>,
+    /// Every packet put on the wire (for replay by the attacker).
+    wire: Vec<Vec<u8>>,
+    mn_events: Vec<(Duration, MnEvent)>,
+    ha_events: Vec<(Duration, HaEvent)>,
+    /// Packets that went nowhere (detached address, downed home agent).
+    lost: u64,
+}
+
+impl Net {
+    fn new(homes: Vec<HomeConfig>, has: Vec<HaNode>) -> Self {
+        let t0 = crate::epoch();
+        let mn = MobileNode::new(MnConfig::new(homes), t0, NTP0);
+        Self {
+            t0,
+            now: t0,
+            latency: Duration::from_millis(10),
+            queue: Vec::new(),
+            order: 0,
+            mn,
+            attached: Vec::new(),
+            has,
+            mn_received: Vec::new(),
+            cn_received: Vec::new(),
+            wire: Vec::new(),
+            mn_events: Vec::new(),
+            ha_events: Vec::new(),
+            lost: 0,
+        }
+    }
+
+    /// The standard setup: HA1 for the first home address; with `two`, also HA2 for the second.
+    fn standard(two: bool) -> Self {
+        let t0 = crate::epoch();
+        let mut has = vec![HaNode {
+            ha: HomeAgent::new(ha_config(HA1, "2001:db8:1::", HOA1, key1()), t0, NTP0),
+            home_prefix: Prefix::new(a("2001:db8:1::"), 64),
+            up: true,
+        }];
+        let mut homes = vec![home1()];
+        if two {
+            has.push(HaNode {
+                ha: HomeAgent::new(ha_config(HA2, "2001:db8:2::", HOA2, key2()), t0, NTP0),
+                home_prefix: Prefix::new(a("2001:db8:2::"), 64),
+                up: true,
+            });
+            homes.push(home2());
+        }
+        Self::new(homes, has)
+    }
+
+    fn ha(&self, i: usize) -> &HomeAgent {
+        &self.has[i].ha
+    }
+
+    fn send(&mut self, packet: Vec<u8>) {
+        self.wire.push(packet.clone());
+        self.order += 1;
+        self.queue
+            .push((self.now + self.latency, self.order, packet));
+    }
+
+    fn drain(&mut self) {
+        let el = self.now - self.t0;
+        while let Some(t) = self.mn.poll_transmit() {
+            self.send(t.packet);
+        }
+        while let Some(e) = self.mn.poll_event() {
+            self.mn_events.push((el, e));
+        }
+        for i in 0..self.has.len() {
+            while let Some(t) = self.has[i].ha.poll_transmit() {
+                self.send(t.packet);
+            }
+            while let Some(e) = self.has[i].ha.poll_event() {
+                self.ha_events.push((el, e));
+            }
+        }
+    }
+
+    /// The mobile node attaches to a network: `addr` appears (movement).
+    fn attach(&mut self, addr: &str) {
+        self.attached.push(a(addr));
+        let now = self.now;
+        self.mn.handle_address_added(now, a(addr));
+        self.drain();
+    }
+
+    /// The mobile node leaves a network.
+    fn detach(&mut self, addr: &str) {
+        self.attached.retain(|x| *x != a(addr));
+        let now = self.now;
+        self.mn.handle_address_removed(now, a(addr));
+        self.drain();
+    }
+
+    /// The mobile node's application sends a UDP datagram from `hoa` to the correspondent.
+    fn mn_send_udp(&mut self, hoa: &str, payload: &[u8]) -> bool {
+        let mut buf = vec![0u8; 40];
+        let mut udp = vec![0x30, 0x39, 0x00, 0x07, 0, 0, 0, 0];
+        udp.extend_from_slice(payload);
+        buf.extend(packet::ipv6_packet(a(hoa), a(CN), proto::UDP, 64, &[&udp]));
+        let n = buf.len();
+        let now = self.now;
+        match self.mn.handle_outbound(now, &mut buf, 40..n) {
+            Outbound::Tunnel(r) => {
+                self.send(buf[r].to_vec());
+                true
+            }
+            _ => false,
+        }
+    }
+
+    fn deliver(&mut self, pkt: Vec<u8>) {
+        let Ok(ip) = ipv6::Packet::new_checked(&pkt[..]) else {
+            self.lost += 1;
+            return;
+        };
+        let (src, dst, nh) = (ip.src_addr(), ip.dst_addr(), ip.next_header());
+        let now = self.now;
+        // A home agent's own address.
+        if let Some(i) = self.has.iter().position(|h| h.ha.config().address == dst) {
+            if !self.has[i].up {
+                self.lost += 1;
+                return;
+            }
+            if nh == proto::IPV6 {
+                if let Reverse::Forward(r) = self.has[i].ha.handle_tunnelled(now, &pkt) {
+                    // The home agent's kernel forwards the inner packet.
+                    self.send(pkt[r].to_vec());
+                }
+            } else {
+                self.has[i].ha.handle_mh_packet(now, &pkt);
+            }
+            return;
+        }
+        // A home link: the home agent intercepts (RFC 6275 §10.4.1).
+        if let Some(i) = self.has.iter().position(|h| h.home_prefix.contains(&dst)) {
+            if !self.has[i].up {
+                self.lost += 1;
+                return;
+            }
+            let mut buf = vec![0u8; 40];
+            buf.extend_from_slice(&pkt);
+            let n = buf.len();
+            if let Intercept::Tunnel { range, .. } =
+                self.has[i].ha.handle_home_link_packet(now, &mut buf, 40..n)
+            {
+                self.send(buf[range].to_vec());
+            } else {
+                self.lost += 1;
+            }
+            return;
+        }
+        if self.attached.contains(&dst) {
+            if nh == proto::IPV6 {
+                if let Inbound::Deliver(r) = self.mn.handle_tunnelled(now, &pkt) {
+                    self.mn_received.push(pkt[r].to_vec());
+                }
+            } else {
+                self.mn.handle_mh_packet(now, &pkt);
+            }
+            return;
+        }
+        if dst == a(CN) {
+            self.cn_received.push(pkt.clone());
+            if nh == proto::UDP {
+                // Echo to the source (the mobile node's home address).
+                let payload = ip.payload().to_vec();
+                self.send(packet::ipv6_packet(dst, src, proto::UDP, 64, &[&payload]));
+            }
+            return;
+        }
+        self.lost += 1;
+    }
+
+    /// Runs until `until` (relative to the start), jumping from event to event.
+    fn run_until(&mut self, until: Duration) {
+        let end = self.t0 + until;
+        // Bounded: a livelock (time not advancing) fails the test instead of hanging it.
+        for step in 0.. {
+            assert!(
+                step < 100_000,
+                "simulator livelock at {:?}",
+                self.now - self.t0
+            );
+            let next_pkt = self.queue.iter().map(|(t, _, _)| *t).min();
+            // A downed home agent is frozen: its timers do not run.
+            let next_timer = [self.mn.poll_timeout()]
+                .into_iter()
+                .chain(
+                    self.has
+                        .iter()
+                        .filter(|h| h.up)
+                        .map(|h| h.ha.poll_timeout()),
+                )
+                .flatten()
+                .min();
+            let Some(next) = [next_pkt, next_timer].into_iter().flatten().min() else {
+                break;
+            };
+            if next > end {
+                break;
+            }
+            self.now = self.now.max(next);
+            let now = self.now;
+            // Packets due now, in sending order.
+            let mut due: Vec<_> = Vec::new();
+            self.queue.retain(|(t, o, p)| {
+                if *t <= now {
+                    due.push((*o, p.clone()));
+                    false
+                } else {
+                    true
+                }
+            });
+            due.sort_by_key(|(o, _)| *o);
+            for (_, p) in due {
+                self.deliver(p);
+                self.drain();
+            }
+            if self.mn.poll_timeout().is_some_and(|t| t <= now) {
+                self.mn.handle_timeout(now);
+            }
+            for h in &mut self.has {
+                if h.up && h.ha.poll_timeout().is_some_and(|t| t <= now) {
+                    h.ha.handle_timeout(now);
+                }
+            }
+            self.drain();
+        }
+        self.now = self.now.max(end);
+    }
+
+    fn echoes(&self, payload: &[u8]) -> usize {
+        self.mn_received
+            .iter()
+            .filter(|p| p.ends_with(payload))
+            .count()
+    }
+}
+
+#[test]
+fn sim_registration_tunnel_and_movement() {
+    let mut net = Net::standard(false);
+    net.attach(COA_A);
+    net.run_until(Duration::from_secs(1));
+    assert_eq!(
+        net.ha(0).binding(&a(HOA1)).unwrap().care_of_address,
+        a(COA_A)
+    );
+    assert!(matches!(
+        net.mn.binding_update_list()[0].state,
+        BulState::Registered
+    ));
+
+    // Traffic both ways through the tunnel: MN -> HA (reverse tunnel) -> CN, and
+    // CN -> home link -> HA (intercepted) -> CoA -> MN.
+    assert!(net.mn_send_udp(HOA1, b"one"));
+    net.run_until(Duration::from_secs(2));
+    assert_eq!(net.cn_received.len(), 1);
+    let at_cn = ipv6::Packet::new_checked(&net.cn_received[0][..]).unwrap();
+    assert_eq!(
+        at_cn.src_addr(),
+        a(HOA1),
+        "the correspondent sees the home address"
+    );
+    assert_eq!(net.echoes(b"one"), 1);
+    let s = *net.ha(0).stats();
+    assert_eq!((s.tunnelled_in, s.tunnelled_out), (1, 1));
+
+    // Movement: the node attaches to network B and leaves A.
+    net.attach(COA_B);
+    net.detach(COA_A);
+    net.run_until(Duration::from_secs(3));
+    assert_eq!(
+        net.ha(0).binding(&a(HOA1)).unwrap().care_of_address,
+        a(COA_B)
+    );
+    assert!(net.ha_events.iter().any(|(_, e)| *e
+        == HaEvent::BindingUpdated {
+            home_address: a(HOA1),
+            old: a(COA_A),
+            new: a(COA_B)
+        }));
+    // MipShim6 learns the new locators.
+    assert!(
+        net.mn_events
+            .iter()
+            .any(|(_, e)| *e == MnEvent::CareOfAddressesChanged(vec![a(COA_B)]))
+    );
+    // Traffic follows the node.
+    assert!(net.mn_send_udp(HOA1, b"two"));
+    net.run_until(Duration::from_secs(4));
+    assert_eq!(net.echoes(b"two"), 1);
+    let last = net
+        .wire
+        .iter()
+        .rev()
+        .find(|p| p.ends_with(b"two") && p[6] == proto::IPV6)
+        .unwrap();
+    assert_eq!(
+        ipv6::Packet::new_checked(&last[..]).unwrap().dst_addr(),
+        a(COA_B)
+    );
+
+    // Refreshes keep the binding alive for a long time.
+    net.run_until(Duration::from_secs(600));
+    assert_eq!(
+        net.ha(0).binding(&a(HOA1)).unwrap().state,
+        EntryState::Active
+    );
+    assert_eq!(net.ha(0).stats().bindings_expired, 0);
+    assert!(net.mn_send_udp(HOA1, b"three"));
+    net.run_until(Duration::from_secs(601));
+    assert_eq!(net.echoes(b"three"), 1);
+    assert_eq!(net.lost, 0);
+}
+
+#[test]
+fn sim_forged_binding_updates_rejected() {
+    let mut net = Net::standard(false);
+    net.attach(COA_A);
+    net.run_until(Duration::from_secs(1));
+    let registered = *net.ha(0).binding(&a(HOA1)).unwrap();
+    let captured = net.wire[0].clone(); // the mobile node's first BU, as sent
+
+    // (1) Wrong key, from the attacker's address, claiming HoA1.
+    let wrong = MnHaKey::new(0x100, vec![0x66; 16]).unwrap();
+    net.send(bu(9000, 15, HOA1, &wrong, ATTACKER, Some(ts(1000))));
+    // (2) The captured BU replayed, unchanged.
+    net.send(captured);
+    // (3) Another node's valid SA (HoA2's key) claiming HoA1.
+    net.send(bu(9001, 15, HOA1, &key2(), ATTACKER, Some(ts(1000))));
+    // (4) A BU for HoA1 with a good-looking key id but no option.
+    let repr = Repr::new(Message::BindingUpdate(BindingUpdate {
+        sequence: 9002,
+        ack: true,
+        home_registration: true,
+        link_local_compat: false,
+        key_mgmt: false,
+        lifetime: 15,
+        options: vec![],
+    }));
+    let mh = auth::emit_mh(&repr, &a(HOA1), &a(HA1), None);
+    net.send(packet::bu_packet(
+        Signalling::Tunnelled,
+        a(ATTACKER),
+        a(HA1),
+        a(HOA1),
+        &mh,
+        64,
+    ));
+    net.run_until(Duration::from_secs(2));
+
+    let s = *net.ha(0).stats();
+    assert_eq!(s.bu_auth_failed, 1);
+    assert_eq!(s.bu_replayed, 1);
+    assert_eq!(s.bu_unknown_spi, 1);
+    assert_eq!(s.bu_auth_missing, 1);
+    // The binding is unchanged and traffic still reaches the real node.
+    assert_eq!(*net.ha(0).binding(&a(HOA1)).unwrap(), registered);
+    assert!(net.mn_send_udp(HOA1, b"still-mine"));
+    net.run_until(Duration::from_secs(3));
+    assert_eq!(net.echoes(b"still-mine"), 1);
+    // Nothing was ever tunnelled to the attacker.
+    assert!(!net.wire.iter().any(|p| {
+        p.len() >= 40
+            && p[6] == proto::IPV6
+            && ipv6::Packet::new_unchecked(&p[..]).dst_addr() == a(ATTACKER)
+            && tunnel::decapsulate(p).is_ok_and(|d| {
+                ipv6::Packet::new_unchecked(&p[d.inner]).dst_addr() == a(HOA1)
+                    && p.ends_with(b"still-mine")
+            })
+    }));
+    // The mobile node's own state is untouched by BAs meant for the attacker.
+    assert_eq!(
+        net.mn.binding_update_list()[0].registered_coa,
+        Some(a(COA_A))
+    );
+}
+
+#[test]
+fn sim_home_agent_failure_detected_and_other_home_survives() {
+    let mut net = Net::standard(true);
+    net.attach(COA_A);
+    net.run_until(Duration::from_secs(2));
+    assert_eq!(net.mn.registered_home_addresses(), vec![a(HOA1), a(HOA2)]);
+    // HA1 fails.
+    net.has[0].up = false;
+    let failed_at = net.now - net.t0;
+    // The next refresh (28 s) goes unanswered; after 3 transmissions (1 + 2 + 4 s) the
+    // node reports HA1 unreachable.
+    net.run_until(Duration::from_secs(60));
+    let (t, _) = net
+        .mn_events
+        .iter()
+        .find(|(_, e)| {
+            *e == MnEvent::HomeAgentUnreachable {
+                home_address: a(HOA1),
+                home_agent: a(HA1),
+            }
+        })
+        .expect("HA1 failure detected")
+        .clone();
+    assert!(
+        t > failed_at && t <= Duration::from_secs(28 + 7 + 1),
+        "{t:?}"
+    );
+    // HoA2 through HA2 still works: MipShim6 rewrites the ULID to it.
+    assert_eq!(net.mn.registered_home_addresses(), vec![a(HOA2)]);
+    assert!(net.mn_send_udp(HOA2, b"via-ha2"));
+    net.run_until(Duration::from_secs(61));
+    assert_eq!(
+        net.echoes(b"via-ha2"),
+        1,
+        "lost {} ha2 {:?} cn {}",
+        net.lost,
+        net.ha(1).stats(),
+        net.cn_received.len()
+    );
+    // HA1 comes back: the ongoing retransmissions find it.
+    net.has[0].up = true;
+    net.run_until(Duration::from_secs(200));
+    assert!(net.mn_events.iter().any(|(_, e)| *e
+        == MnEvent::HomeAgentReachable {
+            home_address: a(HOA1),
+            home_agent: a(HA1)
+        }));
+    assert_eq!(net.mn.registered_home_addresses(), vec![a(HOA1), a(HOA2)]);
+}
+
+#[test]
+fn sim_movement_while_home_agent_registration_in_flight() {
+    // Moving again before the BA arrives: the BA for the old CoA (old sequence number)
+    // is ignored, the newer BU wins, and the binding ends on the latest CoA.
+    let mut net = Net::standard(false);
+    net.latency = Duration::from_millis(300);
+    net.attach(COA_A);
+    net.run_until(Duration::from_millis(100));
+    net.attach(COA_B);
+    net.detach(COA_A);
+    net.run_until(Duration::from_secs(5));
+    assert_eq!(
+        net.ha(0).binding(&a(HOA1)).unwrap().care_of_address,
+        a(COA_B)
+    );
+    assert_eq!(
+        net.mn.binding_update_list()[0].registered_coa,
+        Some(a(COA_B))
+    );
 }
