@@ -6,8 +6,8 @@
 //! `handle_*` call, drain `poll_transmit`, `poll_event`, then re-arm `poll_timeout`.
 //!
 //! # Binding Update processing (in this order)
-//! 1. Parse the Mobility Header (checksum, RFC 6275 §9.2); an unknown MH Type gets a
-//!    rate-limited Binding Error status 2 (§9.2).
+//! 1. Parse the Mobility Header (checksum, RFC 6275 §9.2, §10.2); an unknown MH Type gets a
+//!    rate-limited Binding Error status 2 (§9.2; rate limit §9.3.3).
 //! 2. Home address = Home Address option, else the source (§9.5.1); care-of address =
 //!    Alternate Care-of Address option, else the source — for a tunnelled BU the outer
 //!    source (§9.5.1). Both must be unicast routable.
@@ -85,7 +85,7 @@ pub struct HaConfig {
     pub require_timestamp: bool,
     /// Outer Hop Limit of tunnelled packets and of own packets.
     pub hop_limit: u8,
-    /// Minimum interval between two Binding Errors (RFC 6275 §9.2: rate-limited like
+    /// Minimum interval between two Binding Errors (RFC 6275 §9.3.3: rate-limited like
     /// ICMP).
     pub binding_error_interval: Duration,
 }
@@ -119,7 +119,7 @@ pub enum EntryState {
     Deleted,
 }
 
-/// One Binding Cache entry (RFC 6275 §9.1), as [`HomeAgent::bindings`] shows it.
+/// One Binding Cache entry (RFC 6275 §9.1, §10.1), as [`HomeAgent::bindings`] shows it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Binding {
     /// The home address.
@@ -477,7 +477,7 @@ impl HomeAgent {
         if !is_unicast_routable(&to) {
             return;
         }
-        // RFC 6275 §9.2: rate-limited like ICMP errors.
+        // RFC 6275 §9.3.3: rate-limited like ICMP errors.
         if let Some(t) = self.last_binding_error
             && now.saturating_duration_since(t) < self.config.binding_error_interval
         {

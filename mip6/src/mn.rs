@@ -380,8 +380,8 @@ impl MobileNode {
         }
     }
 
-    /// De-registers `home_address` (a BU with lifetime 0, RFC 6275 §11.5.4). Returns
-    /// `false` if it is not one of ours or nothing is registered.
+    /// De-registers `home_address` (a BU with lifetime 0, RFC 6275 §11.5.5, §11.7.1). Returns
+    /// `false` if it is not one of ours or nothing is registered (RFC 6275 §11.7.1).
     pub fn deregister(&mut self, now: Instant, home_address: &Ipv6Addr) -> bool {
         let Some(i) = self
             .bul
