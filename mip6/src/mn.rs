@@ -719,9 +719,17 @@ impl MobileNode {
         let Some(e) = self.bul.iter().find(|e| e.home.home_address == src) else {
             return Outbound::NotHome;
         };
-        let Some(coa) = e.registered_coa else {
+        let Some(registered) = e.registered_coa else {
             self.stats.outbound_not_registered += 1;
             return Outbound::NotRegistered;
+        };
+        // The registered care-of address while the node still has it; during a handover
+        // whose old address is already gone, the new primary one (its BU went out first
+        // on the same path, so the home agent's §10.4.5 check sees the new binding).
+        let coa = if self.coas.contains(&registered) {
+            registered
+        } else {
+            self.coas.first().copied().unwrap_or(registered)
         };
         let mut params = EncapParams::new(coa, e.home.home_agent, self.config.hop_limit);
         params.inner_hop_limit = InnerHopLimit::Keep;

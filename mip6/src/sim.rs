@@ -969,6 +969,8 @@ struct Net {
     ha_events: Vec<(Duration, HaEvent)>,
     /// Packets that went nowhere (detached address, downed home agent).
     lost: u64,
+    /// Drops the next this many packets addressed to a home agent (loss injection).
+    drop_to_ha: u32,
 }
 
 impl Net {
@@ -990,6 +992,7 @@ impl Net {
             mn_events: Vec::new(),
             ha_events: Vec::new(),
             lost: 0,
+            drop_to_ha: 0,
         }
     }
 
@@ -1084,6 +1087,11 @@ impl Net {
         let now = self.now;
         // A home agent's own address.
         if let Some(i) = self.has.iter().position(|h| h.ha.config().address == dst) {
+            if self.drop_to_ha > 0 {
+                self.drop_to_ha -= 1;
+                self.lost += 1;
+                return;
+            }
             if !self.has[i].up {
                 self.lost += 1;
                 return;
@@ -1416,4 +1424,40 @@ fn sim_movement_while_home_agent_registration_in_flight() {
         net.mn.binding_update_list()[0].registered_coa,
         Some(a(COA_B))
     );
+}
+
+#[test]
+fn sim_lost_binding_updates_retransmitted() {
+    // The first two BUs are lost: the third (sent at 1.5 + 3 = 4.5 s, RFC 6275 §11.8)
+    // registers, with sequence number 3.
+    let mut net = Net::standard(false);
+    net.drop_to_ha = 2;
+    net.attach(COA_A);
+    net.run_until(Duration::from_secs(4));
+    assert!(net.ha(0).binding(&a(HOA1)).is_none());
+    net.run_until(Duration::from_secs(5));
+    let b = *net.ha(0).binding(&a(HOA1)).unwrap();
+    assert_eq!((b.care_of_address, b.sequence), (a(COA_A), 3));
+    let reg = net
+        .mn_events
+        .iter()
+        .find(|(_, e)| matches!(e, MnEvent::Registered { .. }))
+        .unwrap()
+        .0;
+    assert_eq!(reg, Duration::from_millis(4500 + 20));
+    assert_eq!(net.mn.stats().bu_retransmitted, 2);
+}
+
+#[test]
+fn sim_traffic_during_handover_uses_the_new_care_of_address() {
+    let mut net = Net::standard(false);
+    net.attach(COA_A);
+    net.run_until(Duration::from_secs(1));
+    // Move, and send at once, before the BA for the new address is back.
+    net.attach(COA_B);
+    net.detach(COA_A);
+    assert!(net.mn_send_udp(HOA1, b"handover"));
+    net.run_until(Duration::from_secs(2));
+    assert_eq!(net.ha(0).stats().reverse_wrong_care_of, 0);
+    assert_eq!(net.echoes(b"handover"), 1);
 }
