@@ -68,6 +68,41 @@
 //!   carries a Shim6 header); protocol-135 raw socket → `handle_mh_packet`.
 //! - **Timers** as above; **control interface** `bul [--json]`:
 //!   [`mn::MobileNode::binding_update_list`].
+//!
+//! # Choices and limits
+//! - **Replay protection uses both** the RFC 6275 §9.5.1 sequence window and, when the
+//!   BU carries one, the RFC 4285 §6 timestamp (checked first, after authentication).
+//!   RFC 4285 §7 says the sequence number is "not used" with timestamps; keeping it costs
+//!   nothing (the node adopts the home agent's number on status 135) and orders BUs sent
+//!   within the timestamp tolerance. The last accepted timestamp per home address
+//!   outlives the Binding Cache entry (RFC 4285 App. A), so a recorded BU cannot
+//!   re-create an expired binding.
+//! - **Tunnelled signalling is the default** ([`packet::Signalling`]): the CI kernel
+//!   drops packets with a Home Address option or a type 2 routing header before a raw
+//!   socket sees them. The RFC 6275 encoding is implemented and tested too.
+//! - No home link: duplicate address detection and proxy Neighbor Advertisements
+//!   (RFC 6275 §10.3.1, §10.4.1) are replaced by a route into the TUN, so status 134 is
+//!   never sent. The K bit is always 0 (no IKE). Correspondent registrations (H = 0) get
+//!   131 or 139. Binding Error status 1 is never sent (no route-optimised traffic reaches
+//!   the home agent). Relaying ICMP errors from inside the tunnel (RFC 2473 §8) is left to
+//!   the daemon. A mobile node is always "away" (its home addresses live on the TUN), so
+//!   returning home (RFC 6275 §11.5.5) is not modelled.
+//! - NTP timestamps are derived from `Instant` at nanosecond resolution; RFC 4285 §6's
+//!   SHOULD about filling unavailable fraction bits with randomness is not applied (the
+//!   low two bits are deterministic).
+//! - After a BA 146 that *verifies* the mobile node stops (RFC 4285 §5.3 SHOULD); a BA 146
+//!   signed with another key does not verify and is dropped, so the node keeps
+//!   retransmitting and reports the home agent unreachable.
+//!
+//! # Tests
+//! Per-rule tests of both cores and a deterministic simulator (`src/sim.rs`: virtual
+//! time, real bytes through `shim6-wire`; a mobile node, two home agents, a
+//! correspondent that echoes UDP, an attacker): registration, traffic through the tunnel
+//! both ways, movement between two visited networks, forged BUs (wrong key, replayed
+//! capture, another node's key, no option) rejected and counted with the binding
+//! unchanged, home-agent failure detected while the other home survives, lost BUs. The
+//! authenticator vectors come from `tests/vectors/gen_auth_vectors.py` (Python
+//! `hmac`/`hashlib`, written from the RFC figures, independent of this code).
 
 pub mod auth;
 pub mod ha;
