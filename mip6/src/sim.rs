@@ -1461,3 +1461,103 @@ fn sim_traffic_during_handover_uses_the_new_care_of_address() {
     assert_eq!(net.ha(0).stats().reverse_wrong_care_of, 0);
     assert_eq!(net.echoes(b"handover"), 1);
 }
+
+#[test]
+fn test_ha_several_home_addresses() {
+    // One home agent, three mobile nodes' home addresses, each bound to its own CoA;
+    // traffic is demultiplexed per home address, and the reverse check is per binding.
+    let t0 = crate::epoch();
+    let mut c = ha_config(HA1, "2001:db8:1::", HOA1, key1());
+    let hoas = [HOA1, "2001:db8:1::101", "2001:db8:1::102"];
+    let coas = [COA_A, COA_B, "2001:db8:d::10"];
+    let keys: Vec<MnHaKey> = (0..3u8)
+        .map(|i| MnHaKey::new(0x100 + u32::from(i), vec![i + 1; 16]).unwrap())
+        .collect();
+    c.mobile_nodes = hoas
+        .iter()
+        .zip(&keys)
+        .map(|(h, k)| MobileNodeEntry {
+            home_address: a(h),
+            keys: vec![k.clone()],
+        })
+        .collect();
+    let mut ha = HomeAgent::new(c, t0, NTP0);
+    for i in 0..3 {
+        ha.handle_tunnelled(t0, &bu(1, 15, hoas[i], &keys[i], coas[i], None));
+        assert_eq!(one_ba(&mut ha).status, BaStatus::Accepted);
+    }
+    // A key of one node does not register another's home address.
+    ha.handle_tunnelled(t0, &bu(2, 15, hoas[0], &keys[1], coas[1], None));
+    assert!(ha.poll_transmit().is_none());
+    assert_eq!(ha.bindings().count(), 3);
+    for i in 0..3 {
+        let mut buf = udp_buf(a(CN), a(hoas[i]), 64, 40);
+        let n = buf.len();
+        let Intercept::Tunnel {
+            care_of_address, ..
+        } = ha.handle_home_link_packet(t0, &mut buf, 40..n)
+        else {
+            panic!("not tunnelled")
+        };
+        assert_eq!(care_of_address, a(coas[i]));
+        // Node i's CoA may not carry node j's traffic.
+        let inner = udp_buf(a(hoas[i]), a(CN), 64, 0);
+        let wrong = packet::tunnel_own(a(coas[(i + 1) % 3]), a(HA1), 64, &inner).unwrap();
+        assert_eq!(
+            ha.handle_tunnelled(t0, &wrong),
+            Reverse::Drop(ReverseDrop::WrongCareOf)
+        );
+    }
+}
+
+#[test]
+fn test_mn_two_homes_one_movement_two_bus() {
+    let t0 = crate::epoch();
+    let mut mn = MobileNode::new(MnConfig::new(vec![home1(), home2()]), t0, NTP0);
+    mn.handle_address_added(t0, a(COA_A));
+    let sent: Vec<Transmit> = std::iter::from_fn(|| mn.poll_transmit()).collect();
+    assert_eq!(
+        sent.iter().map(|t| t.dst).collect::<Vec<_>>(),
+        [a(HA1), a(HA2)]
+    );
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(64))]
+    /// Random movements (attach/detach among three visited networks, random pauses and
+    /// latency): once things settle, the home agent's binding is the mobile node's
+    /// primary care-of address, and traffic flows.
+    #[test]
+    fn random_movements_settle_on_the_primary_coa(
+        moves in proptest::collection::vec((0usize..3, any::<bool>(), 0u64..3000), 1..12),
+        latency_ms in 1u64..200,
+    ) {
+        let nets = [COA_A, COA_B, "2001:db8:d::10"];
+        let mut net = Net::standard(false);
+        net.latency = Duration::from_millis(latency_ms);
+        let mut t = Duration::ZERO;
+        for (n, attach, pause) in moves {
+            let addr = nets[n];
+            if attach && !net.attached.contains(&a(addr)) {
+                net.attach(addr);
+            } else if !attach && net.attached.contains(&a(addr)) {
+                net.detach(addr);
+            }
+            t += Duration::from_millis(pause);
+            net.run_until(t);
+        }
+        // Make sure the node is somewhere.
+        if net.attached.is_empty() {
+            net.attach(COA_A);
+        }
+        // Retransmissions may have backed off to 32 s: allow a few rounds.
+        t += Duration::from_secs(100);
+        net.run_until(t);
+        let primary = net.mn.care_of_addresses()[0];
+        prop_assert_eq!(net.ha(0).binding(&a(HOA1)).map(|b| b.care_of_address), Some(primary));
+        prop_assert_eq!(net.mn.binding_update_list()[0].registered_coa, Some(primary));
+        prop_assert!(net.mn_send_udp(HOA1, b"settled"));
+        net.run_until(t + Duration::from_secs(1));
+        prop_assert_eq!(net.echoes(b"settled"), 1);
+    }
+}
