@@ -37,9 +37,10 @@
 //!   Time Exceeded to the source.
 //! - **Reverse tunnel**: a raw socket `AF_INET6`/`SOCK_RAW`/protocol 41 receives
 //!   IPv6-in-IPv6 to the home agent address (the kernel has no ip6tnl to claim it);
-//!   pass the whole packet (outer header included — on Linux an IPv6 raw socket does not
-//!   return the IPv6 header, so rebuild it from `recvmsg`'s source and `IPV6_PKTINFO`
-//!   destination, or read with a packet socket) to [`ha::HomeAgent::handle_tunnelled`].
+//!   pass the whole packet to [`ha::HomeAgent::handle_tunnelled`] (a Linux IPv6 raw
+//!   socket returns only the payload: read it at offset 40 and rebuild the outer header
+//!   from `recvmsg`'s source and the `IPV6_PKTINFO` destination with
+//!   [`packet::write_tunnel_header`]).
 //!   `Forward(range)` → write the inner packet to the TUN (the kernel forwards it to the
 //!   correspondent); `Consumed` → a tunnelled Binding Update, drain `poll_transmit`.
 //! - **Signalling**: a raw socket for protocol 135 receives RFC 6275-encoded BUs on

@@ -150,6 +150,45 @@ pub fn ipv6_packet(
     out
 }
 
+/// Rebuilds the outer header of a tunnel packet received on a protocol-41 raw socket.
+/// A Linux IPv6 raw socket returns only the payload (here the inner packet); read it into
+/// `buf[40..]`, take `src` from `recvfrom` and `dst` from `IPV6_PKTINFO`, and this writes
+/// `buf[..40]` so that `buf[..40 + inner_len]` can go to `handle_tunnelled`.
+///
+/// # Errors
+/// `Truncated` if `buf` is shorter than `40 + inner_len`; `BadLength` if `inner_len`
+/// exceeds 65535.
+pub fn write_tunnel_header(
+    buf: &mut [u8],
+    src: Ipv6Addr,
+    dst: Ipv6Addr,
+    inner_len: usize,
+) -> Result<()> {
+    let payload_len = u16::try_from(inner_len).map_err(|_| Error::BadLength {
+        what: "tunnel Payload Length",
+        value: inner_len,
+    })?;
+    if buf.len() < HEADER_LEN + inner_len {
+        return Err(Error::Truncated {
+            what: "tunnel packet buffer",
+            needed: HEADER_LEN + inner_len,
+            available: buf.len(),
+        });
+    }
+    ipv6::Repr {
+        traffic_class: 0,
+        flow_label: 0,
+        payload_len,
+        next_header: proto::IPV6,
+        // The hop limit the packet arrived with is not known; nothing reads it.
+        hop_limit: 1,
+        src_addr: src,
+        dst_addr: dst,
+    }
+    .emit(&mut ipv6::Packet::new_unchecked(&mut buf[..HEADER_LEN]));
+    Ok(())
+}
+
 /// Wraps the IPv6 packet `inner` in an outer header `src → dst` (RFC 2473 §3.1) for a
 /// packet the entry point originated itself: the inner Hop Limit is kept.
 ///
@@ -216,5 +255,46 @@ pub fn ba_packet(
             let inner = ipv6_packet(ha, hoa, proto::MOBILITY, hop_limit, &[mh]);
             tunnel_own(ha, coa, hop_limit, &inner).unwrap_or(inner)
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rebuilt_outer_header_decapsulates() {
+        let (a, b): (Ipv6Addr, Ipv6Addr) = (
+            "2001:db8:a::10".parse().unwrap(),
+            "2001:db8:1::1".parse().unwrap(),
+        );
+        let inner = ipv6_packet(
+            b,
+            a,
+            proto::UDP,
+            64,
+            &[&[1, 2, 3, 4, 0, 12, 0, 0, 9, 9, 9, 9]],
+        );
+        let mut buf = vec![0u8; 40];
+        buf.extend_from_slice(&inner);
+        write_tunnel_header(&mut buf, a, b, inner.len()).unwrap();
+        let d = tunnel::decapsulate(&buf).unwrap();
+        assert_eq!((d.outer_src, d.outer_dst), (a, b));
+        assert_eq!(&buf[d.inner], &inner[..]);
+        assert!(matches!(
+            write_tunnel_header(&mut buf[..50], a, b, inner.len()),
+            Err(Error::Truncated { .. })
+        ));
+    }
+
+    #[test]
+    fn mh_packet_errors() {
+        let a: Ipv6Addr = "2001:db8::1".parse().unwrap();
+        let udp = ipv6_packet(a, a, proto::UDP, 64, &[&[0; 8]]);
+        assert!(matches!(
+            parse_mh_packet(&udp),
+            Err(Error::Unrecognized { value: 17, .. })
+        ));
+        assert!(parse_mh_packet(&udp[..20]).is_err());
     }
 }
