@@ -55,15 +55,23 @@
 //! - **Addresses**: each netlink `RTM_NEWADDR` / `RTM_DELADDR` of a global address →
 //!   [`mn::MobileNode::handle_address_added`] / `handle_address_removed`. The home
 //!   addresses live on the TUN (they are the Shim6 ULIDs).
-//! - **Events**: [`mn::MnEvent::CareOfAddressesChanged`] → the Shim6 `Endpoint`'s
-//!   `handle_local_locators(now, coas)`, which sends an Update Request to every peer;
-//!   the home address stays the ULID. [`mn::MnEvent::HomeAgentUnreachable`] → switch the
-//!   Shim6 contexts' local ULID rewriting from that home address to another registered
-//!   one ([`mn::MobileNode::registered_home_addresses`]); `HomeAgentReachable` undoes it.
-//! - **Outbound traffic** not handled by a Shim6 context (new exchanges, or a context
-//!   without a direct path yet): a packet from the TUN with a home address as source →
-//!   [`mn::MobileNode::handle_outbound`]; `Tunnel(range)` → send through the
-//!   `IPPROTO_RAW` socket.
+//! - **The Shim6 `Endpoint`**: its ULIDs (`LocalUlid`s) are the home addresses, with the
+//!   CGA/HBA key of each; care-of addresses formed on visited prefixes should be CGAs of
+//!   that key (issue 7) so that the Update Request listing them is signed. Its locator
+//!   set is `care_of_addresses()` plus `registered_home_addresses()` (a home address
+//!   reached through its home agent's tunnel is a locator too: that is how MipShim6
+//!   rewrites HoA1 → HoA2 when HA1 fails, with the ULID unchanged).
+//! - **Events**: [`mn::MnEvent::CareOfAddressesChanged`], `Registered`,
+//!   `HomeAgentUnreachable`, `HomeAgentReachable`, `BindingExpired`, `Deregistered` →
+//!   recompute that locator set and call `Endpoint::handle_local_locators(now, ..)`
+//!   (converted to `reap::Locator`s): the endpoint sends an Update Request to every peer,
+//!   and a removed current locator (the home address of an unreachable home agent)
+//!   makes REAP explore to the other ones (RFC 5534 §3.2).
+//! - **Outbound traffic** through a home agent: a packet from the TUN that no Shim6
+//!   context rewrites (a new exchange) keeps the home address as source; a packet the
+//!   `Endpoint` sends with a home address as *locator* (`Outbound::Send`) too. Both go to
+//!   [`mn::MobileNode::handle_outbound`]; `Tunnel(range)` → send `buf[range]` through
+//!   the `IPPROTO_RAW` socket; `NotHome` → send as the endpoint said.
 //! - **Inbound**: the protocol-41 raw socket → [`mn::MobileNode::handle_tunnelled`];
 //!   `Deliver(range)` → write the inner packet to the TUN (to the Shim6 path first if it
 //!   carries a Shim6 header); protocol-135 raw socket → `handle_mh_packet`.
