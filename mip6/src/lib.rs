@@ -60,7 +60,8 @@
 //!   that key (issue 7) so that the Update Request listing them is signed. Its locator
 //!   set is `care_of_addresses()` plus `registered_home_addresses()` (a home address
 //!   reached through its home agent's tunnel is a locator too: that is how MipShim6
-//!   rewrites the first home address to the second when the first home agent fails, with the ULID unchanged).
+//!   rewrites the first home address to the second when the first home agent fails,
+//!   with the ULID unchanged).
 //! - **Events**: [`mn::MnEvent::CareOfAddressesChanged`], `Registered`,
 //!   `HomeAgentUnreachable`, `HomeAgentReachable`, `BindingExpired`, `Deregistered` →
 //!   recompute that locator set and call `Endpoint::handle_local_locators(now, ..)`
