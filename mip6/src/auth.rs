@@ -115,18 +115,26 @@ pub fn find_mn_ha(mh: &[u8]) -> Result<Option<AuthLocation>> {
     let end = p.header_len();
     for opt in OptionIter::new(&mh[start..end], start) {
         let (at, o) = opt?;
-        if let WireOption::Option(MobilityOption::MobilityMessageAuth {
-            subtype: AUTH_SUBTYPE_MN_HA,
-            spi,
-            authenticator,
-        }) = o
-        {
-            debug_assert_eq!(mh[at], OPT_MOBILITY_MESSAGE_AUTH);
-            return Ok(Some(AuthLocation {
+        match o {
+            WireOption::Option(MobilityOption::MobilityMessageAuth {
+                subtype: AUTH_SUBTYPE_MN_HA,
                 spi,
-                spi_end: at + 2 + AUTH_FIXED_LEN,
-                authenticator_len: authenticator.len(),
-            }));
+                authenticator,
+            }) => {
+                debug_assert_eq!(mh[at], OPT_MOBILITY_MESSAGE_AUTH);
+                return Ok(Some(AuthLocation {
+                    spi,
+                    spi_end: at + 2 + AUTH_FIXED_LEN,
+                    authenticator_len: authenticator.len(),
+                }));
+            }
+            // RFC 4285 §5: with both, MN-HA comes first, "else, the HA MUST discard".
+            WireOption::Option(MobilityOption::MobilityMessageAuth { .. }) => {
+                return Err(Error::Malformed(
+                    "another authentication option before MN-HA (RFC 4285 §5)",
+                ));
+            }
+            _ => {}
         }
     }
     Ok(None)
@@ -497,6 +505,37 @@ pub(crate) mod tests {
         assert!(MnHaKey::new(255, vec![1]).is_none());
         assert!(MnHaKey::new(256, vec![]).is_none());
         assert!(!format!("{k:?}").contains("0102"));
+    }
+
+    #[test]
+    fn mn_aaa_before_mn_ha_is_refused() {
+        let (hoa, ha, coa) = addrs();
+        let k = key();
+        let aaa = MobilityOption::MobilityMessageAuth {
+            subtype: shim6_wire::mip6::options::AUTH_SUBTYPE_MN_AAA,
+            spi: 3,
+            authenticator: &[0; 12],
+        };
+        let mut repr = bu_repr();
+        if let Message::BindingUpdate(b) = &mut repr.message {
+            b.options.insert(1, aaa);
+        }
+        let mut buf = vec![0u8; repr.buffer_len()];
+        repr.emit(&mut Packet::new_unchecked(&mut buf[..]), &hoa, &ha);
+        assert!(matches!(find_mn_ha(&buf), Err(Error::Malformed(_))));
+        assert_eq!(
+            verify(&buf, &coa, &hoa, |_| Some(&k)),
+            Err(AuthError::Missing)
+        );
+        // MN-HA then MN-AAA is the allowed order.
+        let mut repr = bu_repr();
+        if let Message::BindingUpdate(b) = &mut repr.message {
+            b.options.push(aaa);
+        }
+        let mut buf = vec![0u8; repr.buffer_len()];
+        repr.emit(&mut Packet::new_unchecked(&mut buf[..]), &hoa, &ha);
+        sign(&mut buf, &k, &coa, &hoa, &hoa, &ha).unwrap();
+        assert_eq!(verify(&buf, &coa, &hoa, |_| Some(&k)), Ok(SPI));
     }
 
     #[test]
