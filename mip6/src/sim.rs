@@ -974,9 +974,11 @@ struct Net {
 }
 
 impl Net {
-    fn new(homes: Vec<HomeConfig>, has: Vec<HaNode>) -> Self {
+    fn new(homes: Vec<HomeConfig>, has: Vec<HaNode>, signalling: Signalling) -> Self {
         let t0 = crate::epoch();
-        let mn = MobileNode::new(MnConfig::new(homes), t0, NTP0);
+        let mut config = MnConfig::new(homes);
+        config.signalling = signalling;
+        let mn = MobileNode::new(config, t0, NTP0);
         Self {
             t0,
             now: t0,
@@ -998,6 +1000,10 @@ impl Net {
 
     /// The standard setup: HA1 for the first home address; with `two`, also HA2 for the second.
     fn standard(two: bool) -> Self {
+        Self::standard_with(two, Signalling::Tunnelled)
+    }
+
+    fn standard_with(two: bool, signalling: Signalling) -> Self {
         let t0 = crate::epoch();
         let mut has = vec![HaNode {
             ha: HomeAgent::new(ha_config(HA1, "2001:db8:1::", HOA1, key1()), t0, NTP0),
@@ -1013,7 +1019,7 @@ impl Net {
             });
             homes.push(home2());
         }
-        Self::new(homes, has)
+        Self::new(homes, has, signalling)
     }
 
     fn ha(&self, i: usize) -> &HomeAgent {
@@ -1560,4 +1566,32 @@ proptest! {
         net.run_until(t + Duration::from_secs(1));
         prop_assert_eq!(net.echoes(b"settled"), 1);
     }
+}
+
+#[test]
+fn sim_rfc6275_encoding_registration_and_movement() {
+    // Home Address option on the BUs, type 2 routing header on the BAs.
+    let mut net = Net::standard_with(false, Signalling::Rfc6275);
+    net.attach(COA_A);
+    net.run_until(Duration::from_secs(1));
+    assert_eq!(
+        net.ha(0).binding(&a(HOA1)).unwrap().care_of_address,
+        a(COA_A)
+    );
+    let bu = packet::parse_mh_packet(&net.wire[0]).unwrap();
+    assert_eq!(bu.home_address_option, Some(a(HOA1)));
+    net.attach(COA_B);
+    net.detach(COA_A);
+    net.run_until(Duration::from_secs(2));
+    assert_eq!(
+        net.ha(0).binding(&a(HOA1)).unwrap().care_of_address,
+        a(COA_B)
+    );
+    assert_eq!(
+        net.mn.binding_update_list()[0].registered_coa,
+        Some(a(COA_B))
+    );
+    assert!(net.mn_send_udp(HOA1, b"rfc6275"));
+    net.run_until(Duration::from_secs(3));
+    assert_eq!(net.echoes(b"rfc6275"), 1);
 }
