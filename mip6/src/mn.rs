@@ -452,7 +452,7 @@ impl MobileNode {
         let timestamp = self.config.use_timestamps.then(|| {
             // RFC 4285 §6: greater than any earlier one.
             let t = self.clock.at(now);
-            e.last_timestamp.map_or(t, |l| t.max(l + 1))
+            e.last_timestamp.map_or(t, |l| t.max(l.saturating_add(1)))
         });
         e.last_timestamp = timestamp.or(e.last_timestamp);
         let home = &e.home;
