@@ -436,10 +436,12 @@ impl Engine {
         let Some(conn) = self.conns.get_mut(&s.token) else {
             return;
         };
-        if let Some(i) = conn
-            .pending
-            .iter()
-            .position(|(l, r, _)| *l == s.local.ip() && *r == s.remote)
+        // A repeat of a subflow already up (a resync) answers no request.
+        if !conn.subflows.contains_key(&s.key())
+            && let Some(i) = conn
+                .pending
+                .iter()
+                .position(|(l, r, _)| *l == s.local.ip() && *r == s.remote)
         {
             conn.pending.remove(i);
         }
@@ -472,15 +474,14 @@ impl Engine {
             && peer.dead.contains(&p)
             && !self.is_server_side(token)
         {
-            let in_use = self.local_in_use(token, s.local.ip(), &[s.key()]);
-            self.close_subflow(
+            self.detach(
                 token,
-                s.local,
-                s.remote,
-                Some(in_use),
+                s.local.ip(),
+                &[s.key()],
                 "came up on a pair REAP declared dead",
                 now,
             );
+            self.replan(token, now);
             return;
         }
         self.replan(token, now);
@@ -491,10 +492,15 @@ impl Engine {
             return;
         };
         let was = conn.subflows.remove(&s.key());
-        let pending = conn
-            .pending
-            .iter()
-            .position(|(l, r, _)| *l == s.local.ip() && *r == s.remote);
+        // A subflow we knew closing is not the answer to a request for the same pair
+        // made since (a re-creation): only an unknown one is.
+        let pending = if was.is_none() {
+            conn.pending
+                .iter()
+                .position(|(l, r, _)| *l == s.local.ip() && *r == s.remote)
+        } else {
+            None
+        };
         if let Some(i) = pending {
             conn.pending.remove(i);
         }
@@ -619,19 +625,9 @@ impl Engine {
                 })
                 .map(|(k, _)| *k)
                 .collect();
-            // The first detach of a local address nobody else uses REMOVEs its ID
-            // (RM_ADDR closes every peer half from that address at once); the others
-            // only SUBFLOW_DESTROY: the ID is gone by then (pitfall 5).
-            let in_use = self.local_in_use(token, IpAddr::V6(pair.local), &victims);
-            for (i, (l, r)) in victims.iter().enumerate() {
-                self.close_subflow(
-                    token,
-                    *l,
-                    *r,
-                    Some(in_use || i > 0),
-                    "REAP declared the pair dead",
-                    now,
-                );
+            if !victims.is_empty() {
+                let why = "REAP declared the pair dead";
+                self.detach(token, IpAddr::V6(pair.local), &victims, why, now);
             }
             self.replan(token, now);
         }
@@ -877,22 +873,58 @@ impl Engine {
         self.peers.get(&self.peer_key_of(token)?)
     }
 
-    /// Whether a subflow of `token` other than `except` (the initial one included)
-    /// uses local address `local`.
-    fn local_in_use(
-        &self,
+    /// Detaches `victims`, joined subflows from local address `local` on dead pairs,
+    /// on both sides (mptcp-pm.md pitfall 5).
+    ///
+    /// The kernel keeps **one** entry and ID per local address, shared by every joined
+    /// subflow from it (the initial subflow has ID 0 of its own), and `SUBFLOW_DESTROY`
+    /// drops that entry. So:
+    /// - a join from `local` still in flight carries the ID: REMOVE would pull the
+    ///   address from under it, so every victim only gets `SUBFLOW_DESTROY` (their peer
+    ///   halves linger until they time out);
+    /// - otherwise the first victim gets the whole recipe (REMOVE, whose `RM_ADDR` closes
+    ///   every peer half with that ID at once, then `SUBFLOW_DESTROY`), the other
+    ///   victims `SUBFLOW_DESTROY`; healthy subflows from the same address lost their
+    ///   peer halves to that `RM_ADDR` too, so they are closed as well and the replan
+    ///   that follows re-creates them (with a fresh ID). A peer half left ESTABLISHED
+    ///   on a dead path would keep attracting the peer's data until it times out.
+    fn detach(
+        &mut self,
         token: Token,
         local: IpAddr,
-        except: &[(SocketAddr, SocketAddr)],
-    ) -> bool {
+        victims: &[(SocketAddr, SocketAddr)],
+        why: &str,
+        now: Instant,
+    ) {
         let Some(c) = self.conns.get(&token) else {
-            return false;
+            return;
         };
-        c.connection.local.ip() == local
-            || c.subflows.iter().any(|(k, st)| {
-                matches!(st, SubState::Up { .. }) && k.0.ip() == local && !except.contains(k)
-            })
-            || c.pending.iter().any(|(l, _, _)| *l == local)
+        let in_flight = c.pending.iter().any(|(l, _, _)| *l == local);
+        let collateral: Vec<(SocketAddr, SocketAddr)> = if in_flight {
+            Vec::new()
+        } else {
+            c.subflows
+                .iter()
+                .filter(|(k, st)| {
+                    matches!(st, SubState::Up { .. }) && k.0.ip() == local && !victims.contains(k)
+                })
+                .map(|(k, _)| *k)
+                .collect()
+        };
+        for (i, (l, r)) in victims.iter().enumerate() {
+            self.close_subflow(token, *l, *r, Some(in_flight || i > 0), why, now);
+        }
+        for (l, r) in collateral {
+            self.close_subflow(
+                token,
+                l,
+                r,
+                None,
+                "shares its local address (and ID) with a dead pair: RM_ADDR closed its peer \
+                 half; re-created at once",
+                now,
+            );
+        }
     }
 
     fn close_subflow(

@@ -295,8 +295,67 @@ fn test_path_failed_detaches_with_the_recipe_and_usable_brings_back() {
     let (mut e, acts) = established(Policy::Fullmesh, 4, now);
     let subs = bring_up(&mut e, &acts, now);
     let s22 = subs[0].clone(); // (L2, R2)
+    let s12 = subs[1].clone(); // (L1, R2): L1 is the initial subflow's address, ID 0 there
     let s21 = subs[2].clone(); // (L2, R1)
-    // (L2, R2) dies; L2 still serves (L2, R1): SUBFLOW_DESTROY only.
+    // (L2, R2) dies. L2's ID also serves (L2, R1): REMOVE + destroy the dead one, and
+    // close (L2, R1) too (its peer half got the RM_ADDR), then re-create it at once.
+    e.path_failed(r1(), Pair::new(l2(), r2()), now);
+    assert_eq!(
+        drain(&mut e),
+        [
+            Action::DetachPath {
+                token: T,
+                local: s22.local,
+                remote: s22.remote,
+                local_in_use: false
+            },
+            Action::DestroySubflow {
+                token: T,
+                local: s21.local,
+                remote: s21.remote,
+            },
+            create(l2(), r1(), false),
+        ]
+    );
+    // Repeated verdict: nothing more.
+    e.path_failed(r1(), Pair::new(l2(), r2()), now);
+    assert_eq!(drain(&mut e), []);
+    // (L1, R2) dies: the initial subflow's ID 0 is not the join's, so the full recipe.
+    e.path_failed(r1(), Pair::new(l1(), r2()), now);
+    assert_eq!(
+        drain(&mut e),
+        [Action::DetachPath {
+            token: T,
+            local: s12.local,
+            remote: s12.remote,
+            local_in_use: false
+        }]
+    );
+    // The subflows close; the dead pairs get nothing, and no back-off is charged.
+    for s in [&s22, &s21, &s12] {
+        e.handle_event(&Event::SubClosed(s.clone()), now);
+    }
+    e.handle_event(
+        &Event::SubEstablished(sub(l2(), 50010, r1(), false, None)),
+        now,
+    );
+    e.handle_timeout(now + Duration::from_secs(300));
+    assert_eq!(drain(&mut e), []);
+    let st = e.status(now);
+    assert_eq!(st.peers[0].dead_pairs.len(), 2);
+    // Healing: exactly the dead pair's subflow comes back, at once.
+    e.path_usable(r1(), Pair::new(l2(), r2()), now);
+    assert_eq!(drain(&mut e), [create(l2(), r2(), false)]);
+    e.path_usable(r1(), Pair::new(l1(), r2()), now);
+    assert_eq!(drain(&mut e), [create(l1(), r2(), false)]);
+}
+
+#[test]
+fn test_path_failed_with_a_join_in_flight_from_the_address_only_destroys() {
+    let now = Instant::now();
+    let (mut e, acts) = established(Policy::Fullmesh, 4, now);
+    // (L2, R2) is up, (L2, R1) still in flight: REMOVE would pull L2's ID from under it.
+    let s22 = bring_up(&mut e, &acts[..1], now).remove(0);
     e.path_failed(r1(), Pair::new(l2(), r2()), now);
     assert_eq!(
         drain(&mut e),
@@ -307,32 +366,6 @@ fn test_path_failed_detaches_with_the_recipe_and_usable_brings_back() {
             local_in_use: true
         }]
     );
-    // Repeated verdict: nothing more.
-    e.path_failed(r1(), Pair::new(l2(), r2()), now);
-    assert_eq!(drain(&mut e), []);
-    // (L2, R1) dies too: now nobody else uses L2, so REMOVE then destroy.
-    e.path_failed(r1(), Pair::new(l2(), r1()), now);
-    assert_eq!(
-        drain(&mut e),
-        [Action::DetachPath {
-            token: T,
-            local: s21.local,
-            remote: s21.remote,
-            local_in_use: false
-        }]
-    );
-    // The subflows close; the dead pairs get nothing, and no back-off is charged.
-    e.handle_event(&Event::SubClosed(s22.clone()), now);
-    e.handle_event(&Event::SubClosed(s21.clone()), now);
-    e.handle_timeout(now + Duration::from_secs(300));
-    assert_eq!(drain(&mut e), []);
-    let st = e.status(now);
-    assert_eq!(st.peers[0].dead_pairs.len(), 2);
-    // Healing: exactly the dead pair's subflow comes back, at once.
-    e.path_usable(r1(), Pair::new(l2(), r2()), now);
-    assert_eq!(drain(&mut e), [create(l2(), r2(), false)]);
-    e.path_usable(r1(), Pair::new(l2(), r1()), now);
-    assert_eq!(drain(&mut e), [create(l2(), r1(), false)]);
 }
 
 #[test]
@@ -364,7 +397,7 @@ fn test_path_failed_before_the_subflow_came_up() {
             token: T,
             local: s.local,
             remote: s.remote,
-            // The request (L2, R1) is still in flight from L2: REMOVE would kill it.
+            // The request (L2, R1) is still in flight from L2 with L2's ID.
             local_in_use: true,
         }]
     );
