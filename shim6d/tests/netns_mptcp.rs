@@ -31,7 +31,7 @@ async fn fullmesh_subflows_on_every_verified_pair_and_none_to_an_unverified_loca
     if !netns::require_net_admin() {
         return;
     }
-    let _serial = serial();
+    let _serial = serial().await;
     let topo = Topo::new("mpfm", true);
     let listener = listen(&topo.srv);
     let pm = Running::start(&topo.cli, config(PolicyName::Fullmesh)).unwrap();
@@ -75,7 +75,7 @@ async fn non_shim6_peer_is_left_alone_until_its_locators_are_verified() {
     if !netns::require_net_admin() {
         return;
     }
-    let _serial = serial();
+    let _serial = serial().await;
     let topo = Topo::new("mpns", true);
     let listener = listen(&topo.srv);
     let pm = Running::start(&topo.cli, config(PolicyName::Fullmesh)).unwrap();
@@ -110,7 +110,7 @@ async fn path_failure_removes_its_subflow_on_both_sides_and_healing_restores_it(
     if !netns::require_net_admin() {
         return;
     }
-    let _serial = serial();
+    let _serial = serial().await;
     let topo = Topo::new("mpfail", true);
     let listener = listen(&topo.srv);
     // Two subflows in all: the initial one and (L2, R2), the only user of L2, so the
@@ -172,7 +172,7 @@ async fn elephant_grows_subflows_at_the_configured_thresholds() {
     if !netns::require_net_admin() {
         return;
     }
-    let _serial = serial();
+    let _serial = serial().await;
     const MB: u64 = 1_000_000;
     let topo = Topo::new("mpel", true);
     let listener = listen(&topo.srv);
@@ -233,7 +233,7 @@ async fn ndiffports_puts_n_subflows_on_one_pair() {
     if !netns::require_net_admin() {
         return;
     }
-    let _serial = serial();
+    let _serial = serial().await;
     let topo = Topo::new("mpnd", true);
     let listener = listen(&topo.srv);
     let pm = Running::start(
@@ -268,7 +268,7 @@ async fn wrong_sysctls_are_refused_with_the_fix_or_set_on_request() {
     if !netns::require_net_admin() {
         return;
     }
-    let _serial = serial();
+    let _serial = serial().await;
     // A fresh namespace: MPTCP enabled, the in-kernel path manager.
     let topo = Topo::new("mpsys", false);
     let err = Running::start(&topo.cli, config(PolicyName::Fullmesh))
@@ -299,4 +299,65 @@ async fn wrong_sysctls_are_refused_with_the_fix_or_set_on_request() {
     let _conn = connect(&topo.cli, &listener);
     topo.until_joins("subflows after set_sysctls", |j| j.len() == 3)
         .await;
+}
+
+/// Drops the packets of one locator pair only (both directions) in `ns`: nft table
+/// `s6tmp`, removed by [`heal`].
+fn blackhole_pair(ns: &netns::Netns, a: std::net::Ipv6Addr, b: std::net::Ipv6Addr) {
+    let script = format!(
+        "add table inet s6tmp\n\
+         add chain inet s6tmp in {{ type filter hook input priority 0; policy accept; }}\n\
+         add chain inet s6tmp out {{ type filter hook output priority 0; policy accept; }}\n\
+         add rule inet s6tmp in ip6 saddr {a} ip6 daddr {b} drop\n\
+         add rule inet s6tmp out ip6 saddr {b} ip6 daddr {a} drop\n"
+    );
+    let path = std::env::temp_dir().join(format!("{}-pair.nft", ns.name()));
+    std::fs::write(&path, script).unwrap();
+    let out = ns.exec("nft", &["-f", path.to_str().unwrap()]).unwrap();
+    let _ = std::fs::remove_file(&path);
+    assert!(
+        out.status.success(),
+        "nft: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+#[tokio::test]
+async fn one_dead_pair_among_subflows_sharing_its_local_address() {
+    if !netns::require_net_admin() {
+        return;
+    }
+    let _serial = serial().await;
+    let topo = Topo::new("mpshr", true);
+    let listener = listen(&topo.srv);
+    let pm = Running::start(&topo.cli, config(PolicyName::Fullmesh)).unwrap();
+    assert!(pm.handle.peer(peer_view(&[r1(), r2()])));
+    let (mut client, server) = connect(&topo.cli, &listener);
+    let all = [pair(l1(), r2()), pair(l2(), r1()), pair(l2(), r2())];
+    topo.until_joins("the full mesh", |j| j == all).await;
+    let (before, _) = topo.snapshots().await;
+    let old_port = |s: &xfrm_sys::mptcp::diag::Snapshot| {
+        s.subflows
+            .iter()
+            .find(|x| x.is_join() && (x.local.ip(), x.remote.ip()) == pair(l2(), r1()))
+            .map(|x| x.local.port())
+    };
+    let port_before = old_port(&before).unwrap();
+
+    // Only (L2, R2) dies; (L2, R1) shares L2 and its address ID.
+    blackhole_pair(&topo.srv, l2(), r2());
+    assert!(pm.handle.path_failed(r1(), reap_pair(l2(), r2())));
+    let rest = [pair(l1(), r2()), pair(l2(), r1())];
+    topo.until_joins("(L2, R2) gone on both sides, no half left", |j| j == rest)
+        .await;
+    // (L2, R1) lost its peer half to the RM_ADDR and was re-created: a new subflow.
+    let (after, _) = topo.snapshots().await;
+    assert_ne!(old_port(&after), Some(port_before), "{after:?}");
+    transfer(&mut client, &server, 256 * 1024);
+    let st = pm.status().await;
+    assert_eq!(st.counters.command_errors, 0, "{st}");
+
+    heal(&topo.srv);
+    assert!(pm.handle.path_usable(r1(), reap_pair(l2(), r2())));
+    topo.until_joins("the full mesh again", |j| j == all).await;
 }

@@ -2,17 +2,17 @@
 //! the topology of mptcp-pm.md §3, real MPTCP sockets, the driver on a namespace
 //! thread, and `sock_diag` views of both sides.
 //!
-//! Client namespace (the daemon's): `c1` 2001:db8:1::1/64, `c2` 2001:db8:2::1/64,
-//! `net.mptcp.pm_type=1`. Server namespace: `s1` 2001:db8:1::2/64, `s2` 2001:db8:2::2/64
-//! and 2001:db8:2::3/64 (a locator the tests never verify), the in-kernel PM with
-//! `subflows 8` so that it accepts every join. The server's ULID is 2001:db8:1::2.
+//! Client namespace (the daemon's): `c1` `2001:db8:1::1/64`, `c2` `2001:db8:2::1/64`,
+//! `net.mptcp.pm_type=1`. Server namespace: `s1` `2001:db8:1::2/64`, `s2`
+//! `2001:db8:2::2/64` and `2001:db8:2::3/64` (a locator the tests never verify), the
+//! in-kernel PM with `subflows 8` so that it accepts every join. The server's ULID is
+//! `2001:db8:1::2`.
 
 #![allow(dead_code)] // each test binary uses part of the kit
 
 use std::{
     io::{Read, Write},
     net::{IpAddr, Ipv6Addr, SocketAddr, TcpListener, TcpStream},
-    sync::{Mutex, MutexGuard},
     thread,
     time::{Duration, Instant},
 };
@@ -57,9 +57,11 @@ pub fn r3() -> Ipv6Addr {
 
 /// One scenario at a time: the machines have 2 cores, and the kernel's timers are
 /// shared.
-pub fn serial() -> MutexGuard<'static, ()> {
-    static LOCK: Mutex<()> = Mutex::new(());
-    LOCK.lock().unwrap_or_else(|p| p.into_inner())
+/// (An async mutex: each `#[tokio::test]` has its own runtime, and a failed test must
+/// not poison the others.)
+pub async fn serial() -> tokio::sync::MutexGuard<'static, ()> {
+    static LOCK: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+    LOCK.lock().await
 }
 
 pub struct Topo {
