@@ -130,3 +130,68 @@ impl MptcpConfig {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    use super::*;
+    use crate::config::Config;
+
+    #[test]
+    fn section_parses_into_the_policy() {
+        let text = "[mptcp]\nenabled = true\npolicy = \"elephant\"\nelephant_threshold = \
+                    1000000\nelephant_step = 500000\nmax_subflows = 3\nsample_interval = \
+                    0.25\nset_sysctls = true\n";
+        let c = Config::parse(text, Path::new("t.toml")).unwrap().mptcp;
+        assert!(c.enabled && c.set_sysctls);
+        assert_eq!(c.sample_interval, Duration::from_millis(250));
+        assert_eq!(
+            c.policy_config(),
+            PolicyConfig {
+                policy: Policy::Elephant {
+                    threshold: 1_000_000,
+                    step: 500_000
+                },
+                max_subflows: 3
+            }
+        );
+        let c = Config::parse(
+            "[mptcp]\npolicy = \"ndiffports\"\nndiffports = 5\n",
+            Path::new("t"),
+        )
+        .unwrap()
+        .mptcp;
+        assert_eq!(c.policy_config().policy, Policy::Ndiffports { n: 5 });
+        assert_eq!(
+            Config::parse("", Path::new("t")).unwrap().mptcp,
+            MptcpConfig::default()
+        );
+    }
+
+    #[test]
+    fn bad_values_are_reported_with_their_line() {
+        let text = "[mptcp]\npolicy = \"roundrobin\"\nmax_subflows = 9\nelephant_step = 0\n\
+                    bogus = 1\n";
+        let e = Config::parse(text, Path::new("t.toml")).unwrap_err();
+        let lines: Vec<(usize, &str)> = e
+            .problems
+            .iter()
+            .map(|p| (p.line, p.message.as_str()))
+            .collect();
+        assert_eq!(lines.len(), 4, "{lines:?}");
+        assert!(
+            lines[0].0 == 2 && lines[0].1.contains("\"fullmesh\""),
+            "{lines:?}"
+        );
+        assert!(lines[1].0 == 3 && lines[1].1.contains("1..=8"), "{lines:?}");
+        assert!(
+            lines[2].0 == 4 && lines[2].1.contains("elephant_step"),
+            "{lines:?}"
+        );
+        assert!(
+            lines[3].0 == 5 && lines[3].1.contains("unknown key `bogus`"),
+            "{lines:?}"
+        );
+    }
+}
