@@ -153,7 +153,7 @@ const POLL_PAUSE: Duration = Duration::from_millis(1);
 /// The socket is non-blocking and polled (no reactor registration, so no `unsafe`): the
 /// kernel builds the first part of a dump while handling the request, so the answer is
 /// normally there at the first read; when it is not, the sampler pauses 1 ms between
-/// reads, for at most [`SAMPLE_DEADLINE`].
+/// reads, for at most 1 s.
 #[derive(Debug)]
 pub struct Sampler {
     socket: Socket,
