@@ -437,14 +437,19 @@ impl Engine {
             return;
         };
         // A repeat of a subflow already up (a resync) answers no request.
-        if !conn.subflows.contains_key(&s.key())
-            && let Some(i) = conn
+        let known = conn.subflows.contains_key(&s.key());
+        let answered = !known
+            && match conn
                 .pending
                 .iter()
                 .position(|(l, r, _)| *l == s.local.ip() && *r == s.remote)
-        {
-            conn.pending.remove(i);
-        }
+            {
+                Some(i) => {
+                    conn.pending.remove(i);
+                    true
+                }
+                None => false,
+            };
         if let Some(p) = pair_of(s.local.ip(), s.remote.ip()) {
             conn.backoff.remove(&p);
         }
@@ -468,6 +473,21 @@ impl Engine {
                 now,
             );
             return;
+        }
+        // Rule 7: a subflow nobody is waiting for (a late answer to a request given up
+        // after PENDING_TIMEOUT, or made by someone else) beyond the cap goes.
+        if !known && !answered && !self.is_server_side(token) {
+            let c = &self.conns[&token];
+            let active = c
+                .subflows
+                .values()
+                .filter(|st| matches!(st, SubState::Up { .. }))
+                .count()
+                + c.pending.len();
+            if active >= usize::from(self.config.max_subflows) {
+                self.close_subflow(token, s.local, s.remote, None, "beyond max_subflows", now);
+                return;
+            }
         }
         // Rule 4: it came up on a pair REAP declared dead meanwhile.
         if let Some(p) = pair_of(s.local.ip(), s.remote.ip())
@@ -531,19 +551,12 @@ impl Engine {
     /// A Shim6 peer's context is up, or its verified locators (or ours) changed
     /// (`Event::Established`, `Event::PeerLocatorsChanged`, a local address change):
     /// the whole view, replacing the previous one. Pairs REAP declared dead stay dead
-    /// while both locators remain.
+    /// until [`Engine::path_usable`] (or [`Engine::remove_peer`]), whatever the view.
     pub fn set_peer(&mut self, view: PeerView, now: Instant) {
         let key = view.ulid_peer;
-        let dead = self
-            .peers
-            .remove(&key)
-            .map(|p| {
-                p.dead
-                    .into_iter()
-                    .filter(|d| view.locals.contains(&d.local) && view.remotes.contains(&d.remote))
-                    .collect()
-            })
-            .unwrap_or_default();
+        // REAP's verdicts outlive view changes: a locator that leaves and comes back
+        // is still dead until a probe shows otherwise (`path_usable`).
+        let dead = self.peers.remove(&key).map(|p| p.dead).unwrap_or_default();
         self.note(
             now,
             None,
@@ -1007,10 +1020,17 @@ impl Engine {
                 *have.entry(p).or_default() += 1;
             }
         }
-        // 3. Create what is missing, unless its pair is backing off.
+        // 3. Create what is missing, unless its pair is backing off, within what the
+        //    cap leaves: subflows on pairs the policy no longer prefers (the view or
+        //    the dead set changed) still count (rule 7), and are not cut.
         let port = conn.connection.remote.port();
+        let active: u32 = have.values().sum();
+        let budget = u32::from(self.config.max_subflows.saturating_sub(1)).saturating_sub(active);
         let mut creates = Vec::new();
         for w in &wants {
+            if creates.len() >= budget as usize {
+                break;
+            }
             match have.get_mut(&w.pair) {
                 Some(n) if *n > 0 => *n -= 1,
                 _ => {

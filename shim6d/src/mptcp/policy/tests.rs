@@ -173,6 +173,30 @@ fn test_fullmesh_repeated_events_create_nothing_twice() {
 }
 
 #[test]
+fn test_late_answer_beyond_the_cap_is_destroyed() {
+    let now = Instant::now();
+    let (mut e, acts) = established(Policy::Fullmesh, 2, now);
+    assert_eq!(acts, [create(l2(), r2(), false)]);
+    // The request is given up (no answer), retried, and then both come up.
+    e.handle_timeout(now + PENDING_TIMEOUT);
+    let t = now + PENDING_TIMEOUT + RETRY_BASE;
+    e.handle_timeout(t);
+    assert_eq!(drain(&mut e), acts);
+    let first = sub(l2(), 50000, r2(), false, None);
+    let late = sub(l2(), 50001, r2(), false, None);
+    e.handle_event(&Event::SubEstablished(first), t);
+    e.handle_event(&Event::SubEstablished(late.clone()), t);
+    assert_eq!(
+        drain(&mut e),
+        [Action::DestroySubflow {
+            token: T,
+            local: late.local,
+            remote: late.remote
+        }]
+    );
+}
+
+#[test]
 fn test_fullmesh_respects_max_subflows() {
     let now = Instant::now();
     let (_, acts) = established(Policy::Fullmesh, 2, now);
@@ -724,4 +748,166 @@ fn test_decisions_are_bounded_and_status_serialises() {
         acts[0].to_string(),
         "create subflow a8713a27 2001:db8:2::1 -> [2001:db8:2::2]:8080"
     );
+}
+
+// ---- random event orders against a model kernel ------------------------------------
+
+/// A tiny deterministic generator (xorshift), so that a failure replays.
+struct Rng(u64);
+
+impl Rng {
+    fn below(&mut self, n: u64) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0 % n
+    }
+}
+
+/// Thousands of random interleavings of kernel answers, REAP verdicts, view changes,
+/// byte samples and time, for every policy; after every step the engine's commands
+/// must respect the rules: subflows only to verified locators, never on a dead pair,
+/// never beyond `max_subflows`, never for a connection that is not ours.
+#[test]
+fn random_event_orders_never_break_the_rules() {
+    let policies = [
+        Policy::Fullmesh,
+        Policy::Backup,
+        Policy::Ndiffports { n: 3 },
+        Policy::Elephant {
+            threshold: 100,
+            step: 50,
+        },
+    ];
+    let locals = [l1(), l2()];
+    let remotes = [r1(), r2(), r3()];
+    for (seed, policy) in (1u64..=200).zip(policies.iter().cycle()) {
+        let mut rng = Rng(seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1);
+        let max = u8::try_from(rng.below(4) + 1).unwrap();
+        let mut e = engine(*policy, max);
+        let mut now = Instant::now();
+        let mut verified = vec![r1(), r2()];
+        let mut dead: BTreeSet<Pair> = BTreeSet::new();
+        let mut peer_known = false;
+        // What the model kernel has: requested joins and joins up.
+        let mut requested: Vec<(IpAddr, SocketAddr)> = Vec::new();
+        let mut up: Vec<Subflow> = Vec::new();
+        let mut port = 50000u16;
+        let mut bytes = 0u64;
+        let mut established = false;
+        for step in 0..400 {
+            match rng.below(12) {
+                0 => {
+                    verified = remotes
+                        .iter()
+                        .copied()
+                        .filter(|r| *r == r1() || rng.below(2) == 0)
+                        .collect();
+                    e.set_peer(view(&verified), now);
+                    peer_known = true;
+                }
+                1 => {
+                    e.handle_event(&Event::Established(conn(T, false)), now);
+                    established = true;
+                }
+                2 | 3 if !requested.is_empty() => {
+                    // The kernel answers a request: up, or refused.
+                    let (l, r) = requested
+                        .remove(usize::try_from(rng.below(requested.len() as u64)).unwrap());
+                    port += 1;
+                    let IpAddr::V6(l) = l else { unreachable!() };
+                    let IpAddr::V6(rip) = r.ip() else {
+                        unreachable!()
+                    };
+                    if rng.below(3) == 0 {
+                        e.handle_event(&Event::SubClosed(sub(l, port, rip, false, Some(111))), now);
+                    } else {
+                        let s = sub(l, port, rip, false, None);
+                        up.push(s.clone());
+                        e.handle_event(&Event::SubEstablished(s), now);
+                    }
+                }
+                4 if !up.is_empty() => {
+                    // A subflow dies on its own.
+                    let s = up.remove(usize::try_from(rng.below(up.len() as u64)).unwrap());
+                    e.handle_event(&Event::SubClosed(s), now);
+                }
+                // REAP events come from an established context, whose view the loop
+                // gave first.
+                5 if peer_known => {
+                    let p = Pair::new(
+                        locals[usize::try_from(rng.below(2)).unwrap()],
+                        remotes[usize::try_from(rng.below(2)).unwrap()],
+                    );
+                    if rng.below(2) == 0 {
+                        dead.insert(p);
+                        e.path_failed(r1(), p, now);
+                    } else {
+                        dead.remove(&p);
+                        e.path_usable(r1(), p, now);
+                    }
+                }
+                6 => {
+                    bytes += rng.below(200);
+                    e.bytes_carried(T, bytes, now);
+                }
+                7 => {
+                    now += Duration::from_millis(rng.below(5000));
+                    e.handle_timeout(now);
+                }
+                8 if !up.is_empty() => {
+                    // A resync repeats a known state.
+                    let s = up[0].clone();
+                    e.handle_event(&Event::SubEstablished(s), now);
+                }
+                _ => {}
+            }
+            // Like the driver, carry out every action (and those the model kernel's
+            // answers cause) before the next input.
+            while let Some(act) = e.poll_action() {
+                assert!(established && peer_known, "seed {seed} step {step}: {act}");
+                match act {
+                    Action::CreateSubflow { local, remote, .. } => {
+                        let IpAddr::V6(rip) = remote.ip() else {
+                            unreachable!()
+                        };
+                        let IpAddr::V6(lip) = local else {
+                            unreachable!()
+                        };
+                        assert!(
+                            verified.contains(&rip),
+                            "seed {seed} step {step}: unverified {act}"
+                        );
+                        assert!(
+                            !dead.contains(&Pair::new(lip, rip)),
+                            "seed {seed} step {step}: dead {act}"
+                        );
+                        assert_eq!(remote.port(), PORT);
+                        requested.push((local, remote));
+                    }
+                    Action::DetachPath { local, remote, .. }
+                    | Action::DestroySubflow { local, remote, .. } => {
+                        // The model kernel closes it at once.
+                        if let Some(i) = up
+                            .iter()
+                            .position(|s| (s.local, s.remote) == (local, remote))
+                        {
+                            let s = up.remove(i);
+                            e.handle_event(&Event::SubClosed(s), now);
+                        }
+                    }
+                    Action::SetBackup { .. } => assert_eq!(*policy, Policy::Backup),
+                }
+            }
+            let st = e.status(now);
+            let active = st.connections.first().map_or(0, |c| {
+                c.subflows.iter().filter(|s| s.state != "closing").count()
+            });
+            assert!(
+                active < usize::from(max),
+                "seed {seed} step {step}: {active} joined subflows with max_subflows {max}: {:?}",
+                st.connections[0].subflows
+            );
+        }
+    }
 }
