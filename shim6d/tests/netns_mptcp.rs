@@ -361,3 +361,48 @@ async fn one_dead_pair_among_subflows_sharing_its_local_address() {
     assert!(pm.handle.path_usable(r1(), reap_pair(l2(), r2())));
     topo.until_joins("the full mesh again", |j| j == all).await;
 }
+
+#[tokio::test]
+async fn backup_subflows_are_flagged_and_promoted_while_the_initial_pair_is_dead() {
+    if !netns::require_net_admin() {
+        return;
+    }
+    let _serial = serial().await;
+    let topo = Topo::new("mpbk", true);
+    let listener = listen(&topo.srv);
+    let pm = Running::start(
+        &topo.cli,
+        MptcpConfig {
+            max_subflows: 2,
+            ..config(PolicyName::Backup)
+        },
+    )
+    .unwrap();
+    assert!(pm.handle.peer(peer_view(&[r1(), r2()])));
+    let (_client, _server) = connect(&topo.cli, &listener);
+    topo.until_joins("the backup subflow", |j| j == [pair(l2(), r2())])
+        .await;
+    // The server's view of the join: the backup bit it received (MP_JOIN, then MP_PRIO).
+    let server_backup = || async {
+        let (_, s) = topo.snapshots().await;
+        s.subflows
+            .iter()
+            .find(|x| x.is_join())
+            .map(xfrm_sys::mptcp::diag::DiagSubflow::backup)
+    };
+    let until_backup = |want: bool, what: &'static str| async move {
+        let deadline = std::time::Instant::now() + WAIT;
+        while server_backup().await != Some(want) {
+            assert!(std::time::Instant::now() < deadline, "timed out: {what}");
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+    };
+    until_backup(true, "the join flagged backup at the server").await;
+    // The initial pair dies (the shim moves the initial subflow): promote.
+    assert!(pm.handle.path_failed(r1(), reap_pair(l1(), r1())));
+    until_backup(false, "the subflow promoted").await;
+    assert!(pm.handle.path_usable(r1(), reap_pair(l1(), r1())));
+    until_backup(true, "the subflow demoted again").await;
+    let st = pm.status().await;
+    assert_eq!(st.counters.command_errors, 0, "{st}");
+}

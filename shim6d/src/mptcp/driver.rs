@@ -481,3 +481,87 @@ async fn sleep_until(deadline: Option<Instant>) {
         None => std::future::pending().await,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::net::SocketAddr;
+
+    use xfrm_sys::mptcp::{Connection, Token};
+
+    use super::*;
+    use crate::mptcp::policy::{Policy, PolicyConfig};
+
+    #[tokio::test]
+    async fn a_handle_outliving_its_driver_says_so() {
+        let (tx, rx) = mpsc::unbounded_channel();
+        let h = Handle { tx };
+        drop(rx);
+        let v = PeerView {
+            ulid_peer: "2001:db8:1::2".parse().unwrap(),
+            locals: vec![],
+            remotes: vec![],
+        };
+        assert!(!h.peer(v));
+        assert!(!h.path_failed(v6("2001:db8:1::2"), Pair::new(v6("::1"), v6("::2"))));
+        assert!(h.status().await.is_none());
+    }
+
+    fn v6(s: &str) -> Ipv6Addr {
+        s.parse().unwrap()
+    }
+
+    #[test]
+    fn status_prints_connections_subflows_and_decisions() {
+        let now = Instant::now();
+        let mut e = Engine::new(PolicyConfig {
+            policy: Policy::Fullmesh,
+            max_subflows: 2,
+        });
+        e.set_peer(
+            PeerView {
+                ulid_peer: v6("2001:db8:1::2"),
+                locals: vec![v6("2001:db8:1::1"), v6("2001:db8:2::1")],
+                remotes: vec![v6("2001:db8:1::2"), v6("2001:db8:2::2")],
+            },
+            now,
+        );
+        let sa = |s: &str| s.parse::<SocketAddr>().unwrap();
+        e.handle_event(
+            &Event::Established(Connection {
+                token: Token(0xa871_3a27),
+                local: sa("[2001:db8:1::1]:40000"),
+                remote: sa("[2001:db8:1::2]:8080"),
+                loc_id: 0,
+                rem_id: 0,
+                server_side: false,
+                flags: 0,
+                other: vec![],
+            }),
+            now,
+        );
+        let st = Status {
+            sysctls: Settings {
+                enabled: Some(true),
+                path_manager: Some("userspace".into()),
+                pm_type: Some(1),
+            },
+            engine: e.status(now + Duration::from_millis(1234)),
+            counters: Counters::default(),
+        };
+        let text = st.to_string();
+        for want in [
+            "policy fullmesh (max 2 subflows per connection)",
+            "sysctls net.mptcp.enabled=1 path_manager=userspace pm_type=1",
+            "2001:db8:1::2 verified [2001:db8:1::2,2001:db8:2::2]",
+            "a8713a27 [2001:db8:1::1]:40000 -> [2001:db8:1::2]:8080 bytes 0 peer 2001:db8:1::2",
+            "requested [2001:db8:2::1]:0 -> [2001:db8:2::2]:8080",
+            "-1.234s a8713a27 create subflow a8713a27 2001:db8:2::1 -> [2001:db8:2::2]:8080: fullmesh",
+        ] {
+            assert!(text.contains(want), "{want:?} not in\n{text}");
+        }
+        let json = serde_json::to_value(&st).unwrap();
+        assert_eq!(json["sysctls"]["path_manager"], "userspace");
+        assert_eq!(json["counters"]["commands"], 0);
+        assert_eq!(json["max_subflows"], 2);
+    }
+}
