@@ -564,4 +564,17 @@ mod tests {
         assert_eq!(json["counters"]["commands"], 0);
         assert_eq!(json["max_subflows"], 2);
     }
+
+    /// The service loop spawns the driver with `tokio::spawn`: it and its future must
+    /// be `Send` (checked at compile time).
+    #[test]
+    fn driver_and_its_future_are_send() {
+        fn send<T: Send>() {}
+        fn future(d: Driver) -> impl Send {
+            d.run(std::future::pending())
+        }
+        send::<Driver>();
+        send::<Handle>();
+        let _ = future;
+    }
 }

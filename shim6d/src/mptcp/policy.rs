@@ -38,7 +38,12 @@
 //!    after a back-off (1 s doubling to 60 s), so a refusing peer is not hammered.
 //! 6. The initial subflow is never touched: it runs between the ULIDs and Shim6 itself
 //!    moves it between locator pairs.
-//! 7. No connection gets more than `max_subflows` subflows, the initial one included.
+//! 7. No connection gets more than `max_subflows` subflows, the initial one included:
+//!    subflows on pairs the policy no longer prefers still count (they are not cut),
+//!    and a join nobody waits for any more (a late answer to a request given up) that
+//!    would exceed the cap is destroyed.
+//! 8. REAP's verdicts outlive changes of the verified set: a pair stays dead until
+//!    `path_usable` (or the peer's context goes).
 
 use std::{
     collections::{BTreeMap, BTreeSet, VecDeque},
@@ -104,8 +109,8 @@ impl fmt::Display for Policy {
 pub struct PolicyConfig {
     /// The policy.
     pub policy: Policy,
-    /// Most subflows per connection, the initial one included (1..=8: the kernel's
-    /// `MPTCP_PM_MAX_SUBFLOWS`-style limit on the peer is 8).
+    /// Most subflows per connection, the initial one included (1..=8: a peer on the
+    /// in-kernel path manager accepts at most 8, `ip mptcp limits ... subflows 8`).
     pub max_subflows: u8,
 }
 
