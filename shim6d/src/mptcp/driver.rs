@@ -22,7 +22,8 @@
 //! resynchronises. A refused command is reported back to the engine
 //! ([`Engine::command_failed`]), which backs off on that pair; `"did not match address
 //! and id"` first makes the manager adopt the kernel's ID list (a restarted daemon) and
-//! retries once.
+//! retries once. After a resynchronisation ([`Event::Resynced`]) the manager adopts the
+//! kernel's lists of all our connections, since lost events may have freed IDs.
 //!
 //! # Start-up
 //!
@@ -318,6 +319,22 @@ impl Driver {
         }
     }
 
+    /// After lost events the ID book may be stale (a subflow destroyed or a
+    /// connection closed unseen): take the kernel's lists again for our connections.
+    async fn readopt(&mut self) {
+        let tokens: Vec<_> = self
+            .events
+            .connections()
+            .filter(|c| !c.connection.server_side)
+            .map(|c| c.connection.token)
+            .collect();
+        for token in tokens {
+            if let Err(e) = self.manager.adopt(token).await {
+                tracing::warn!("mptcp: adopt address IDs of {token} after resync: {e}");
+            }
+        }
+    }
+
     fn status(&self) -> Status {
         Status {
             sysctls: self.settings.clone(),
@@ -346,11 +363,12 @@ impl Driver {
                     Ok(ev) => {
                         event_errors = 0;
                         self.counters.events += 1;
-                        if ev == Event::Resynced {
-                            self.counters.resyncs += 1;
-                        }
                         self.manager.observe(&ev);
                         self.engine.handle_event(&ev, Instant::now());
+                        if ev == Event::Resynced {
+                            self.counters.resyncs += 1;
+                            self.readopt().await;
+                        }
                     }
                     Err(e) => {
                         // The stream stays usable and retries its resync; give up only
