@@ -356,6 +356,30 @@ async fn one_dead_pair_among_subflows_sharing_its_local_address() {
     heal(&topo.srv);
     assert!(pm.handle.path_usable(r1(), reap_pair(l2(), r2())));
     topo.until_joins("the full mesh again", |j| j == all).await;
+
+    // (L1, R2) dies. L1 is also the initial subflow's address, but under ID 0: the
+    // join's own ID can be REMOVEd (the whole recipe) without touching the initial
+    // subflow, which goes on carrying the connection.
+    blackhole_pair(&topo.srv, l1(), r2());
+    assert!(pm.handle.path_failed(r1(), reap_pair(l1(), r2())));
+    let rest = [pair(l2(), r1()), pair(l2(), r2())];
+    topo.until_joins("(L1, R2) gone on both sides", |j| j == rest)
+        .await;
+    transfer(&mut client, &server, 256 * 1024);
+    hello(&client, &server);
+    let st = pm.status().await;
+    assert!(
+        st.engine.decisions.iter().any(|d| matches!(
+            d.action,
+            Some(shim6d::mptcp::policy::Action::DetachPath {
+                local,
+                local_in_use: false,
+                ..
+            }) if local.ip() == std::net::IpAddr::V6(l1())
+        )),
+        "{st}"
+    );
+    assert_eq!(st.counters.command_errors, 0, "{st}");
 }
 
 #[tokio::test]
