@@ -350,6 +350,8 @@ pub struct Config {
     pub control: Control,
     /// `[log]`.
     pub log: Log,
+    /// `[mptcp]`: the MPTCP path manager (its struct and docs are in [`crate::mptcp`]).
+    pub mptcp: crate::mptcp::MptcpConfig,
 }
 
 /// RFC 8200 §5: every IPv6 link carries 1280 octets.
@@ -420,6 +422,7 @@ impl Default for Config {
             log: Log {
                 level: "info".into(),
             },
+            mptcp: crate::mptcp::MptcpConfig::default(),
         }
     }
 }
@@ -556,6 +559,12 @@ impl Config {
         }
         if self.routing != new.routing {
             keys.push("routing");
+        }
+        if self.mptcp.enabled != new.mptcp.enabled
+            || self.mptcp.sample_interval != new.mptcp.sample_interval
+            || self.mptcp.set_sysctls != new.mptcp.set_sysctls
+        {
+            keys.push("mptcp.enabled/sample_interval/set_sysctls");
         }
         if self.control.listen != new.control.listen
             || self.control.allow_remote != new.control.allow_remote
@@ -1075,6 +1084,11 @@ impl<'a> Reader<'a> {
         let log = Log { level };
         self.finish(s);
 
+        let t = self.table(&mut root, "mptcp", &empty);
+        let mut s = Section::new("mptcp", t);
+        let mptcp = self.mptcp(&mut s, &d.mptcp);
+        self.finish(s);
+
         self.finish_root(root);
         Config {
             identity,
@@ -1085,6 +1099,66 @@ impl<'a> Reader<'a> {
             trigger,
             control,
             log,
+            mptcp,
+        }
+    }
+
+    /// `[mptcp]`; the struct and what each key does are in [`crate::mptcp`].
+    fn mptcp(
+        &mut self,
+        s: &mut Section<'_, '_>,
+        d: &crate::mptcp::MptcpConfig,
+    ) -> crate::mptcp::MptcpConfig {
+        use crate::mptcp::PolicyName;
+        crate::mptcp::MptcpConfig {
+            enabled: self.boolean(s, "enabled", d.enabled),
+            policy: self.choice(
+                s,
+                "policy",
+                &[
+                    ("fullmesh", PolicyName::Fullmesh),
+                    ("ndiffports", PolicyName::Ndiffports),
+                    ("elephant", PolicyName::Elephant),
+                    ("backup", PolicyName::Backup),
+                ],
+                d.policy,
+            ),
+            ndiffports: self.int(
+                s,
+                "ndiffports",
+                1..=8,
+                d.ndiffports,
+                "MPTCP allows 8 subflows",
+            ),
+            elephant_threshold: self.int(
+                s,
+                "elephant_threshold",
+                0..=u64::MAX >> 1,
+                d.elephant_threshold,
+                "",
+            ),
+            elephant_step: self.int(
+                s,
+                "elephant_step",
+                1..=u64::MAX >> 1,
+                d.elephant_step,
+                "0 would add every subflow at once",
+            ),
+            max_subflows: self.int(
+                s,
+                "max_subflows",
+                1..=8,
+                d.max_subflows,
+                "MPTCP allows 8 subflows",
+            ),
+            sample_interval: self.seconds(
+                s,
+                "sample_interval",
+                0.01..=3600.0,
+                d.sample_interval,
+                "",
+            ),
+            set_sysctls: self.boolean(s, "set_sysctls", d.set_sysctls),
         }
     }
 

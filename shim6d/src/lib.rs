@@ -36,6 +36,7 @@
 //! | [`control`] | the line protocol server, command table, `shim6d ctl` client |
 //! | [`core`] | **the seam**: [`core::ProtocolCore`], [`core::Outbound`], [`core::Inbound`], [`core::CoreEvent`] |
 //! | [`dataplane`] | TUN, raw sockets, routing plumbing, packet buffers and batches, counters |
+//! | [`mptcp`] | the MPTCP userspace path manager: policy engine, driver, `[mptcp]` settings |
 //! | [`service`] | [`service::run`]: the loop, reload, shutdown and cleanup |
 //! | `sys` | the crate's only `unsafe`: raw-socket syscalls (`libc`) |
 //!
@@ -50,5 +51,6 @@ pub mod config;
 pub mod control;
 pub mod core;
 pub mod dataplane;
+pub mod mptcp;
 pub mod service;
 mod sys;
