@@ -236,7 +236,7 @@ impl Daemon {
         self.push_locators(Instant::now());
         tokio::pin!(shutdown);
         loop {
-            let deadline = self.core.as_ref().and_then(|c| c.poll_timeout());
+            let deadline = self.core.as_mut().and_then(|c| c.poll_timeout());
             let sleep = async {
                 match deadline {
                     Some(d) => tokio::time::sleep_until(d.into()).await,
@@ -319,6 +319,10 @@ impl Daemon {
             let r = match ev {
                 CoreEvent::RouteAdd(peer) => self.plumbing.add_peer(peer).await,
                 CoreEvent::RouteRemove(peer) => self.plumbing.remove_peer(peer).await,
+                // HOOK (resend, hazard 6): re-send on the new pair what was sent into
+                // the failure, e.g. `self.resend.path_changed(ulid_local, ulid_peer)`
+                // draining into `tx`. Logged by the core already.
+                CoreEvent::PathChanged { .. } => Ok(()),
             };
             if let Err(e) = r {
                 tracing::error!(error = %e, "routing change asked by the core");
@@ -413,6 +417,15 @@ impl Daemon {
         // What applies now: trigger policy, REAP timers, control limits, log level (the
         // last one in main, which owns the subscriber).
         self.config.trigger = new.trigger.clone();
+        if self.config.reap.send_timeout != new.reap.send_timeout
+            && let Some(core) = self.core.as_mut()
+            && let Err(e) = core.command(
+                Instant::now(),
+                &Command::SetSendTimeout(new.reap.send_timeout),
+            )
+        {
+            tracing::warn!(error = %e, "reload: the core kept its send timeout");
+        }
         self.config.reap = new.reap;
         self.config.control.max_clients = new.control.max_clients;
         self.config.control.max_line = new.control.max_line;
@@ -425,7 +438,7 @@ impl Daemon {
     fn command(&mut self, cmd: &Command, now: Instant) -> Result<Reply, CommandError> {
         match cmd {
             Command::Stats => Ok(self.stats_reply(now)),
-            Command::Locators => Ok(self.locators_reply()),
+            Command::Locators => Ok(self.locators_reply(now)),
             Command::Params => Ok(self.params_reply(now)),
             Command::SetSendTimeout(d) => {
                 // The core first: if it refuses, nothing changes.
@@ -498,16 +511,27 @@ impl Daemon {
         Reply::new(text.trim_end().to_owned(), json)
     }
 
-    fn locators_reply(&self) -> Reply {
+    fn locators_reply(&mut self, now: Instant) -> Reply {
         let locs = self.locators();
+        // The core's view: which of them it advertises as Shim6 locators.
+        let core = self.core_part(&Command::Locators, now);
+        let in_core = |a: &Ipv6Addr| {
+            core["shim6_locators"]
+                .as_array()
+                .map(|v| v.iter().any(|x| x.as_str() == Some(&a.to_string())))
+        };
         let mut text = String::new();
         for l in &locs {
             text.push_str(&format!(
-                "{:<40} {:<12} {}{}\n",
+                "{:<40} {:<12} {}{}{}\n",
                 l.address,
                 l.interface,
                 if l.usable { "usable" } else { "unusable" },
-                if l.fixed { " (fixed)" } else { "" }
+                if l.fixed { " (fixed)" } else { "" },
+                match in_core(&l.address) {
+                    Some(true) => " shim6",
+                    _ => "",
+                }
             ));
         }
         if locs.is_empty() {
@@ -521,6 +545,8 @@ impl Daemon {
                         "interface": l.interface,
                         "usable": l.usable,
                         "fixed": l.fixed,
+                        // Advertised to peers (None: no core running).
+                        "shim6": in_core(&l.address),
                     })
                 })
                 .collect(),
@@ -579,7 +605,7 @@ struct LocatorView {
 }
 
 /// `a.b.c value` lines from a JSON tree, for the text form of replies.
-fn flatten(prefix: &str, v: &serde_json::Value, out: &mut String) {
+pub(crate) fn flatten(prefix: &str, v: &serde_json::Value, out: &mut String) {
     match v {
         serde_json::Value::Object(m) => {
             for (k, v) in m {
