@@ -30,7 +30,11 @@ fn main() -> ExitCode {
         return ExitCode::from(2);
     }
     let bins = match Bins::locate() {
-        Ok(b) => b,
+        Ok(b) if b.cga_tool.is_some() => b,
+        Ok(_) => {
+            eprintln!("failover_demo: cga-tool not found (build it, or set CGA_TOOL_BIN)");
+            return ExitCode::from(2);
+        }
         Err(e) => {
             eprintln!("failover_demo: {e}");
             return ExitCode::from(2);

@@ -40,8 +40,9 @@ use crate::testbed::LinShim6;
 pub struct Bins {
     /// `shim6d`.
     pub shim6d: PathBuf,
-    /// `cga-tool`.
-    pub cga_tool: PathBuf,
+    /// `cga-tool`; `None`: the HBA sets are made with the `cga` library it is built on
+    /// (test binaries of this package cannot ask cargo for another package's binary).
+    pub cga_tool: Option<PathBuf>,
 }
 
 impl Bins {
@@ -74,7 +75,7 @@ impl Bins {
         };
         Ok(Self {
             shim6d: find("SHIM6D_BIN", "shim6d")?,
-            cga_tool: find("CGA_TOOL_BIN", "cga-tool")?,
+            cga_tool: find("CGA_TOOL_BIN", "cga-tool").ok(),
         })
     }
 }
@@ -292,11 +293,14 @@ pub fn unix_ms() -> u64 {
 }
 
 fn generate_hba(
-    cga_tool: &Path,
+    cga_tool: Option<&Path>,
     sec: u8,
     prefixes: &[Ipv6Addr],
     out: &Path,
 ) -> io::Result<Vec<Ipv6Addr>> {
+    let Some(cga_tool) = cga_tool else {
+        return generate_hba_lib(prefixes, out);
+    };
     let mut cmd = Command::new(cga_tool);
     cmd.args(["generate", "--sec", &sec.to_string(), "--hba"]);
     for p in prefixes {
@@ -325,6 +329,36 @@ fn generate_hba(
         .collect()
 }
 
+/// The same file as `cga-tool generate --sec 0 --hba --format json`, made with the
+/// library: a pure HBA set (RFC 5535 §6) with a random pseudo-key and modifier.
+fn generate_hba_lib(prefixes: &[Ipv6Addr], out: &Path) -> io::Result<Vec<Ipv6Addr>> {
+    let mut random = [0u8; cga::generate::PSEUDO_KEY_RANDOM_LEN + 16];
+    std::fs::File::open("/dev/urandom")?.read_exact(&mut random)?;
+    let (k, m) = random.split_at(cga::generate::PSEUDO_KEY_RANDOM_LEN);
+    let key = cga::hba_pseudo_key(k.try_into().map_err(io::Error::other)?);
+    let pfx: Vec<[u8; 8]> = prefixes
+        .iter()
+        .map(|p| {
+            let mut b = [0u8; 8];
+            b.copy_from_slice(&p.octets()[..8]);
+            b
+        })
+        .collect();
+    let g = cga::Generator::from_parts(cga::Sec::ZERO, key, &pfx, false)
+        .map_err(|e| io::Error::other(format!("HBA set: {e}")))?;
+    let set = g.finish(m.try_into().map_err(io::Error::other)?);
+    let members = set.members();
+    let doc = serde_json::json!({
+        "sec": 0,
+        "addresses": members.iter().map(|(_, a, params)| serde_json::json!({
+            "address": a.to_string(),
+            "params": params.iter().map(|b| format!("{b:02x}")).collect::<String>(),
+        })).collect::<Vec<_>>(),
+    });
+    std::fs::write(out, doc.to_string())?;
+    Ok(members.iter().map(|m| m.1).collect())
+}
+
 fn prefix_of(a: Ipv6Addr) -> Ipv6Addr {
     let mut o = a.octets();
     o[8..].fill(0);
@@ -342,7 +376,7 @@ impl Pair {
             std::fs::create_dir_all(&hdir)?;
             let prefixes: Vec<Ipv6Addr> = locs.iter().map(|a| prefix_of(*a)).collect();
             let hba = generate_hba(
-                &bins.cga_tool,
+                bins.cga_tool.as_deref(),
                 options.sec,
                 &prefixes,
                 &hdir.join("hba.json"),
