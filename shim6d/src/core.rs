@@ -106,6 +106,13 @@ pub trait ProtocolCore: Send {
     /// A datagram read from the protocol-140 raw socket (from the Shim6 header on).
     fn inbound(&mut self, now: Instant, packet: &mut PacketBuf, meta: &RecvMeta) -> Inbound;
 
+    /// An ICMPv6 error message read from the raw ICMPv6 socket (from the ICMPv6 header
+    /// on; types 1–4 only). The default drops it (a core that does not use them).
+    fn inbound_icmp(&mut self, now: Instant, packet: &mut PacketBuf, meta: &RecvMeta) -> Inbound {
+        let _ = (now, packet, meta);
+        Inbound::Drop("icmp_unused")
+    }
+
     /// Writes the next packet to send (a complete IPv6 packet) into `buf`; `false` when
     /// there is none.
     fn poll_transmit(&mut self, now: Instant, buf: &mut PacketBuf) -> bool;

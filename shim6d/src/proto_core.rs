@@ -621,17 +621,68 @@ fn failed(e: impl std::fmt::Display) -> CommandError {
 }
 
 /// Writes the fixed IPv6 header of a datagram the raw socket stripped (RFC 8200 §3),
-/// `payload_len` octets of payload, Next Header 140 (RFC 5533 §5).
-fn ipv6_header(h: &mut [u8], meta: &RecvMeta, src: Ipv6Addr, dst: Ipv6Addr, payload_len: u16) {
+/// `payload_len` octets of payload: Next Header 140 (RFC 5533 §5) from the Shim6
+/// socket, 58 (ICMPv6) from the ICMPv6 socket.
+fn ipv6_header(
+    h: &mut [u8],
+    meta: &RecvMeta,
+    src: Ipv6Addr,
+    dst: Ipv6Addr,
+    payload_len: u16,
+    next_header: u8,
+) {
     let tc = meta.tclass.unwrap_or(0);
     let fl = meta.flow_label.unwrap_or(0) & 0x000f_ffff;
     let word = (6u32 << 28) | (u32::from(tc) << 20) | fl;
     h[0..4].copy_from_slice(&word.to_be_bytes());
     h[4..6].copy_from_slice(&payload_len.to_be_bytes());
-    h[6] = shim6_wire::shim6::IP_PROTO_SHIM6;
+    h[6] = next_header;
     h[7] = meta.hop_limit.unwrap_or(64);
     h[8..24].copy_from_slice(&src.octets());
     h[24..40].copy_from_slice(&dst.octets());
+}
+
+impl ProtoCore {
+    /// Rebuilds the IPv6 header the raw socket stripped, in the headroom, and hands the
+    /// whole packet to the endpoint.
+    fn inbound_with(
+        &mut self,
+        now: Instant,
+        packet: &mut PacketBuf,
+        meta: &RecvMeta,
+        next_header: u8,
+    ) -> Inbound {
+        self.now = now;
+        let (Some(src), Some(dst)) = (meta.src, meta.dst) else {
+            return Inbound::Drop("no_pktinfo");
+        };
+        let (data, start, len) = packet.parts_mut();
+        let Some(hstart) = start.checked_sub(IPV6_HEADER) else {
+            return Inbound::Drop("internal");
+        };
+        let Ok(payload_len) = u16::try_from(len) else {
+            return Inbound::Drop("too_long");
+        };
+        ipv6_header(
+            &mut data[hstart..start],
+            meta,
+            src,
+            dst,
+            payload_len,
+            next_header,
+        );
+        match self.ep.handle_inbound(now, data, hstart..start + len) {
+            PInbound::DeliverToTun(r) => {
+                if packet.set_window(r.start, r.len()) {
+                    Inbound::DeliverToTun
+                } else {
+                    Inbound::Drop("internal")
+                }
+            }
+            PInbound::Consumed => Inbound::Consumed,
+            PInbound::Drop(r) => Inbound::Drop(r.name()),
+        }
+    }
 }
 
 impl ProtocolCore for ProtoCore {
@@ -653,29 +704,12 @@ impl ProtocolCore for ProtoCore {
     }
 
     fn inbound(&mut self, now: Instant, packet: &mut PacketBuf, meta: &RecvMeta) -> Inbound {
-        self.now = now;
-        let (Some(src), Some(dst)) = (meta.src, meta.dst) else {
-            return Inbound::Drop("no_pktinfo");
-        };
-        let (data, start, len) = packet.parts_mut();
-        let Some(hstart) = start.checked_sub(IPV6_HEADER) else {
-            return Inbound::Drop("internal");
-        };
-        let Ok(payload_len) = u16::try_from(len) else {
-            return Inbound::Drop("too_long");
-        };
-        ipv6_header(&mut data[hstart..start], meta, src, dst, payload_len);
-        match self.ep.handle_inbound(now, data, hstart..start + len) {
-            PInbound::DeliverToTun(r) => {
-                if packet.set_window(r.start, r.len()) {
-                    Inbound::DeliverToTun
-                } else {
-                    Inbound::Drop("internal")
-                }
-            }
-            PInbound::Consumed => Inbound::Consumed,
-            PInbound::Drop(r) => Inbound::Drop(r.name()),
-        }
+        self.inbound_with(now, packet, meta, shim6_wire::shim6::IP_PROTO_SHIM6)
+    }
+
+    fn inbound_icmp(&mut self, now: Instant, packet: &mut PacketBuf, meta: &RecvMeta) -> Inbound {
+        // IANA protocol number of ICMPv6 (RFC 4443).
+        self.inbound_with(now, packet, meta, 58)
     }
 
     fn poll_transmit(&mut self, _now: Instant, buf: &mut PacketBuf) -> bool {

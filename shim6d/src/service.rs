@@ -152,6 +152,7 @@ pub async fn run(
     // and every route through it), then the rule (torn down explicitly).
     let tun = Tun::create(&handle, &config.tun.name, config.tun.mtu).await?;
     let rx = RawRecv::open(IPPROTO_SHIM6)?;
+    let icmp = RawRecv::open_icmp6_errors()?;
     let tx = RawSend::open(config.routing.fwmark)?;
     let plumbing = Plumbing::install(handle.clone(), tun.index(), &config.routing).await?;
     tracing::info!(
@@ -181,7 +182,7 @@ pub async fn run(
         monitor: None,
     };
     let result = daemon
-        .main_loop(&handle, &tun, &rx, &tx, req_rx, reload, shutdown)
+        .main_loop(&handle, &tun, &rx, &icmp, &tx, req_rx, reload, shutdown)
         .await;
 
     // Teardown, whatever the loop's outcome: control first (no request may arrive into
@@ -214,6 +215,7 @@ impl Daemon {
         handle: &Handle,
         tun: &Tun,
         rx: &RawRecv,
+        icmp: &RawRecv,
         tx: &RawSend,
         mut requests: mpsc::Receiver<Request>,
         mut reload: Option<mpsc::Receiver<Config>>,
@@ -224,6 +226,8 @@ impl Daemon {
         // Inbound datagrams carry the payload header on top of a full-size packet.
         let mut in_batch = Batch::new(self.config.tun.batch, mtu + 8);
         let mut scratch = PacketBuf::new(mtu + 8);
+        // ICMPv6 errors quote at most 1280 octets of the invoking packet (RFC 4443 §2.4).
+        let mut icmp_batch = Batch::new(8, mtu + 8);
         self.monitor = Some(
             handle
                 .monitor(MonitorOptions::default())
@@ -258,6 +262,11 @@ impl Daemon {
                     r.map_err(|source| Error::Io { op: "read the protocol-140 socket", source })?;
                     let now = Instant::now();
                     self.stats.inbound(&mut in_batch, self.core.as_deref_mut(), tun, now).await;
+                }
+                r = icmp.recv_batch(&mut icmp_batch) => {
+                    r.map_err(|source| Error::Io { op: "read the ICMPv6 socket", source })?;
+                    let now = Instant::now();
+                    self.stats.inbound_icmp(&mut icmp_batch, self.core.as_deref_mut(), tun, now).await;
                 }
                 ev = monitor.next() => match ev {
                     Ok(ev) => self.on_link_event(&ev, Instant::now()),
