@@ -26,7 +26,8 @@ if [ $json -eq 1 ]; then exec 3>&1 1>&2; else exec 3>&1; fi
 
 install_apt_packages
 echo "== building release binaries (cga-tool, shim6d, the demo driver)"
-cargo build --release --locked -p cga-tool -p shim6d -p shim6-tests --example failover_demo
+cargo build --release --locked -p cga-tool -p shim6d
+cargo build --release --locked -p shim6-tests --example failover_demo
 bin=${CARGO_TARGET_DIR:-target}/release
 
 if [ "$(id -u)" -ne 0 ]; then

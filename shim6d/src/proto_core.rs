@@ -167,8 +167,8 @@ fn os_seed() -> Result<[u8; 32], CoreError> {
 /// One event in a context's history.
 #[derive(Clone, Debug)]
 struct Record {
-    /// Wall clock, milliseconds since the UNIX epoch.
-    unix_ms: u128,
+    /// Wall clock, microseconds since the UNIX epoch.
+    unix_us: u128,
     kind: &'static str,
     detail: Value,
 }
@@ -248,14 +248,14 @@ impl ProtoCore {
         &self.ep
     }
 
-    fn unix_ms(&self, at: Instant) -> u128 {
+    fn unix_us(&self, at: Instant) -> u128 {
         let wall = self.base.1 + at.saturating_duration_since(self.base.0);
-        wall.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis())
+        wall.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_micros())
     }
 
     fn record(&mut self, tag: ContextTag, kind: &'static str, detail: Value) {
         let r = Record {
-            unix_ms: self.unix_ms(self.now),
+            unix_us: self.unix_us(self.now),
             kind,
             detail,
         };
@@ -466,7 +466,14 @@ impl ProtoCore {
             .get(&c.ct_local)
             .map(|h| {
                 h.iter()
-                    .map(|r| json!({ "unix_ms": r.unix_ms as u64, "event": r.kind, "detail": r.detail }))
+                    .map(|r| {
+                        json!({
+                            "unix_ms": (r.unix_us / 1000) as u64,
+                            "unix_us": r.unix_us as u64,
+                            "event": r.kind,
+                            "detail": r.detail,
+                        })
+                    })
                     .collect()
             })
             .unwrap_or_default();

@@ -169,6 +169,12 @@ impl Daemon {
             .create(true)
             .append(true)
             .open(self.dir.join("shim6d.log"))?;
+        if !self.shim6d.is_file() {
+            return Err(io::Error::new(
+                io::ErrorKind::NotFound,
+                format!("no shim6d binary at {}", self.shim6d.display()),
+            ));
+        }
         let child = Command::new("ip")
             .args(["netns", "exec", &self.netns])
             .arg(&self.shim6d)
@@ -285,11 +291,11 @@ pub struct Pair {
     dir: PathBuf,
 }
 
-/// Milliseconds since the UNIX epoch, the clock the daemons' event history uses.
-pub fn unix_ms() -> u64 {
+/// Microseconds since the UNIX epoch, the clock the daemons' event history uses.
+pub fn unix_us() -> u64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as u64)
+        .map_or(0, |d| d.as_micros() as u64)
 }
 
 fn generate_hba(
@@ -307,7 +313,9 @@ fn generate_hba(
         cmd.arg("--prefix").arg(format!("{p}/64"));
     }
     cmd.args(["--format", "json", "--out"]).arg(out);
-    let o = cmd.output()?;
+    let o = cmd
+        .output()
+        .map_err(|e| io::Error::new(e.kind(), format!("run {}: {e}", cga_tool.display())))?;
     if !o.status.success() {
         return Err(io::Error::other(format!(
             "cga-tool generate: {}",
@@ -466,10 +474,10 @@ impl Pair {
             c["events"]
                 .as_array()
                 .and_then(|v| v.iter().find(|e| e["event"] == kind))
-                .and_then(|e| e["unix_ms"].as_u64())
+                .and_then(|e| e["unix_us"].as_u64())
         };
         Ok(match (at("i1_sent"), at("established")) {
-            (Some(s), Some(e)) if e >= s => Duration::from_millis(e - s),
+            (Some(s), Some(e)) if e >= s => Duration::from_micros(e - s),
             _ => done.unwrap_or_default(),
         })
     }
@@ -728,11 +736,12 @@ pub struct Summary {
     pub broken_pair: (String, String),
     /// `bidirectional` or `a-to-b`.
     pub broken: &'static str,
-    /// Failure → REAP's "path failed" at A, seconds.
+    /// Failure → the first REAP "path failed" on either side, seconds.
     pub detection_s: Option<f64>,
-    /// "path failed" → "path changed" at A (the exploration), seconds.
+    /// That detection → the last of the two sides' "path changed" (the exploration),
+    /// seconds.
     pub exploration_s: Option<f64>,
-    /// Failure → "path changed" at A, seconds.
+    /// Failure → both sides moved off the broken pair ("path changed"), seconds.
     pub recovery_s: Option<f64>,
     /// The pair A moved to.
     pub new_pair: Option<(String, String)>,
@@ -782,7 +791,7 @@ impl Summary {
     }
 }
 
-/// The events of A's first context: (`unix_ms`, event, detail).
+/// The events of a daemon's first context: (`unix_us`, event, detail).
 fn history(d: &Daemon) -> io::Result<Vec<(u64, String, Value)>> {
     let c = d.contexts()?;
     let Some(c) = c.first() else {
@@ -794,7 +803,7 @@ fn history(d: &Daemon) -> io::Result<Vec<(u64, String, Value)>> {
             v.iter()
                 .map(|e| {
                     (
-                        e["unix_ms"].as_u64().unwrap_or(0),
+                        e["unix_us"].as_u64().unwrap_or(0),
                         e["event"].as_str().unwrap_or("").to_owned(),
                         e["detail"].clone(),
                     )
@@ -854,7 +863,7 @@ pub fn failover(pair: &Pair, broken: Break, say: &mut dyn FnMut(&str)) -> io::Re
     let (la, lb) = pair.current_pair()?;
     sum.broken_pair = (la.to_string(), lb.to_string());
     let t_break = Instant::now();
-    let break_ms = unix_ms();
+    let break_us = unix_us();
     pair.bed.break_addrs(la, lb)?;
     if broken == Break::Bidirectional {
         pair.bed.break_addrs(lb, la)?;
@@ -876,37 +885,63 @@ pub fn failover(pair: &Pair, broken: Break, say: &mut dyn FnMut(&str)) -> io::Re
             && stream.received() > mark + 20 * CHUNK as u64)
     })?;
     std::thread::sleep(Duration::from_secs(2));
-    let events = history(&pair.a)?;
-    let after: Vec<_> = events.iter().filter(|e| e.0 >= break_ms).collect();
-    let failed = after.iter().find(|e| e.1 == "path_failed");
-    let changed = after
-        .iter()
-        .find(|e| e.1 == "path_changed" && failed.is_none_or(|f| e.0 >= f.0));
-    let secs = |ms: u64, from: u64| ms.saturating_sub(from) as f64 / 1000.0;
-    if let Some(f) = failed {
-        sum.detection_s = Some(secs(f.0, break_ms));
-        say(&format!(
-            "t={:.3} s  DETECTION: REAP at A: path failed ({})",
-            secs(f.0, break_ms),
-            f.2["cause"].as_str().unwrap_or("?")
-        ));
+    // Both daemons' events after the cut, in time order.
+    let mut events: Vec<(u64, &'static str, String, Value)> = Vec::new();
+    for (side, d) in [("A", &pair.a), ("B", pair.b())] {
+        for (t, kind, detail) in history(d)? {
+            if t >= break_us {
+                events.push((t, side, kind, detail));
+            }
+        }
     }
-    if let Some(c) = changed {
-        let to = &c.2["to"];
-        let p = (
+    events.sort_by_key(|e| e.0);
+    let secs = |us: u64| us.saturating_sub(break_us) as f64 / 1e6;
+    // Detection: the first REAP "path failed" on either side (RFC 5534 §4.1 item 6: the
+    // side whose Send timer expires first, or the one that hears the other explore).
+    let failed = events.iter().find(|e| e.2 == "path_failed");
+    // Recovery: each side that detected has moved its current pair (both directions
+    // work again); the later of the two.
+    let changed = |side: &str| {
+        events
+            .iter()
+            .find(|e| e.1 == side && e.2 == "path_changed")
+            .cloned()
+    };
+    let (ca, cb) = (changed("A"), changed("B"));
+    for (t, side, kind, detail) in &events {
+        let text = match kind.as_str() {
+            "path_failed" => format!(
+                "DETECTION at {side}: REAP path failed ({})",
+                detail["cause"].as_str().unwrap_or("?")
+            ),
+            "path_usable" => format!(
+                "exploration at {side}: probe answered on {} -> {}",
+                detail["pair"]["local"].as_str().unwrap_or("?"),
+                detail["pair"]["remote"].as_str().unwrap_or("?")
+            ),
+            "path_changed" => format!(
+                "RECOVERY at {side}: REAP moved to {} -> {}",
+                detail["to"]["local"].as_str().unwrap_or("?"),
+                detail["to"]["remote"].as_str().unwrap_or("?")
+            ),
+            other => format!("{side}: {other}"),
+        };
+        say(&format!("t={:.3} s  {text}", secs(*t)));
+    }
+    if let Some(f) = failed {
+        sum.detection_s = Some(secs(f.0));
+    }
+    let last_change = [&ca, &cb].into_iter().flatten().map(|e| e.0).max();
+    if let Some(t) = last_change {
+        sum.recovery_s = Some(secs(t));
+        sum.exploration_s = failed.map(|f| t.saturating_sub(f.0) as f64 / 1e6);
+    }
+    if let Some(c) = &ca {
+        let to = &c.3["to"];
+        sum.new_pair = Some((
             to["local"].as_str().unwrap_or("?").to_owned(),
             to["remote"].as_str().unwrap_or("?").to_owned(),
-        );
-        sum.recovery_s = Some(secs(c.0, break_ms));
-        sum.exploration_s = failed.map(|f| secs(c.0, f.0));
-        say(&format!(
-            "t={:.3} s  RECOVERY: REAP at A moved to {} -> {} (exploration {:.3} s)",
-            secs(c.0, break_ms),
-            p.0,
-            p.1,
-            sum.exploration_s.unwrap_or(0.0)
         ));
-        sum.new_pair = Some(p);
     }
     // Application recovery: the first read after the longest stall following the cut.
     let (recovered_at, bytes_at) = {
