@@ -277,6 +277,10 @@ impl Daemon {
                         tokio::time::sleep(Duration::from_millis(100)).await;
                     }
                 },
+                // HOOK (trigger): the flow-accounting reader becomes one more arm here,
+                // e.g. `flows = self.trigger.next() => ...`, turning each decision into
+                // `self.command(&Command::Establish(peer), now)` (policy: config.trigger;
+                // responder-only and manual modes never initiate).
                 Some(req) = requests.recv() => {
                     let answer = self.command(&req.command, Instant::now());
                     // The client may be gone: nothing to do then.
@@ -294,6 +298,17 @@ impl Daemon {
                     if let (Some(c), Some(d)) = (self.core.as_mut(), deadline)
                         && now >= d
                     {
+                        // HOOK (visibility, architecture hazard 2): REAP's Send timer
+                        // only ever fires from here. Before handing the timeout over,
+                        // read the kernel counters of inbound traffic that bypassed the
+                        // daemon and report each ULID pair that saw some:
+                        //     for (local, peer) in self.visibility.active_since_last(now) {
+                        //         c.peer_activity(now, local, peer);
+                        //     }
+                        // Without it, a context on its ULID pair does not see the peer's
+                        // unrewritten packets, its Send timer expires once, and REAP
+                        // moves it to a pair whose traffic the daemon does see
+                        // (docs/daemon.md "Inbound visibility").
                         c.handle_timeout(now);
                     }
                 }

@@ -318,6 +318,11 @@ impl Stats {
                         self.raw_tx_bytes += buf.packet().len() as u64;
                     }
                 }
+                // HOOK (mtu, hazard 4): a packet too big for the path once the 8-octet
+                // payload header is added is where the mtu module answers the
+                // application with an ICMPv6 Packet Too Big (RFC 4443 §3.2) written to
+                // the TUN; today the TUN MTU (1500 − 8) keeps rewritten packets within a
+                // 1500-octet path.
                 Outbound::Drop(reason) => self.drop(reason),
             }
         }
