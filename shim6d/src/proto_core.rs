@@ -179,6 +179,8 @@ pub struct ProtoCore {
     ep: Endpoint,
     /// Every ULID of ours, in file order; the first is the default for `establish`.
     ulids: Vec<Ipv6Addr>,
+    /// The CGA Parameters of each ULID (HBA set membership checks).
+    params: Vec<Vec<u8>>,
     /// Whether a key signs locator lists (CGA or CGA-compatible HBA).
     has_key: bool,
     mode: IdentityMode,
@@ -214,6 +216,7 @@ impl ProtoCore {
         };
         let ulids: Vec<Ipv6Addr> = id.ulids.iter().map(|u| u.address).collect();
         let has_key = id.ulids.iter().any(|u| u.key.is_some());
+        let params = id.ulids.iter().map(|u| u.params.clone()).collect();
         let proto = shim6_proto::Config {
             rng_seed: Some(os_seed()?),
             reap: config.reap.reap_config(),
@@ -222,6 +225,7 @@ impl ProtoCore {
         let mut core = Self {
             ep: Endpoint::new(proto, id.ulids, &[], now).map_err(CoreError::Endpoint)?,
             ulids,
+            params,
             has_key,
             mode: config.identity.mode,
             sec: id.sec,
@@ -269,7 +273,12 @@ impl ProtoCore {
     /// Whether a peer could verify `a` as one of our locators: any address when a key
     /// signs the list (CGA, RFC 3972), else only members of our HBA set (RFC 5535 §7.2).
     fn verifiable(&self, a: &Ipv6Addr) -> bool {
-        self.has_key || self.ulids.contains(a)
+        self.has_key
+            || self.ulids.contains(a)
+            || self
+                .params
+                .iter()
+                .any(|p| cga::verify_hba_member(a, p).is_ok())
     }
 
     /// Applies one endpoint event: log it, keep it in the history, turn it into routing
@@ -862,6 +871,194 @@ impl ProtocolCore for ProtoCore {
                 }),
             )),
             Command::Help(_) | Command::Quit => Err(failed("answered by the session")),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    //! The adapter without kernels: two cores joined by hand, the way the service loop
+    //! joins them through the raw sockets (the IPv6 header stripped on receive).
+
+    use std::path::Path;
+
+    use super::*;
+    use crate::config::Config;
+
+    /// A pure HBA set over `2001:db8:<site>:<i>::/64`, i = 1..=3, written as cga-tool's
+    /// JSON; returns its addresses.
+    fn write_identity(dir: &Path, site: u16, salt: u8) -> Vec<Ipv6Addr> {
+        let prefixes: Vec<[u8; 8]> = (1..=3u16)
+            .map(|i| {
+                let mut p = [0u8; 8];
+                p[..2].copy_from_slice(&0x2001u16.to_be_bytes());
+                p[2..4].copy_from_slice(&0x0db8u16.to_be_bytes());
+                p[4..6].copy_from_slice(&site.to_be_bytes());
+                p[6..8].copy_from_slice(&i.to_be_bytes());
+                p
+            })
+            .collect();
+        let key = cga::hba_pseudo_key(&[salt; 48]);
+        let set = cga::Generator::from_parts(cga::Sec::ZERO, key, &prefixes, false)
+            .unwrap()
+            .finish([salt; 16]);
+        let members = set.members();
+        let doc = json!({
+            "sec": 0,
+            "addresses": members.iter().map(|(_, a, p)| json!({
+                "address": a.to_string(),
+                "params": p.iter().map(|b| format!("{b:02x}")).collect::<String>(),
+            })).collect::<Vec<_>>(),
+        });
+        std::fs::write(dir.join("hba.json"), doc.to_string()).unwrap();
+        members.iter().map(|m| m.1).collect()
+    }
+
+    fn core(dir: &Path, site: u16, salt: u8, now: Instant) -> (ProtoCore, Vec<Ipv6Addr>) {
+        let addrs = write_identity(dir, site, salt);
+        let mut config = Config::default();
+        config.identity.params_file = dir.join("hba.json");
+        // An address outside the HBA set: a peer could not verify it (no key).
+        let mut locs = addrs.clone();
+        locs.push("2001:db8:ffff::1".parse().unwrap());
+        let core = ProtoCore::from_config(&config, &locs, now)
+            .unwrap()
+            .unwrap();
+        (core, addrs)
+    }
+
+    fn tempdir(name: &str) -> PathBuf {
+        let d =
+            std::env::temp_dir().join(format!("shim6d-proto-core-{name}-{}", std::process::id()));
+        std::fs::create_dir_all(&d).unwrap();
+        d
+    }
+
+    /// Moves every queued control message from `from` to `to` as the raw sockets
+    /// would: the IPv6 header stripped, source and destination in the metadata.
+    fn deliver(from: &mut ProtoCore, to: &mut ProtoCore, now: Instant) -> usize {
+        let mut n = 0;
+        let mut out = PacketBuf::new(1500);
+        while from.poll_transmit(now, &mut out) {
+            let pkt = out.packet().to_vec();
+            let src = Ipv6Addr::from(<[u8; 16]>::try_from(&pkt[8..24]).unwrap());
+            let dst = Ipv6Addr::from(<[u8; 16]>::try_from(&pkt[24..40]).unwrap());
+            assert_eq!(pkt[6], 140, "a Shim6 message");
+            let mut buf = PacketBuf::new(1500);
+            let body = &pkt[40..];
+            buf.recv_space()[..body.len()].copy_from_slice(body);
+            buf.set_received(body.len());
+            let meta = RecvMeta {
+                len: body.len(),
+                src: Some(src),
+                dst: Some(dst),
+                hop_limit: Some(pkt[7]),
+                ..RecvMeta::default()
+            };
+            assert_eq!(to.inbound(now, &mut buf, &meta), Inbound::Consumed);
+            n += 1;
+        }
+        n
+    }
+
+    fn events(c: &mut ProtoCore) -> Vec<CoreEvent> {
+        std::iter::from_fn(|| c.poll_event()).collect()
+    }
+
+    #[test]
+    fn identity_file_without_addresses_means_no_core() {
+        let dir = tempdir("none");
+        std::fs::write(dir.join("hba.json"), "{}").unwrap();
+        let mut config = Config::default();
+        config.identity.params_file = dir.join("hba.json");
+        assert!(
+            ProtoCore::from_config(&config, &[], Instant::now())
+                .unwrap()
+                .is_none()
+        );
+        std::fs::write(dir.join("hba.json"), r#"{"addresses":[{"address":"x"}]}"#).unwrap();
+        let e = ProtoCore::from_config(&config, &[], Instant::now()).unwrap_err();
+        assert!(
+            e.to_string().contains("needs \"address\" and \"params\""),
+            "{e}"
+        );
+        // A ULID asked for that the file does not hold.
+        write_identity(&dir, 7, 7);
+        config.identity.ulids = vec!["2001:db8::1".parse().unwrap()];
+        let e = ProtoCore::from_config(&config, &[], Instant::now()).unwrap_err();
+        assert!(e.to_string().contains("is not in"), "{e}");
+        std::fs::remove_dir_all(dir).unwrap();
+    }
+
+    #[test]
+    fn two_cores_establish_route_and_close() {
+        let t0 = Instant::now();
+        let (da, db) = (tempdir("a"), tempdir("b"));
+        let (mut a, aa) = core(&da, 0xa, 1, t0);
+        let (mut b, ba) = core(&db, 0xb, 2, t0);
+        // Only the HBA members are Shim6 locators (RFC 5535 §7.2).
+        let locs = a.command(t0, &Command::Locators).unwrap().json;
+        assert_eq!(
+            locs["shim6_locators"].as_array().unwrap().len(),
+            3,
+            "{locs}"
+        );
+        assert!(!locs.to_string().contains("ffff"), "{locs}");
+
+        let r = a.command(t0, &Command::Establish(ba[0])).unwrap();
+        assert_eq!(r.json["ulid_local"], aa[0].to_string());
+        // I1 → R1 → I2 → R2.
+        for _ in 0..2 {
+            assert_eq!(deliver(&mut a, &mut b, t0), 1);
+            assert_eq!(deliver(&mut b, &mut a, t0), 1);
+        }
+        assert_eq!(events(&mut a), vec![CoreEvent::RouteAdd(ba[0])]);
+        assert_eq!(events(&mut b), vec![CoreEvent::RouteAdd(aa[0])]);
+        let cat = a.command(t0, &Command::Cat(Target::All)).unwrap().json;
+        let c = &cat[0];
+        assert_eq!(c["state"], "ESTABLISHED");
+        assert_eq!(c["reap"]["state"], "Operational");
+        let verified: Vec<&Value> = c["peer_locators"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|l| l["verification"] == "HBA")
+            .collect();
+        assert_eq!(verified.len(), 3, "{c}");
+        let kinds: Vec<&str> = c["events"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|e| e["event"].as_str().unwrap())
+            .collect();
+        assert_eq!(kinds, ["i1_sent", "established"]);
+
+        // A TUN packet between the ULIDs goes out unchanged (locators = ULIDs, §12.1).
+        let mut p = PacketBuf::new(1500);
+        let n = 48;
+        let s = p.tun_space();
+        s[..n].fill(0);
+        s[0] = 0x60;
+        s[5] = 8;
+        s[6] = 17;
+        s[7] = 64;
+        s[8..24].copy_from_slice(&aa[0].octets());
+        s[24..40].copy_from_slice(&ba[0].octets());
+        p.set_from_tun(n);
+        assert_eq!(a.outbound(t0, &mut p), Outbound::PassThrough);
+        assert!(a.poll_timeout().is_some(), "REAP's Send timer runs");
+
+        // rm: closed, route out; a second rm says why it fails.
+        let tag = c["tag_value"].as_u64().unwrap();
+        a.command(t0, &Command::Rm(Target::Tag(tag))).unwrap();
+        assert_eq!(events(&mut a), vec![CoreEvent::RouteRemove(ba[0])]);
+        assert!(a.command(t0, &Command::Rm(Target::Tag(tag))).is_err());
+        let st = a.command(t0, &Command::Stats).unwrap().json;
+        assert_eq!(st["sent"]["I1"], 1);
+        assert_eq!(st["received"]["R2"], 1);
+        assert_eq!(st["contexts"], 0);
+        for d in [da, db] {
+            std::fs::remove_dir_all(d).unwrap();
         }
     }
 }
