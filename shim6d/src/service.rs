@@ -372,7 +372,14 @@ impl Daemon {
     /// Gives the core the current locator set (RFC 5533 §10.1: local locator changes
     /// become updates to every peer; the core decides).
     fn push_locators(&mut self, now: Instant) {
-        let locators: Vec<Ipv6Addr> = self.locators().into_iter().map(|l| l.address).collect();
+        // Only usable ones (RFC 5534 §3.1: an address on an interface that is down is
+        // not locally operational; the core then sees it leave, a trusted failure hint).
+        let locators: Vec<Ipv6Addr> = self
+            .locators()
+            .into_iter()
+            .filter(|l| l.usable)
+            .map(|l| l.address)
+            .collect();
         if let Some(core) = self.core.as_mut() {
             core.local_locators(now, &locators);
         }
