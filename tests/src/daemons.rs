@@ -424,8 +424,20 @@ impl Pair {
             }
             io::Result::Ok(d)
         };
-        let a = make(&bed.a, "a", "a0", bed.a_addrs, true)?;
-        let b = make(&bed.b, "b", "b0", bed.b_addrs, options.daemon_b)?;
+        // A failed setup leaves nothing behind: a daemon already started is stopped by
+        // its Drop, the namespaces by the testbed's, the directory here.
+        let made = make(&bed.a, "a", "a0", bed.a_addrs, true).and_then(|a| {
+            make(&bed.b, "b", "b0", bed.b_addrs, options.daemon_b).map(|b| (a, b))
+        });
+        let (a, b) = match made {
+            Ok(ab) => ab,
+            Err(e) => {
+                if !options.keep {
+                    let _ = std::fs::remove_dir_all(&dir);
+                }
+                return Err(e);
+            }
+        };
         let b = options.daemon_b.then_some(b);
         Ok(Self {
             a,
