@@ -426,9 +426,8 @@ impl Pair {
         };
         // A failed setup leaves nothing behind: a daemon already started is stopped by
         // its Drop, the namespaces by the testbed's, the directory here.
-        let made = make(&bed.a, "a", "a0", bed.a_addrs, true).and_then(|a| {
-            make(&bed.b, "b", "b0", bed.b_addrs, options.daemon_b).map(|b| (a, b))
-        });
+        let made = make(&bed.a, "a", "a0", bed.a_addrs, true)
+            .and_then(|a| make(&bed.b, "b", "b0", bed.b_addrs, options.daemon_b).map(|b| (a, b)));
         let (a, b) = match made {
             Ok(ab) => ab,
             Err(e) => {
