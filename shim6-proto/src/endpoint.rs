@@ -365,7 +365,58 @@ impl Endpoint {
         self.policy
     }
 
+    /// The configuration in force.
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+
+    /// The REAP instance of the context with CT(local) `tag`, when REAP runs on it: its
+    /// state, timers, counters and exploration order (for the shell's `cat`).
+    pub fn reap(&self, tag: ContextTag) -> Option<&reap::Reap> {
+        self.contexts.get(&tag).and_then(|c| c.reap.as_ref())
+    }
+
     // ------------------------------------------------------------------ C. commands
+
+    /// Replaces the REAP configuration for contexts that reach ESTABLISHED from now on
+    /// (the shell's `set tsend`); running REAP instances keep theirs. A non-default Send
+    /// Timeout is announced to new peers in a Keepalive Timeout option (RFC 5534 §5.3).
+    ///
+    /// # Errors
+    /// [`ApiMisuse::Config`] when the REAP configuration does not validate; nothing
+    /// changes then.
+    pub fn set_reap_config(&mut self, reap: reap::Config) -> Result<(), Error> {
+        reap.validate()
+            .map_err(|e| ApiMisuse::Config(format!("reap: {e}")))?;
+        self.config.reap = reap;
+        Ok(())
+    }
+
+    /// Asks REAP on one context to check its current pair now, as an ICMP error about
+    /// that pair would (RFC 5534 §3.3: the current pair is probed first; if it does not
+    /// answer, the exploration goes on to the other pairs). Only acts in Operational
+    /// and after REAP's ICMP hold-down, like a real ICMP hint.
+    ///
+    /// # Errors
+    /// [`ApiMisuse::UnknownContext`]; [`ApiMisuse::Config`] when REAP does not run on
+    /// the context (not ESTABLISHED, or REAP disabled).
+    pub fn explore(&mut self, now: Instant, tag: ContextTag) -> Result<(), Error> {
+        let now = self.advance(now);
+        let Some(mut ctx) = self.take(tag) else {
+            return Err(ApiMisuse::UnknownContext(tag).into());
+        };
+        let r = match ctx.reap.as_mut() {
+            Some(r) => {
+                let pair = r.current_pair();
+                r.handle_hint(now, reap::Hint::Icmp(pair));
+                Ok(())
+            }
+            None => Err(ApiMisuse::Config("REAP does not run on this context".into()).into()),
+        };
+        self.pump_reap(now, &mut ctx);
+        self.put(ctx);
+        r
+    }
 
     /// Starts the four-way handshake for the default context (FII 0) of a ULID pair
     /// (RFC 5533 §7.5): sends I1, → I1-SENT. Returns CT(local).

@@ -514,7 +514,7 @@ impl Config {
                 ),
             }),
             Ok(json) => match serde_json::from_str::<serde_json::Value>(&json) {
-                Ok(v) if v.is_object() => {}
+                Ok(v) if v.is_object() => problems.extend(check_identity(&v, &json, params)),
                 Ok(_) => problems.push(Problem {
                     file: params.clone(),
                     line: 1,
@@ -574,6 +574,65 @@ impl Config {
         }
         keys
     }
+}
+
+/// Problems with the addresses of a cga-tool parameter file: each entry needs an
+/// address and hex parameters, and the address must verify against them (RFC 3972 §5,
+/// RFC 5535 §7), or the protocol core would refuse to start. No addresses at all is not a
+/// problem: the daemon then runs without the core.
+fn check_identity(v: &serde_json::Value, text: &str, file: &Path) -> Vec<Problem> {
+    let Some(entries) = v.get("addresses").and_then(|a| a.as_array()) else {
+        return Vec::new();
+    };
+    let line_of = |needle: &str| {
+        text.lines()
+            .position(|l| l.contains(needle))
+            .map_or(0, |i| i + 1)
+    };
+    let mut problems = Vec::new();
+    for (i, e) in entries.iter().enumerate() {
+        let addr = e.get("address").and_then(|a| a.as_str());
+        let params = e.get("params").and_then(|a| a.as_str());
+        let (Some(addr), Some(params)) = (addr, params) else {
+            problems.push(Problem {
+                file: file.to_owned(),
+                line: 0,
+                message: format!("addresses[{i}]: needs \"address\" and \"params\""),
+            });
+            continue;
+        };
+        let line = line_of(addr);
+        let parsed: Result<Ipv6Addr, _> = addr.parse();
+        let bytes = (params.len() % 2 == 0)
+            .then(|| {
+                (0..params.len())
+                    .step_by(2)
+                    .map(|k| {
+                        params
+                            .get(k..k + 2)
+                            .and_then(|h| u8::from_str_radix(h, 16).ok())
+                    })
+                    .collect::<Option<Vec<u8>>>()
+            })
+            .flatten();
+        let message = match (parsed, bytes) {
+            (Err(e), _) => Some(format!(
+                "addresses[{i}]: {addr:?} is not an IPv6 address: {e}"
+            )),
+            (_, None) => Some(format!("addresses[{i}]: params is not hex")),
+            (Ok(a), Some(b)) => cga::verify(&a, &b)
+                .err()
+                .map(|e| format!("addresses[{i}]: {a} does not verify against its params: {e}")),
+        };
+        if let Some(message) = message {
+            problems.push(Problem {
+                file: file.to_owned(),
+                line,
+                message,
+            });
+        }
+    }
+    problems
 }
 
 /// The line of `key = ` inside `[section]` of `text`, for problems found after parsing;
@@ -1621,6 +1680,39 @@ mod tests {
         let err = Config::load(&dir.join("missing.toml")).unwrap_err();
         assert_eq!(err.problems[0].line, 0);
         assert!(err.to_string().contains("cannot read the configuration"));
+    }
+
+    #[test]
+    fn identity_addresses_must_verify() {
+        let dir = std::env::temp_dir().join(format!("shim6d-cfg-id-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let conf = dir.join("c.toml");
+        std::fs::write(&conf, "[identity]\nparams_file = \"p.json\"\n").unwrap();
+        // A real HBA member, then the same parameters under another address.
+        let set = cga::Generator::from_parts(
+            cga::Sec::ZERO,
+            cga::hba_pseudo_key(&[9; 48]),
+            &[[0x20, 0x01, 0x0d, 0xb8, 0, 1, 0, 0]],
+            false,
+        )
+        .unwrap()
+        .finish([9; 16]);
+        let (_, good, params) = set.members().remove(0);
+        let hex: String = params.iter().map(|b| format!("{b:02x}")).collect();
+        let doc = format!(
+            "{{\"addresses\": [\n {{\"address\": \"{good}\", \"params\": \"{hex}\"}},\n              {{\"address\": \"2001:db8:1::1\", \"params\": \"{hex}\"}},\n              {{\"address\": \"2001:db8:1::2\"}}\n]}}\n"
+        );
+        std::fs::write(dir.join("p.json"), doc).unwrap();
+        let err = Config::load(&conf).unwrap_err();
+        assert_eq!(err.problems.len(), 2, "{err}");
+        assert_eq!(err.problems[0].file, dir.join("p.json"));
+        assert_eq!(err.problems[0].line, 3, "{err}");
+        assert!(err.problems[0].message.contains("does not verify"), "{err}");
+        assert!(
+            err.problems[1].message.contains("needs \"address\""),
+            "{err}"
+        );
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]

@@ -3,10 +3,9 @@
 //! The daemon shell (data plane, routing, control interface, service loop) is complete
 //! without a Shim6 protocol core: it then forwards what enters the TUN unchanged through
 //! the marked raw socket, drops (and counts) what arrives for protocol 140, and answers
-//! the control commands that need contexts with "not available: protocol core not
-//! running". The sans-IO `shim6_proto::Endpoint` is not written yet; when it is, an
-//! adapter implements [`ProtocolCore`] for it and the service is started with
-//! `Resources::core = Some(Box::new(adapter))` ([`crate::service::Resources`]).
+//! running". The adapter for the sans-IO `shim6_proto::Endpoint` is
+//! [`crate::proto_core::ProtoCore`]; `main` builds it when the configuration names an
+//! identity and hands it over as `Resources::core` ([`crate::service::Resources`]).
 //!
 //! # The contract (style.md "The `Endpoint` contract", in the shell's terms)
 //!
@@ -16,8 +15,9 @@
 //!   never goes backwards.
 //! - After any handler or command the shell drains, in this order,
 //!   [`ProtocolCore::poll_transmit`] (packets to send through the marked raw socket),
-//!   [`ProtocolCore::poll_event`] (routing changes), then re-reads
-//!   [`ProtocolCore::poll_timeout`].
+//!   [`ProtocolCore::poll_event`] (routing changes, path changes), then re-reads
+//!   [`ProtocolCore::poll_timeout`] (which takes `&mut self`: the endpoint prunes its
+//!   timer heap lazily there).
 //! - Buffers belong to the shell ([`PacketBuf`], boringtun's habit): the core rewrites in
 //!   place, using the headroom in front of the packet to insert the 8-octet payload
 //!   extension header (RFC 5533 §5.1) or to rebuild an IPv6 header on the inbound side.
@@ -34,7 +34,20 @@
 //!   `poll_transmit`).
 //! - `poll_event`: [`CoreEvent::RouteAdd`] when a context is established with a peer
 //!   ULID (from then on the flow enters the TUN), [`CoreEvent::RouteRemove`] when it
-//!   is closed.
+//!   is closed, [`CoreEvent::PathChanged`] when REAP moved a context to another pair.
+//! - `peer_activity`: traffic from the peer that reached the application without
+//!   crossing the daemon (architecture hazard 2), reported so REAP's Send timer knows.
+//!
+//! # Hooks for the modules that plug in next
+//!
+//! - **visibility** (hazard 2): whoever reads the kernel counters of unshimmed inbound
+//!   traffic calls [`ProtocolCore::peer_activity`] for each ULID pair that saw traffic
+//!   (the service loop's `visibility` hook, [`crate::service`]).
+//! - **trigger**: its decisions become [`crate::control::Command::Establish`] through
+//!   [`ProtocolCore::command`] (the service loop's `trigger` hook).
+//! - **resend** (hazard 6): [`CoreEvent::PathChanged`] is where the TCP re-send runs.
+//! - **mtu**: outbound packets the core drops as too big are where ICMPv6 Packet Too
+//!   Big is generated ([`Outbound::Drop`] reasons), in the data-plane engine.
 //! - `command`: `ls`, `cat`, `rm`, `establish`, `explore`, `set tsend`, and the
 //!   context part of `stats`, `locators`, `params`.
 
@@ -74,6 +87,14 @@ pub enum CoreEvent {
     RouteAdd(Ipv6Addr),
     /// Stop routing the peer ULID into the TUN.
     RouteRemove(Ipv6Addr),
+    /// REAP moved the context of these ULIDs to another locator pair (RFC 5534 §4.2:
+    /// the upper layer SHOULD be informed): the hook for the TCP re-send.
+    PathChanged {
+        /// ULID(local).
+        ulid_local: Ipv6Addr,
+        /// ULID(peer).
+        ulid_peer: Ipv6Addr,
+    },
 }
 
 /// The Shim6 protocol core as the daemon shell drives it. See the module docs for the
@@ -85,6 +106,13 @@ pub trait ProtocolCore: Send {
     /// A datagram read from the protocol-140 raw socket (from the Shim6 header on).
     fn inbound(&mut self, now: Instant, packet: &mut PacketBuf, meta: &RecvMeta) -> Inbound;
 
+    /// An ICMPv6 error message read from the raw ICMPv6 socket (from the ICMPv6 header
+    /// on; types 1–4 only). The default drops it (a core that does not use them).
+    fn inbound_icmp(&mut self, now: Instant, packet: &mut PacketBuf, meta: &RecvMeta) -> Inbound {
+        let _ = (now, packet, meta);
+        Inbound::Drop("icmp_unused")
+    }
+
     /// Writes the next packet to send (a complete IPv6 packet) into `buf`; `false` when
     /// there is none.
     fn poll_transmit(&mut self, now: Instant, buf: &mut PacketBuf) -> bool;
@@ -93,13 +121,20 @@ pub trait ProtocolCore: Send {
     fn poll_event(&mut self) -> Option<CoreEvent>;
 
     /// When [`ProtocolCore::handle_timeout`] is due next.
-    fn poll_timeout(&self) -> Option<Instant>;
+    fn poll_timeout(&mut self) -> Option<Instant>;
 
     /// The clock passed the deadline of [`ProtocolCore::poll_timeout`].
     fn handle_timeout(&mut self, now: Instant);
 
     /// The local locator set changed (address monitor); `locators` is the whole new set.
     fn local_locators(&mut self, now: Instant, locators: &[Ipv6Addr]);
+
+    /// Traffic from `ulid_peer` to `ulid_local` reached the application without
+    /// passing through the daemon (no payload header: the kernel delivered it). The
+    /// default ignores it (a core without REAP).
+    fn peer_activity(&mut self, now: Instant, ulid_local: Ipv6Addr, ulid_peer: Ipv6Addr) {
+        let _ = (now, ulid_local, ulid_peer);
+    }
 
     /// A control command about contexts (`ls`, `cat`, `rm`, `establish`, `explore`,
     /// `set tsend`), or the core's part of `stats` / `locators` / `params` (the shell

@@ -13,7 +13,10 @@
 //! Not the protocol: handshake, context table, locator verification and REAP live in the
 //! sans-IO crates (`shim6-proto`, `reap`, `cga`). The shell reaches them through one
 //! documented seam, the [`core::ProtocolCore`] trait, handed to [`service::run`] in
-//! [`service::Resources::core`]. Without a core the shell still runs for real: packets
+//! [`service::Resources::core`]; [`proto_core::ProtoCore`] is the adapter for
+//! `shim6_proto::Endpoint`, built when the configuration names an identity (a
+//! `cga-tool generate --format json` file with addresses). Without a core (the
+//! parameter file lists no address) the shell still runs for real: packets
 //! routed into the TUN leave unchanged through the marked raw socket, protocol-140
 //! datagrams are counted and dropped, and the context commands answer
 //! `not available: protocol core not running`.
@@ -37,6 +40,7 @@
 //! | [`core`] | **the seam**: [`core::ProtocolCore`], [`core::Outbound`], [`core::Inbound`], [`core::CoreEvent`] |
 //! | [`dataplane`] | TUN, raw sockets, routing plumbing, packet buffers and batches, counters |
 //! | [`mptcp`] | the MPTCP userspace path manager: policy engine, driver, `[mptcp]` settings |
+//! | [`proto_core`] | the adapter: `shim6_proto::Endpoint` behind the seam, identity loading, commands |
 //! | [`service`] | [`service::run`]: the loop, reload, shutdown and cleanup |
 //! | `sys` | the crate's only `unsafe`: raw-socket syscalls (`libc`) |
 //!
@@ -52,5 +56,6 @@ pub mod control;
 pub mod core;
 pub mod dataplane;
 pub mod mptcp;
+pub mod proto_core;
 pub mod service;
 mod sys;

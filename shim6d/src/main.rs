@@ -13,6 +13,7 @@ use failure::{Failure, fail};
 use shim6d::{
     config::{self, Config},
     control::client::{self, Endpoint},
+    proto_core::ProtoCore,
     service::{self, Resources},
 };
 use tokio::{
@@ -227,6 +228,27 @@ fn daemon(path: &Path) -> Result<(), Failure> {
         let mut resources = Resources::bind(&config)
             .await
             .map_err(|e| fail(1, e))?;
+        // The protocol core runs when the configuration names an identity (a cga-tool
+        // parameter file with addresses); its locators come from the address monitor
+        // once the service loop runs.
+        resources.core = match ProtoCore::from_config(&config, &[], std::time::Instant::now()) {
+            Ok(Some(core)) => {
+                tracing::info!(
+                    ulids = ?core.ulids(),
+                    params = %config.identity.params_file.display(),
+                    "Shim6 protocol core ready"
+                );
+                Some(Box::new(core))
+            }
+            Ok(None) => {
+                tracing::warn!(
+                    params = %config.identity.params_file.display(),
+                    "the parameter file lists no address: running without the protocol core"
+                );
+                None
+            }
+            Err(e) => return Err(fail(1, e)),
+        };
         let (reload_tx, reload_rx) = mpsc::channel(1);
         resources.reload = Some(reload_rx);
         let mut hup = signal(SignalKind::hangup()).map_err(|e| fail(1, format!("SIGHUP: {e}")))?;

@@ -152,6 +152,7 @@ pub async fn run(
     // and every route through it), then the rule (torn down explicitly).
     let tun = Tun::create(&handle, &config.tun.name, config.tun.mtu).await?;
     let rx = RawRecv::open(IPPROTO_SHIM6)?;
+    let icmp = RawRecv::open_icmp6_errors()?;
     let tx = RawSend::open(config.routing.fwmark)?;
     let plumbing = Plumbing::install(handle.clone(), tun.index(), &config.routing).await?;
     tracing::info!(
@@ -181,7 +182,7 @@ pub async fn run(
         monitor: None,
     };
     let result = daemon
-        .main_loop(&handle, &tun, &rx, &tx, req_rx, reload, shutdown)
+        .main_loop(&handle, &tun, &rx, &icmp, &tx, req_rx, reload, shutdown)
         .await;
 
     // Teardown, whatever the loop's outcome: control first (no request may arrive into
@@ -214,6 +215,7 @@ impl Daemon {
         handle: &Handle,
         tun: &Tun,
         rx: &RawRecv,
+        icmp: &RawRecv,
         tx: &RawSend,
         mut requests: mpsc::Receiver<Request>,
         mut reload: Option<mpsc::Receiver<Config>>,
@@ -224,6 +226,8 @@ impl Daemon {
         // Inbound datagrams carry the payload header on top of a full-size packet.
         let mut in_batch = Batch::new(self.config.tun.batch, mtu + 8);
         let mut scratch = PacketBuf::new(mtu + 8);
+        // ICMPv6 errors quote at most 1280 octets of the invoking packet (RFC 4443 §2.4).
+        let mut icmp_batch = Batch::new(8, mtu + 8);
         self.monitor = Some(
             handle
                 .monitor(MonitorOptions::default())
@@ -236,7 +240,7 @@ impl Daemon {
         self.push_locators(Instant::now());
         tokio::pin!(shutdown);
         loop {
-            let deadline = self.core.as_ref().and_then(|c| c.poll_timeout());
+            let deadline = self.core.as_mut().and_then(|c| c.poll_timeout());
             let sleep = async {
                 match deadline {
                     Some(d) => tokio::time::sleep_until(d.into()).await,
@@ -259,6 +263,11 @@ impl Daemon {
                     let now = Instant::now();
                     self.stats.inbound(&mut in_batch, self.core.as_deref_mut(), tun, now).await;
                 }
+                r = icmp.recv_batch(&mut icmp_batch) => {
+                    r.map_err(|source| Error::Io { op: "read the ICMPv6 socket", source })?;
+                    let now = Instant::now();
+                    self.stats.inbound_icmp(&mut icmp_batch, self.core.as_deref_mut(), tun, now).await;
+                }
                 ev = monitor.next() => match ev {
                     Ok(ev) => self.on_link_event(&ev, Instant::now()),
                     // The monitor retries its resync on the next call; a failing socket
@@ -268,6 +277,10 @@ impl Daemon {
                         tokio::time::sleep(Duration::from_millis(100)).await;
                     }
                 },
+                // HOOK (trigger): the flow-accounting reader becomes one more arm here,
+                // e.g. `flows = self.trigger.next() => ...`, turning each decision into
+                // `self.command(&Command::Establish(peer), now)` (policy: config.trigger;
+                // responder-only and manual modes never initiate).
                 Some(req) = requests.recv() => {
                     let answer = self.command(&req.command, Instant::now());
                     // The client may be gone: nothing to do then.
@@ -285,6 +298,17 @@ impl Daemon {
                     if let (Some(c), Some(d)) = (self.core.as_mut(), deadline)
                         && now >= d
                     {
+                        // HOOK (visibility, architecture hazard 2): REAP's Send timer
+                        // only ever fires from here. Before handing the timeout over,
+                        // read the kernel counters of inbound traffic that bypassed the
+                        // daemon and report each ULID pair that saw some:
+                        //     for (local, peer) in self.visibility.active_since_last(now) {
+                        //         c.peer_activity(now, local, peer);
+                        //     }
+                        // Without it, a context on its ULID pair does not see the peer's
+                        // unrewritten packets, its Send timer expires once, and REAP
+                        // moves it to a pair whose traffic the daemon does see
+                        // (docs/daemon.md "Inbound visibility").
                         c.handle_timeout(now);
                     }
                 }
@@ -319,6 +343,10 @@ impl Daemon {
             let r = match ev {
                 CoreEvent::RouteAdd(peer) => self.plumbing.add_peer(peer).await,
                 CoreEvent::RouteRemove(peer) => self.plumbing.remove_peer(peer).await,
+                // HOOK (resend, hazard 6): re-send on the new pair what was sent into
+                // the failure, e.g. `self.resend.path_changed(ulid_local, ulid_peer)`
+                // draining into `tx`. Logged by the core already.
+                CoreEvent::PathChanged { .. } => Ok(()),
             };
             if let Err(e) = r {
                 tracing::error!(error = %e, "routing change asked by the core");
@@ -344,7 +372,14 @@ impl Daemon {
     /// Gives the core the current locator set (RFC 5533 §10.1: local locator changes
     /// become updates to every peer; the core decides).
     fn push_locators(&mut self, now: Instant) {
-        let locators: Vec<Ipv6Addr> = self.locators().into_iter().map(|l| l.address).collect();
+        // Only usable ones (RFC 5534 §3.1: an address on an interface that is down is
+        // not locally operational; the core then sees it leave, a trusted failure hint).
+        let locators: Vec<Ipv6Addr> = self
+            .locators()
+            .into_iter()
+            .filter(|l| l.usable)
+            .map(|l| l.address)
+            .collect();
         if let Some(core) = self.core.as_mut() {
             core.local_locators(now, &locators);
         }
@@ -413,6 +448,15 @@ impl Daemon {
         // What applies now: trigger policy, REAP timers, control limits, log level (the
         // last one in main, which owns the subscriber).
         self.config.trigger = new.trigger.clone();
+        if self.config.reap.send_timeout != new.reap.send_timeout
+            && let Some(core) = self.core.as_mut()
+            && let Err(e) = core.command(
+                Instant::now(),
+                &Command::SetSendTimeout(new.reap.send_timeout),
+            )
+        {
+            tracing::warn!(error = %e, "reload: the core kept its send timeout");
+        }
         self.config.reap = new.reap;
         self.config.control.max_clients = new.control.max_clients;
         self.config.control.max_line = new.control.max_line;
@@ -425,7 +469,7 @@ impl Daemon {
     fn command(&mut self, cmd: &Command, now: Instant) -> Result<Reply, CommandError> {
         match cmd {
             Command::Stats => Ok(self.stats_reply(now)),
-            Command::Locators => Ok(self.locators_reply()),
+            Command::Locators => Ok(self.locators_reply(now)),
             Command::Params => Ok(self.params_reply(now)),
             Command::SetSendTimeout(d) => {
                 // The core first: if it refuses, nothing changes.
@@ -498,16 +542,27 @@ impl Daemon {
         Reply::new(text.trim_end().to_owned(), json)
     }
 
-    fn locators_reply(&self) -> Reply {
+    fn locators_reply(&mut self, now: Instant) -> Reply {
         let locs = self.locators();
+        // The core's view: which of them it advertises as Shim6 locators.
+        let core = self.core_part(&Command::Locators, now);
+        let in_core = |a: &Ipv6Addr| {
+            core["shim6_locators"]
+                .as_array()
+                .map(|v| v.iter().any(|x| x.as_str() == Some(&a.to_string())))
+        };
         let mut text = String::new();
         for l in &locs {
             text.push_str(&format!(
-                "{:<40} {:<12} {}{}\n",
+                "{:<40} {:<12} {}{}{}\n",
                 l.address,
                 l.interface,
                 if l.usable { "usable" } else { "unusable" },
-                if l.fixed { " (fixed)" } else { "" }
+                if l.fixed { " (fixed)" } else { "" },
+                match in_core(&l.address) {
+                    Some(true) => " shim6",
+                    _ => "",
+                }
             ));
         }
         if locs.is_empty() {
@@ -521,6 +576,8 @@ impl Daemon {
                         "interface": l.interface,
                         "usable": l.usable,
                         "fixed": l.fixed,
+                        // Advertised to peers (None: no core running).
+                        "shim6": in_core(&l.address),
                     })
                 })
                 .collect(),
@@ -579,7 +636,7 @@ struct LocatorView {
 }
 
 /// `a.b.c value` lines from a JSON tree, for the text form of replies.
-fn flatten(prefix: &str, v: &serde_json::Value, out: &mut String) {
+pub(crate) fn flatten(prefix: &str, v: &serde_json::Value, out: &mut String) {
     match v {
         serde_json::Value::Object(m) => {
             for (k, v) in m {

@@ -52,6 +52,35 @@ pub fn set_int(fd: &OwnedFd, level: i32, name: i32, value: i32) -> io::Result<()
     }
 }
 
+/// `ICMP6_FILTER` (linux/icmpv6.h; RFC 3542 §3.2): the option of a raw ICMPv6 socket
+/// that says which message types it receives.
+const ICMP6_FILTER: i32 = 1;
+
+/// Lets a raw ICMPv6 socket receive only the message types in `pass` (RFC 3542 §3.2).
+/// In the kernel's `struct icmp6_filter` a set bit blocks its type.
+pub fn set_icmp6_filter(fd: &OwnedFd, pass: &[u8]) -> io::Result<()> {
+    let mut filter = [u32::MAX; 8];
+    for &t in pass {
+        filter[usize::from(t >> 5)] &= !(1u32 << (t & 31));
+    }
+    // SAFETY: the pointer and length describe `filter`, a live [u32; 8], which has the
+    // layout of the kernel's `struct icmp6_filter { __u32 data[8]; }`.
+    let rc = unsafe {
+        libc::setsockopt(
+            fd.as_raw_fd(),
+            libc::IPPROTO_ICMPV6,
+            ICMP6_FILTER,
+            (&raw const filter).cast(),
+            size_of::<[u32; 8]>() as libc::socklen_t,
+        )
+    };
+    if rc < 0 {
+        Err(io::Error::last_os_error())
+    } else {
+        Ok(())
+    }
+}
+
 /// `getsockopt` of an `int` option.
 pub fn get_int(fd: &OwnedFd, level: i32, name: i32) -> io::Result<i32> {
     let mut value: libc::c_int = 0;

@@ -80,7 +80,7 @@ impl ProtocolCore for SeamProbe {
         self.events.pop()
     }
 
-    fn poll_timeout(&self) -> Option<Instant> {
+    fn poll_timeout(&mut self) -> Option<Instant> {
         None
     }
 

@@ -378,6 +378,10 @@ impl LinShim6 {
 
     fn nft_element(&self, op: &str, dir: Direction, i: usize, j: usize) -> io::Result<()> {
         let (s, d) = self.path(dir, i, j);
+        self.nft_addrs(op, s, d)
+    }
+
+    fn nft_addrs(&self, op: &str, s: Ipv6Addr, d: Ipv6Addr) -> io::Result<()> {
         let out = self.router.exec(
             "nft",
             &[&format!("{op} element inet s6t broken {{ {s} . {d} }}")],
@@ -393,6 +397,17 @@ impl LinShim6 {
     /// Restores the path.
     pub fn heal_path(&self, dir: Direction, i: usize, j: usize) -> io::Result<()> {
         self.nft_element("delete", dir, i, j)
+    }
+
+    /// Drops everything from `src` to `dst`, any addresses (e.g. HBAs added to the hosts
+    /// next to the `::1` locators).
+    pub fn break_addrs(&self, src: Ipv6Addr, dst: Ipv6Addr) -> io::Result<()> {
+        self.nft_addrs("add", src, dst)
+    }
+
+    /// Restores what [`LinShim6::break_addrs`] broke.
+    pub fn heal_addrs(&self, src: Ipv6Addr, dst: Ipv6Addr) -> io::Result<()> {
+        self.nft_addrs("delete", src, dst)
     }
 
     /// Restores every path.

@@ -42,10 +42,29 @@ impl RawRecv {
     /// `IPV6_RECVHOPLIMIT`, `IPV6_RECVTCLASS` and `IPV6_FLOWINFO` (flow label). Needs `CAP_NET_RAW` and a tokio
     /// runtime with I/O.
     pub fn open(protocol: i32) -> Result<Self, Error> {
+        Self::open_filtered(protocol, None)
+    }
+
+    /// A raw ICMPv6 socket receiving only the error messages (RFC 4443 §2.1: types 1–4,
+    /// Destination Unreachable, Packet Too Big, Time Exceeded, Parameter Problem), with
+    /// the same ancillary data: what the core needs for NO-SUPPORT (RFC 5533 §7.6: an
+    /// "unrecognized Next Header" Parameter Problem answering our I1) and for
+    /// translating errors about rewritten packets back to the ULIDs (RFC 5533 §5.1).
+    pub fn open_icmp6_errors() -> Result<Self, Error> {
+        Self::open_filtered(libc::IPPROTO_ICMPV6, Some(&[1, 2, 3, 4]))
+    }
+
+    fn open_filtered(protocol: i32, icmp_pass: Option<&[u8]>) -> Result<Self, Error> {
         let fd = sys::raw6(protocol).map_err(|source| Error::RawOpen {
             what: "receive socket",
             source,
         })?;
+        if let Some(pass) = icmp_pass {
+            sys::set_icmp6_filter(&fd, pass).map_err(|source| Error::SocketOption {
+                option: "ICMP6_FILTER",
+                source,
+            })?;
+        }
         for (name, opt) in [
             ("IPV6_RECVPKTINFO", libc::IPV6_RECVPKTINFO),
             ("IPV6_RECVHOPLIMIT", libc::IPV6_RECVHOPLIMIT),
