@@ -1,0 +1,1 @@
+//! MTU handling (placeholder being written).

@@ -1,0 +1,1 @@
+//! TCP re-send (placeholder being written).
