@@ -213,7 +213,7 @@ fn flows_and_contexts_are_independent() {
     assert_eq!(b.buffered(UlidPair::new(L, Q)).0, 1);
     // The ACK of flow 40000 clears only that flow of that peer.
     assert_eq!(b.on_inbound(t, &ack(1100)), 1);
-    assert_eq!(resent(&mut b, t, PAIR), [other_flow.clone()]);
+    assert_eq!(resent(&mut b, t, PAIR), [other_flow]);
     assert_eq!(resent(&mut b, t, UlidPair::new(L, Q)), [other_peer]);
     // An ACK from Q for the P flow's ports clears nothing of P.
     assert_eq!(
