@@ -5,26 +5,40 @@
 //! payload extension header (RFC 5533 §5.1 / §12): the kernel delivers them straight to
 //! the application, and shim6d never sees them. REAP's Send timer (RFC 5534 §5.1) must
 //! still learn that something arrived, or it declares a working path failed after Send
-//! Timeout. This module counts those packets **in the kernel** and tells the loop which
+//! Timeout. This module notes those packets **in the kernel** and tells the loop which
 //! ULID pairs saw traffic since the last look.
 //!
-//! # Mechanism: one nftables set with per-element counters
+//! # Mechanism: an nftables set of registered pairs, and two "seen" sets in turn
 //!
 //! ```text
 //! table inet shim6d_reap {
-//!     set pairs { type ipv6_addr . ipv6_addr; counter; }   # peer ULID . local ULID
+//!     set pairs { type ipv6_addr . ipv6_addr; }                # peer ULID . local ULID
+//!     set seen0 { type ipv6_addr . ipv6_addr; flags dynamic; size N; }
+//!     set seen1 { ... the same ... }
 //!     chain input {
 //!         type filter hook input priority -150; policy accept;
-//!         ip6 saddr . ip6 daddr @pairs                      # the lookup bumps the counter
+//!         ip6 saddr . ip6 daddr @pairs jump note               # one hash lookup
 //!     }
+//!     chain note { add @seen0 { ip6 saddr . ip6 daddr } }      # the set being written
 //! }
 //! ```
 //!
-//! One hash lookup per inbound IPv6 packet, whatever the number of contexts; packets of
-//! other peers do not match and cost only that lookup. [`Visibility::poll`] lists the set
-//! (`nft -j -nn list set`) and returns the pairs whose packet counter grew.
+//! Every inbound IPv6 packet costs one hash lookup in `pairs`, whatever the number of
+//! contexts; a registered pair's packets also add it to the set being written (a second
+//! lookup once it is there). [`Visibility::poll`] then, in two `nft` runs:
 //!
-//! Why this and not the alternatives (measured in `docs/bench/daemon-aux.md`):
+//! 1. empties the *other* seen set and points `note` at it, in one transaction
+//!    (`flush set; flush chain; add rule`), so the kernel now writes there;
+//! 2. lists the set written until then, now quiescent (`nft -j -nn list set`): exactly
+//!    the pairs that received packets since the previous poll.
+//!
+//! The cost of a poll grows with the number of pairs that were **active**, not with the
+//! number registered. The first version of this module kept a counter per registered
+//! pair and listed them all at every poll: 188 ms per poll with 10⁴ pairs (the `nft`
+//! command prints about 10 µs per element), a fifth of a core at one poll a second
+//! (`docs/bench/daemon-aux.md`).
+//!
+//! Why nftables and not the alternatives (measured in `docs/bench/daemon-aux.md`):
 //! - **NFLOG** copies every matching packet (or a prefix) to userspace: a per-packet
 //!   wake-up of the daemon for exactly the traffic we wanted to keep out of it.
 //! - **A socket filter** (a packet socket with classic BPF per peer) sees packets
@@ -36,9 +50,10 @@
 //! - **One rule per pair** with a named counter costs a linear walk of the chain per
 //!   packet: 10⁴ contexts would mean 10⁴ comparisons per packet.
 //!
-//! The per-element counter being bumped by a plain lookup (no `update` statement) is
-//! the kernel behaviour this relies on; the netns test `netns_aux_visibility` proves it
-//! on the CI kernel (6.18).
+//! A packet that the kernel is evaluating against the old `note` rule while step 1
+//! commits may land in the set after step 2 listed it: that one sample is lost (the
+//! pair's next packet is seen). At worst REAP then explores a path that works and
+//! stays on it.
 //!
 //! # How to wire it (service loop and `Endpoint` adapter)
 //!
@@ -50,18 +65,19 @@
 //!    `vis.unregister(..)` with the same pair. (Register whatever the current locators
 //!    are: after a switch the peer's packets carry the payload header and reach the
 //!    core through the raw socket, and plain ones still count as received.)
-//! 3. Poll every [`poll_interval`]`(config.reap.send_timeout)` while [`Visibility::is_empty`] is false, **and** just
-//!    before calling `handle_timeout(now)` when the core's deadline passed:
+//! 3. Poll every [`poll_interval`]`(config.reap.send_timeout)` while
+//!    [`Visibility::is_empty`] is false, **and** just before calling
+//!    `handle_timeout(now)` when the core's deadline passed:
 //!    `for pair in vis.poll()? { endpoint.note_peer_activity(now, pair.local, pair.peer) }`,
 //!    then drain the core's pollers as after any handler. Polling only at the core's
 //!    deadline would not do: an idle context has no Send timer armed, so packets the peer
 //!    sends would start our Keepalive timer (RFC 5534 §5.2) only at the next deadline,
 //!    and the peer's Send timer could expire first.
-//! 4. A poll blocks for one `nft` run (about 2 ms); use
-//!    `tokio::task::spawn_blocking(move || query.run())` with [`Visibility::query`] and
-//!    then [`Visibility::update`] if the stall matters.
+//! 4. A poll blocks for two `nft` runs (a few ms); if the stall matters, run
+//!    [`Query::run`] (from [`Visibility::query`]) with `tokio::task::spawn_blocking` and
+//!    hand its document to [`Visibility::update`]; never run two queries at once.
 
-use std::{collections::BTreeMap, fmt, net::Ipv6Addr, time::Duration};
+use std::{collections::BTreeSet, fmt, net::Ipv6Addr, time::Duration};
 
 use serde_json::Value;
 
@@ -83,8 +99,23 @@ pub fn poll_interval(send_timeout: Duration) -> Duration {
     (send_timeout / 6).clamp(MIN_POLL_INTERVAL, POLL_INTERVAL)
 }
 
-/// The set holding the pairs.
-const SET: &str = "pairs";
+/// The set of registered pairs.
+const PAIRS: &str = "pairs";
+/// The chain that adds a packet's pair to the seen set being written.
+const NOTE: &str = "note";
+/// Most pairs a seen set holds (beyond it, a pair's packets are not noted until the
+/// next poll empties the set).
+const SEEN_SIZE: u32 = 65_536;
+
+/// The seen set with index `i` (0 or 1).
+fn seen(i: u8) -> String {
+    format!("seen{i}")
+}
+
+/// The rule of `note` writing into seen set `i`.
+fn note_rule(i: u8) -> String {
+    format!("add @{} {{ ip6 saddr . ip6 daddr }}", seen(i))
+}
 
 /// A context's ULIDs.
 #[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Debug)]
@@ -114,41 +145,65 @@ impl fmt::Display for UlidPair {
 }
 
 /// The blocking half of a poll, detached from [`Visibility`] so it can run on another
-/// thread: `nft -j -nn list set inet TABLE pairs`.
+/// thread. Not idempotent: every run switches the set being written.
 #[derive(Clone, Debug)]
 pub struct Query {
     table: String,
+    writing: u8,
 }
 
 impl Query {
-    /// Runs `nft` and returns its JSON document.
+    /// Points `note` at the other (emptied) seen set, then lists the one written until
+    /// now; returns the listing (`nft -j -nn list set`).
     pub fn run(&self) -> Result<Value, nft::Error> {
+        let (t, next) = (&self.table, 1 - self.writing);
+        nft::run_script(
+            &format!("switch inet {t} to {}", seen(next)),
+            &format!(
+                "flush set inet {t} {s}\nflush chain inet {t} {NOTE}\nadd rule inet {t} {NOTE} {r}\n",
+                s = seen(next),
+                r = note_rule(next)
+            ),
+        )?;
+        let s = seen(self.writing);
         nft::list_json(
-            &format!("read set inet {} {SET}", self.table),
-            &["list", "set", "inet", &self.table, SET],
+            &format!("read set inet {t} {s}"),
+            &["list", "set", "inet", t, &s],
         )
     }
 }
 
-/// The kernel-side per-pair counters and what the last poll saw.
+/// The kernel-side sets and the registered pairs.
 #[derive(Debug)]
 pub struct Visibility {
     table: OwnedTable,
-    /// Registered pairs and their packet counter at the last poll.
-    seen: BTreeMap<UlidPair, u64>,
+    pairs: BTreeSet<UlidPair>,
+    /// The seen set the kernel writes into.
+    writing: u8,
 }
 
 impl Visibility {
-    /// Installs (or replaces a stale) table `inet NAME` with an empty set.
+    /// Installs (or replaces a stale) table `inet NAME` with no pair registered.
     pub fn install(table: &str) -> Result<Self, nft::Error> {
+        let set = |name: String| {
+            format!(
+                "  set {name} {{\n    type ipv6_addr . ipv6_addr\n    flags dynamic\n    \
+                 size {SEEN_SIZE}\n  }}\n"
+            )
+        };
         let body = format!(
-            "  set {SET} {{\n    type ipv6_addr . ipv6_addr\n    counter\n  }}\n\
+            "  set {PAIRS} {{\n    type ipv6_addr . ipv6_addr\n  }}\n{}{}\
+             \x20 chain {NOTE} {{\n    {}\n  }}\n\
              \x20 chain input {{\n    type filter hook input priority -150; policy accept;\n\
-             \x20   ip6 saddr . ip6 daddr @{SET}\n  }}"
+             \x20   ip6 saddr . ip6 daddr @{PAIRS} jump {NOTE}\n  }}",
+            set(seen(0)),
+            set(seen(1)),
+            note_rule(0)
         );
         Ok(Self {
             table: OwnedTable::install(table, &body)?,
-            seen: BTreeMap::new(),
+            pairs: BTreeSet::new(),
+            writing: 0,
         })
     }
 
@@ -157,94 +212,103 @@ impl Visibility {
         self.table.name()
     }
 
-    /// Starts counting packets from `pair.peer` to `pair.local`. Registering a pair
-    /// twice is a no-op.
+    /// Starts noting packets from `pair.peer` to `pair.local`. Registering a pair twice
+    /// is a no-op.
     pub fn register(&mut self, pair: UlidPair) -> Result<(), nft::Error> {
-        if self.seen.contains_key(&pair) {
-            return Ok(());
+        self.register_all(&[pair])
+    }
+
+    /// Registers many pairs in few `nft` runs (1000 elements per transaction): after a
+    /// restart, or for benchmarks.
+    pub fn register_all(&mut self, pairs: &[UlidPair]) -> Result<(), nft::Error> {
+        let new: BTreeSet<UlidPair> = pairs
+            .iter()
+            .filter(|p| !self.pairs.contains(p))
+            .copied()
+            .collect();
+        let new: Vec<UlidPair> = new.into_iter().collect();
+        for chunk in new.chunks(1000) {
+            let elements: Vec<String> = chunk.iter().map(UlidPair::element).collect();
+            nft::run_script(
+                &format!("register {} pair(s), the first {}", chunk.len(), chunk[0]),
+                &format!(
+                    "add element inet {} {PAIRS} {{ {} }}\n",
+                    self.table(),
+                    elements.join(", ")
+                ),
+            )?;
+            self.pairs.extend(chunk);
         }
-        nft::run_script(
-            &format!("register {pair}"),
-            &format!(
-                "add element inet {} {SET} {{ {} }}\n",
-                self.table(),
-                pair.element()
-            ),
-        )?;
-        self.seen.insert(pair, 0);
         Ok(())
     }
 
-    /// Stops counting for `pair`; an unknown pair is a no-op.
+    /// Stops noting `pair`; an unknown pair is a no-op.
     pub fn unregister(&mut self, pair: UlidPair) -> Result<(), nft::Error> {
-        if !self.seen.contains_key(&pair) {
+        if !self.pairs.contains(&pair) {
             return Ok(());
         }
         nft::run_script(
             &format!("unregister {pair}"),
             &format!(
-                "delete element inet {} {SET} {{ {} }}\n",
+                "delete element inet {} {PAIRS} {{ {} }}\n",
                 self.table(),
                 pair.element()
             ),
         )?;
-        self.seen.remove(&pair);
+        self.pairs.remove(&pair);
         Ok(())
     }
 
     /// Whether no pair is registered (nothing to poll).
     pub fn is_empty(&self) -> bool {
-        self.seen.is_empty()
+        self.pairs.is_empty()
     }
 
     /// The registered pairs.
     pub fn pairs(&self) -> impl Iterator<Item = UlidPair> + '_ {
-        self.seen.keys().copied()
+        self.pairs.iter().copied()
     }
 
-    /// The blocking half of [`Visibility::poll`], to run elsewhere.
+    /// The blocking half of [`Visibility::poll`], to run elsewhere; hand its result to
+    /// [`Visibility::update`] before making the next query.
     pub fn query(&self) -> Query {
         Query {
             table: self.table().to_owned(),
+            writing: self.writing,
         }
     }
 
-    /// The pairs whose counters grew since the last update, from a [`Query::run`]
-    /// document. Elements of pairs not (or no longer) registered are ignored; a counter
-    /// that went down (the element was re-created) counts as activity when non-zero.
+    /// The registered pairs in a [`Query::run`] document (pairs unregistered since are
+    /// ignored); the set it lists is the next one to be emptied and written.
     pub fn update(&mut self, doc: &Value) -> Result<Vec<UlidPair>, nft::Error> {
-        let mut active = Vec::new();
-        for e in nft::set_elements(doc, SET)? {
+        let listed = seen(self.writing);
+        let mut active = BTreeSet::new();
+        for e in nft::set_elements(doc, &listed)? {
             let Some(pair) = pair_of(&e.key) else {
                 return Err(nft::Error::Unexpected {
-                    op: format!("read set inet {} {SET}", self.table()),
+                    op: format!("read set inet {} {listed}", self.table()),
                     what: format!("element {:?} is not an address pair", e.key),
                 });
             };
-            let Some(last) = self.seen.get_mut(&pair) else {
-                continue;
-            };
-            if e.packets != *last {
-                if e.packets > 0 {
-                    active.push(pair);
-                }
-                *last = e.packets;
+            if self.pairs.contains(&pair) {
+                active.insert(pair);
             }
         }
-        Ok(active)
+        self.writing = 1 - self.writing;
+        Ok(active.into_iter().collect())
     }
 
-    /// Reads the counters (one blocking `nft` run) and returns the pairs that received
-    /// packets since the last poll.
+    /// Switches sets and lists the one written since the last poll (two blocking `nft`
+    /// runs): the registered pairs that received packets since then.
     pub fn poll(&mut self) -> Result<Vec<UlidPair>, nft::Error> {
-        if self.seen.is_empty() {
+        if self.pairs.is_empty() {
             return Ok(Vec::new());
         }
         let doc = self.query().run()?;
         self.update(&doc)
     }
 
-    /// Deletes the table (and with it every counter).
+    /// Deletes the table.
     pub fn delete(self) -> Result<(), nft::Error> {
         self.table.delete()
     }
@@ -264,54 +328,58 @@ fn pair_of(key: &[Value]) -> Option<UlidPair> {
 mod tests {
     use super::*;
 
-    /// `nft -j -nn list set inet shim6d_reap pairs` captured on the CI kernel (6.18,
-    /// nftables 1.0.6) after 3 packets from the registered peer.
-    const CAPTURED: &str = r#"{"nftables": [{"metainfo": {"version": "1.0.6", "release_name": "Lester Gooch #5", "json_schema_version": 1}}, {"set": {"family": "inet", "name": "pairs", "table": "shim6d_reap", "type": ["ipv6_addr", "ipv6_addr"], "handle": 2, "elem": [{"elem": {"val": {"concat": ["2001:db8:c2::2", "2001:db8:c2::1"]}, "counter": {"packets": 3, "bytes": 264}}}, {"elem": {"val": {"concat": ["2001:db8:c2::3", "2001:db8:c2::1"]}, "counter": {"packets": 0, "bytes": 0}}}], "stmt": [{"counter": null}]}}]}"#;
+    /// `nft -j -nn list set inet shim6d_reap seen0` captured on the CI kernel (6.18,
+    /// nftables 1.0.6) after packets from both registered peers and the switch to seen1.
+    const CAPTURED: &str = r#"{"nftables": [{"metainfo": {"version": "1.0.6", "release_name": "Lester Gooch #5", "json_schema_version": 1}}, {"set": {"family": "inet", "name": "seen0", "table": "shim6d_reap", "type": ["ipv6_addr", "ipv6_addr"], "handle": 4, "size": 65536, "elem": [{"concat": ["2001:db8:c2::2", "2001:db8:c2::1"]}, {"concat": ["2001:db8:c2::3", "2001:db8:c2::1"]}]}}]}"#;
+    /// The same for the empty seen1.
+    const CAPTURED_EMPTY: &str = r#"{"nftables": [{"metainfo": {"version": "1.0.6", "release_name": "Lester Gooch #5", "json_schema_version": 1}}, {"set": {"family": "inet", "name": "seen1", "table": "shim6d_reap", "type": ["ipv6_addr", "ipv6_addr"], "handle": 5, "size": 65536}}]}"#;
 
     fn a(s: &str) -> Ipv6Addr {
         s.parse().unwrap()
     }
 
-    fn with_pairs(pairs: &[UlidPair]) -> BTreeMap<UlidPair, u64> {
-        pairs.iter().map(|p| (*p, 0)).collect()
-    }
-
     /// A `Visibility` without a table, for the bookkeeping tests (its `Drop` runs no
     /// `nft`).
-    fn detached(seen: BTreeMap<UlidPair, u64>) -> Visibility {
+    fn detached(pairs: &[UlidPair]) -> Visibility {
         Visibility {
             table: OwnedTable::detached_for_tests(DEFAULT_TABLE),
-            seen,
+            pairs: pairs.iter().copied().collect(),
+            writing: 0,
         }
     }
 
-    #[test]
-    fn captured_listing_reports_the_pair_with_packets() {
-        let p2 = UlidPair::new(a("2001:db8:c2::1"), a("2001:db8:c2::2"));
-        let p3 = UlidPair::new(a("2001:db8:c2::1"), a("2001:db8:c2::3"));
-        let mut v = detached(with_pairs(&[p2, p3]));
-        let doc: Value = serde_json::from_str(CAPTURED).unwrap();
-        assert_eq!(v.update(&doc).unwrap(), [p2]);
-        // Same counters again: nothing new.
-        assert!(v.update(&doc).unwrap().is_empty());
-        // The counter grows: reported again.
-        let grown = CAPTURED.replace("\"packets\": 3", "\"packets\": 4");
-        let doc: Value = serde_json::from_str(&grown).unwrap();
-        assert_eq!(v.update(&doc).unwrap(), [p2]);
-        // Re-created element (counter back to 1, below the last 4) counts too.
-        let reset = CAPTURED.replace("\"packets\": 3", "\"packets\": 1");
-        let doc: Value = serde_json::from_str(&reset).unwrap();
-        assert_eq!(v.update(&doc).unwrap(), [p2]);
+    fn doc(s: &str) -> Value {
+        serde_json::from_str(s).unwrap()
     }
 
     #[test]
-    fn unregistered_pairs_are_ignored_and_garbage_is_an_error() {
-        let mut v = detached(BTreeMap::new());
-        let doc: Value = serde_json::from_str(CAPTURED).unwrap();
-        assert!(v.update(&doc).unwrap().is_empty());
+    fn captured_listing_reports_registered_pairs_and_flips_sets() {
+        let p2 = UlidPair::new(a("2001:db8:c2::1"), a("2001:db8:c2::2"));
+        let p3 = UlidPair::new(a("2001:db8:c2::1"), a("2001:db8:c2::3"));
+        let mut v = detached(&[p2]);
+        assert_eq!(v.query().writing, 0);
+        // p3 is in the set but not registered (any more): ignored.
+        assert_eq!(v.update(&doc(CAPTURED)).unwrap(), [p2]);
+        assert_eq!(v.writing, 1, "the kernel writes into seen1 now");
+        assert_eq!(v.query().writing, 1);
+        assert!(v.update(&doc(CAPTURED_EMPTY)).unwrap().is_empty());
+        assert_eq!(v.writing, 0);
+        v.pairs.insert(p3);
+        assert_eq!(v.update(&doc(CAPTURED)).unwrap(), [p2, p3]);
+    }
+
+    #[test]
+    fn the_wrong_set_or_garbage_is_an_error() {
+        let p2 = UlidPair::new(a("2001:db8:c2::1"), a("2001:db8:c2::2"));
+        let mut v = detached(&[p2]);
+        v.writing = 1;
+        // A listing of seen0 while seen1 was being written: not what was asked for.
+        let err = v.update(&doc(CAPTURED)).unwrap_err().to_string();
+        assert!(err.contains("no set named \"seen1\""), "{err}");
+        assert_eq!(v.writing, 1, "unchanged after an error");
+        v.writing = 0;
         let bad = CAPTURED.replace("2001:db8:c2::2", "not-an-address");
-        let doc: Value = serde_json::from_str(&bad).unwrap();
-        let err = v.update(&doc).unwrap_err().to_string();
+        let err = v.update(&doc(&bad)).unwrap_err().to_string();
         assert!(err.contains("not an address pair"), "{err}");
     }
 
@@ -326,9 +394,10 @@ mod tests {
     }
 
     #[test]
-    fn element_syntax() {
+    fn element_and_rule_syntax() {
         let p = UlidPair::new(a("2001:db8::1"), a("2001:db8::2"));
         assert_eq!(p.element(), "2001:db8::2 . 2001:db8::1");
         assert_eq!(p.to_string(), "2001:db8::1 <- 2001:db8::2");
+        assert_eq!(note_rule(1), "add @seen1 { ip6 saddr . ip6 daddr }");
     }
 }

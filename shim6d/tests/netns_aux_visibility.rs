@@ -96,7 +96,15 @@ fn registered_pairs_are_seen_and_others_are_not() {
                 }
                 std::thread::sleep(Duration::from_millis(20));
             }
-            assert_eq!(seen, [pair], "the peer's packets are counted");
+            assert_eq!(seen, [pair], "the peer's packets are noted");
+            assert!(vis.poll().unwrap().is_empty(), "nothing new since");
+            // The two seen sets take turns: each poll sees exactly what came since the
+            // previous one.
+            for round in 0..3 {
+                send_from(&b_name, P, 1);
+                assert_eq!(vis.poll().unwrap(), [pair], "round {round}");
+                assert!(vis.poll().unwrap().is_empty(), "round {round}");
+            }
 
             // Packets from elsewhere: not reported (and not counted for the pair).
             send_from(&b_name, R, 5);
@@ -108,7 +116,8 @@ fn registered_pairs_are_seen_and_others_are_not() {
 
             // Unregister: the element is gone, later packets are not reported.
             vis.unregister(pair).unwrap();
-            let listing = vis.query().run().unwrap();
+            let listing =
+                nft::list_json("test", &["list", "set", "inet", vis.table(), "pairs"]).unwrap();
             let elems = nft::set_elements(&listing, "pairs").unwrap();
             send_from(&b_name, P, 5);
             std::thread::sleep(Duration::from_millis(100));
