@@ -7,7 +7,7 @@
 //! nftables' netlink API (`nf_tables` messages, expressions as bytecode) has no
 //! maintained typed Rust binding on our dependency line; the `nft` command compiles the
 //! rules and prints sets as JSON (`nft -j`), which `serde_json` (already a dependency)
-//! reads. A run costs a fork and one netlink round trip: about 2 ms here
+//! reads. A run costs a fork and one netlink round trip: 2–5 ms on the CI VM
 //! (`docs/bench/daemon-aux.md`), paid at the poll cadence (about once a second) and at
 //! context set-up, never per packet.
 //!
