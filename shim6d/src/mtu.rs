@@ -17,7 +17,8 @@
 //!    MTU is smaller than the links') is dropped and answered with an ICMPv6 Packet Too
 //!    Big (RFC 4443 §3.2) written **to the TUN**, as if from the peer, reporting the path
 //!    MTU minus 8 (digest §1.13): the local kernel lowers the PMTU of the ULID route and
-//!    the application's next packets fit.
+//!    the application's next packets fit (the netns test `netns_aux_mtu` shows the
+//!    kernel taking it: the next datagram comes out of the TUN fragmented to the MTU).
 //!
 //! A path MTU below 1288 cannot be fixed this way: IPv6 never goes below 1280 (RFC 8200
 //! §5, RFC 8201 §4), so [`ptb_mtu`] reports 1280 and the 1288-octet rewritten packet

@@ -3,7 +3,7 @@
 //!
 //! While a context's current locator pair equals its ULIDs, the peer's packets carry no
 //! payload extension header (RFC 5533 §5.1 / §12): the kernel delivers them straight to
-//! the application, and shim6d never sees them. REAP's Send timer (RFC 5534 §5.1) must
+//! the application, and shim6d never sees them. REAP's Send timer (RFC 5534 §4.1) must
 //! still learn that something arrived, or it declares a working path failed after Send
 //! Timeout. This module notes those packets **in the kernel** and tells the loop which
 //! ULID pairs saw traffic since the last look.
@@ -50,6 +50,9 @@
 //! - **One rule per pair** with a named counter costs a linear walk of the chain per
 //!   packet: 10⁴ contexts would mean 10⁴ comparisons per packet.
 //!
+//! Packets the daemon restores and writes into the TUN also arrive from the peer ULID
+//! and match: harmless (REAP hears of them twice), and no rule needs the TUN's name.
+//!
 //! A packet that the kernel is evaluating against the old `note` rule while step 1
 //! commits may land in the set after step 2 listed it: that one sample is lost (the
 //! pair's next packet is seen). At worst REAP then explores a path that works and
@@ -71,7 +74,7 @@
 //!    `for pair in vis.poll()? { endpoint.note_peer_activity(now, pair.local, pair.peer) }`,
 //!    then drain the core's pollers as after any handler. Polling only at the core's
 //!    deadline would not do: an idle context has no Send timer armed, so packets the peer
-//!    sends would start our Keepalive timer (RFC 5534 §5.2) only at the next deadline,
+//!    sends would start our Keepalive timer (RFC 5534 §4.1) only at the next deadline,
 //!    and the peer's Send timer could expire first.
 //! 4. A poll blocks for two `nft` runs (15–20 ms measured on the loaded CI VM); if the
 //!    stall matters, run

@@ -306,8 +306,9 @@ impl AccountingOptions {
         if let Some(mark) = self.fwmark {
             out_skip += &format!("    meta mark {mark:#x} return\n");
         }
-        // Link-local and multicast are never Shim6 peers (RFC 5533 §2: ULIDs are
-        // global-scope); ICMPv6 and Shim6 itself are not application flows.
+        // Link-local and multicast destinations are not peers a context could protect
+        // (one link's scope, RFC 4291 §2.5.6; a group, §2.7); ICMPv6 and Shim6 itself
+        // are not application flows.
         let common = format!(
             "    meta nfproto != ipv6 return\n    meta l4proto {{ {ICMPV6}, {SHIM6} }} return\n"
         );
