@@ -39,22 +39,28 @@
 //!
 //! # How to wire it (service loop and `Endpoint` adapter)
 //!
-//! 1. Own one `ResendBuffer::new(Limits::default())` in the loop (or the adapter).
-//! 2. Outbound: for each packet read from the TUN **before** `core.outbound` rewrites
-//!    it (ULID form): `resend.on_outbound(now, buf.packet())`. Only packets the core
-//!    then `Send`s or passes through matter; feeding every TUN packet is fine, because
-//!    only peers with a context are routed into the TUN.
-//! 3. Inbound: after `core.inbound` returned `DeliverToTun` (the buffer holds the
-//!    restored ULID-form packet): `resend.on_inbound(now, buf.packet())`.
-//! 4. On `Event::PathChanged { tag, .. }` (the seam needs a `CoreEvent::PathChanged
-//!    { local, peer }` carrying the context's ULIDs; it has none yet): for each
-//!    `seg in resend.on_path_change(now, UlidPair::new(local, peer))`, copy `seg` into
-//!    a `PacketBuf` at its TUN offset and run it through `core.outbound` like a TUN
-//!    packet (it is rewritten onto the new pair and noted as sent for REAP), then the
-//!    raw socket. Collect the segments first (`.map(<[u8]>::to_vec).collect()`) so the
-//!    buffer is not borrowed while the core runs.
-//! 5. On `Event::Closed` / `Event::Failed` for the pair: `resend.forget(pair)`.
-//! 6. Once a second (any periodic tick of the loop): `resend.expire(now)`.
+//! Best inside the `Endpoint` adapter (the `ProtocolCore` implementation), which sees
+//! every packet and the `Endpoint`'s events, so the seam needs no change:
+//!
+//! 1. The adapter owns one `ResendBuffer::new(Limits::default())`.
+//! 2. `ProtocolCore::outbound(now, buf)`: **before** `Endpoint::handle_outbound`
+//!    rewrites the packet, `resend.on_outbound(now, buf.packet())` (ULID form). Every
+//!    TUN packet may be fed: only peers with a context are routed into the TUN.
+//! 3. `ProtocolCore::inbound(now, buf, meta)`: when the answer is `DeliverToTun` (the
+//!    buffer holds the restored ULID-form packet), `resend.on_inbound(now,
+//!    buf.packet())`.
+//! 4. Draining `Endpoint::poll_event`: on `Event::PathChanged { tag, .. }`, look up the
+//!    context's ULIDs (`endpoint.context(tag)`), collect `resend.on_path_change(now,
+//!    UlidPair::new(local, peer)).map(<[u8]>::to_vec)`, run each copy through
+//!    `Endpoint::handle_outbound(now, ..)` like a TUN packet (it is rewritten onto the
+//!    new pair and noted as sent for REAP), and queue the `Send` results for the
+//!    adapter's `poll_transmit`, which the shell drains right after (style.md's D
+//!    order), so they leave at once.
+//! 5. On `Event::Closed` / `Event::Failed`: `resend.forget(pair)`.
+//! 6. In `ProtocolCore::handle_timeout` (or any periodic tick): `resend.expire(now)`.
+//!
+//! (In the service loop instead, the seam would need a `CoreEvent::PathChanged { local,
+//! peer }`; it has none today.)
 
 use std::{
     collections::{HashMap, VecDeque},
