@@ -159,6 +159,16 @@ fn iperf(a: &Netns, args: &[&str]) -> serde_json::Value {
     serde_json::from_slice(&out.stdout).unwrap()
 }
 
+/// The iperf3 server, killed (by its own PID) and reaped when dropped, also on panic.
+struct Server(std::process::Child);
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
 fn median(v: &mut [f64]) -> f64 {
     v.sort_by(f64::total_cmp);
     v[v.len() / 2]
@@ -204,7 +214,7 @@ fn main() {
         tx.send((req, rtx)).unwrap();
         rrx.recv().unwrap()
     };
-    let mut server = Command::new("ip")
+    let server = Command::new("ip")
         .args([
             "netns",
             "exec",
@@ -217,6 +227,7 @@ fn main() {
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
+        .map(Server)
         .unwrap();
     std::thread::sleep(Duration::from_millis(300));
 
@@ -261,8 +272,7 @@ fn main() {
     let poll10k = ask(Req::PollCost(10_000));
     ask(Req::Quit);
     w.join().unwrap();
-    let _ = server.kill();
-    let _ = server.wait();
+    drop(server);
 
     let base_u = median(&mut udp[0].clone());
     let base_t = median(&mut tcp[0].clone());
