@@ -41,7 +41,11 @@
 //! | [`dataplane`] | TUN, raw sockets, routing plumbing, packet buffers and batches, counters |
 //! | [`mptcp`] | the MPTCP userspace path manager: policy engine, driver, `[mptcp]` settings |
 //! | [`proto_core`] | the adapter: `shim6_proto::Endpoint` behind the seam, identity loading, commands |
+//! | [`mtu`] | TUN MTU, MSS clamp, ICMPv6 Packet Too Big for rewritten flows (hazard 4) |
+//! | [`resend`] | the bounded buffer of unacknowledged TCP segments re-sent after a path change (hazard 6) |
 //! | [`service`] | [`service::run`]: the loop, reload, shutdown and cleanup |
+//! | [`trigger`] | kernel flow accounting (nftables) and the heuristic deciding which flows get a context (hazard 3) |
+//! | [`visibility`] | kernel counters of inbound traffic that bypasses the daemon, for REAP (hazard 2) |
 //! | `sys` | the crate's only `unsafe`: raw-socket syscalls (`libc`) |
 //!
 //! # Errors
@@ -57,5 +61,9 @@ pub mod core;
 pub mod dataplane;
 pub mod mptcp;
 pub mod proto_core;
+pub mod mtu;
+pub mod resend;
 pub mod service;
 mod sys;
+pub mod trigger;
+pub mod visibility;

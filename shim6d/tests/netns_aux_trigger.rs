@@ -1,0 +1,144 @@
+//! The trigger on the real kernel: UDP traffic to a peer that passes the byte threshold
+//! is reported by the poller, DNS (port 53) never is, a peer is reported once, and the
+//! nftables table is gone after shutdown and after drop.
+//!
+//! Root only: without `CAP_NET_ADMIN` (or without `nft`) the test prints `SKIPPED`.
+
+use std::{
+    net::{Ipv6Addr, SocketAddr, UdpSocket},
+    time::{Duration, Instant},
+};
+
+use shim6d::{
+    config::Config,
+    trigger::{AccountingOptions, DEFAULT_TABLE, Reason, TriggerPoller, nft},
+    visibility::UlidPair,
+};
+use xfrm_sys::netns::{self, Netns};
+
+const L: Ipv6Addr = Ipv6Addr::new(0x2001, 0xdb8, 0xc4, 0, 0, 0, 0, 1);
+const P1: Ipv6Addr = Ipv6Addr::new(0x2001, 0xdb8, 0xc4, 0, 0, 0, 0, 2);
+const P2: Ipv6Addr = Ipv6Addr::new(0x2001, 0xdb8, 0xc4, 0, 0, 0, 0, 3);
+
+fn have_nft() -> bool {
+    let ok = std::process::Command::new("nft")
+        .arg("--version")
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if !ok {
+        println!("SKIPPED: needs the nft command");
+    }
+    ok
+}
+
+fn send(to: Ipv6Addr, port: u16, n: usize) {
+    let s = UdpSocket::bind(SocketAddr::new(L.into(), 0)).unwrap();
+    for _ in 0..n {
+        s.send_to(&[0x5a; 300], SocketAddr::new(to.into(), port))
+            .unwrap();
+    }
+}
+
+#[test]
+fn udp_past_the_threshold_triggers_and_dns_never_does() {
+    if !netns::require_net_admin() || !have_nft() {
+        return;
+    }
+    let a = Netns::new("triga").unwrap();
+    let b = Netns::new("trigb").unwrap();
+    netns::veth(&a, "a0", &b, "b0").unwrap();
+    a.ip(&[
+        "-6",
+        "addr",
+        "add",
+        &format!("{L}/64"),
+        "dev",
+        "a0",
+        "nodad",
+    ])
+    .unwrap();
+    for addr in [P1, P2] {
+        b.ip(&[
+            "-6",
+            "addr",
+            "add",
+            &format!("{addr}/64"),
+            "dev",
+            "b0",
+            "nodad",
+        ])
+        .unwrap();
+    }
+    a.ip(&["link", "set", "a0", "up"]).unwrap();
+    b.ip(&["link", "set", "b0", "up"]).unwrap();
+
+    let (first, second, gone) = a
+        .run(|| async {
+            let config = Config::default();
+            let mut options = AccountingOptions::for_daemon(&config);
+            options.tun = None; // no TUN in this namespace
+            let mut trig = TriggerPoller::new(config.trigger.clone(), options).unwrap();
+            assert!(trig.accounting().is_some(), "auto mode installs the table");
+            let t0 = Instant::now();
+            assert!(trig.poll(t0).unwrap().is_empty());
+            // 10 × 300 octets of payload: past 2 KB to P1, and to P2's DNS port.
+            send(P1, 9999, 10);
+            send(P2, 53, 10);
+            let mut first = Vec::new();
+            for i in 0..50 {
+                first = trig.poll(t0 + Duration::from_millis(i)).unwrap();
+                if !first.is_empty() {
+                    break;
+                }
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            // More traffic: P1 is pending now, P2 is still DNS only.
+            send(P1, 9999, 10);
+            send(P2, 53, 10);
+            let second = trig.poll(t0 + Duration::from_secs(1)).unwrap();
+            trig.shutdown().unwrap();
+            (first, second, !nft::table_exists(DEFAULT_TABLE).unwrap())
+        })
+        .unwrap();
+    assert_eq!(first.len(), 1, "{first:?}");
+    assert_eq!(first[0].pair, UlidPair::new(L, P1));
+    assert_eq!(first[0].flow.port, Some(9999));
+    assert!(
+        matches!(first[0].reason, Reason::Bytes(b) if b >= 2048),
+        "{first:?}"
+    );
+    assert!(second.is_empty(), "reported once; DNS never: {second:?}");
+    assert!(gone, "shutdown deletes the table");
+}
+
+#[test]
+fn responder_only_installs_nothing_and_drop_cleans_up() {
+    if !netns::require_net_admin() || !have_nft() {
+        return;
+    }
+    let a = Netns::new("trigdrop").unwrap();
+    let (responder, during, after) = a
+        .run(|| async {
+            let mut config = Config::default();
+            let mut options = AccountingOptions::for_daemon(&config);
+            options.table = "shim6d_trig_t".into();
+            config.trigger.mode = shim6d::config::TriggerMode::ResponderOnly;
+            let mut trig = TriggerPoller::new(config.trigger.clone(), options).unwrap();
+            let responder = nft::table_exists("shim6d_trig_t").unwrap();
+            assert!(trig.poll(Instant::now()).unwrap().is_empty());
+            // A reload to auto installs it; dropping the poller removes it.
+            config.trigger.mode = shim6d::config::TriggerMode::Auto;
+            trig.reconfigure(config.trigger.clone()).unwrap();
+            let during = nft::table_exists("shim6d_trig_t").unwrap();
+            drop(trig);
+            (
+                responder,
+                during,
+                nft::table_exists("shim6d_trig_t").unwrap(),
+            )
+        })
+        .unwrap();
+    assert!(!responder, "responder-only mode counts nothing");
+    assert!(during);
+    assert!(!after, "dropped: table deleted");
+}
