@@ -34,15 +34,17 @@
 //!   `poll_transmit`).
 //! - `poll_event`: [`CoreEvent::RouteAdd`] when a context is established with a peer
 //!   ULID (from then on the flow enters the TUN), [`CoreEvent::RouteRemove`] when it
-//!   is closed, [`CoreEvent::PathChanged`] when REAP moved a context to another pair.
+//!   is closed, [`CoreEvent::ContextUp`] / [`CoreEvent::ContextDown`] per ULID pair
+//!   (inbound visibility), [`CoreEvent::PathChanged`] when REAP moved a context to
+//!   another pair.
 //! - `peer_activity`: traffic from the peer that reached the application without
 //!   crossing the daemon (architecture hazard 2), reported so REAP's Send timer knows.
 //!
 //! # Hooks for the modules that plug in next
 //!
-//! - **visibility** (hazard 2): whoever reads the kernel counters of unshimmed inbound
-//!   traffic calls [`ProtocolCore::peer_activity`] for each ULID pair that saw traffic
-//!   (the service loop's `visibility` hook, [`crate::service`]).
+//! - **visibility** (hazard 2, wired): the service loop registers each pair of
+//!   [`CoreEvent::ContextUp`] with [`crate::visibility::Visibility`], polls it, and
+//!   calls [`ProtocolCore::peer_activity`] for each ULID pair that saw traffic.
 //! - **trigger**: its decisions become [`crate::control::Command::Establish`] through
 //!   [`ProtocolCore::command`] (the service loop's `trigger` hook).
 //! - **resend** (hazard 6): [`CoreEvent::PathChanged`] is where the TCP re-send runs.
@@ -87,6 +89,23 @@ pub enum CoreEvent {
     RouteAdd(Ipv6Addr),
     /// Stop routing the peer ULID into the TUN.
     RouteRemove(Ipv6Addr),
+    /// A context on these ULIDs reached ESTABLISHED: the shell starts noting the
+    /// peer's packets that bypass the daemon (architecture hazard 2,
+    /// [`crate::visibility`]).
+    ContextUp {
+        /// ULID(local).
+        ulid_local: Ipv6Addr,
+        /// ULID(peer).
+        ulid_peer: Ipv6Addr,
+    },
+    /// The context on these ULIDs is gone (closed, or its establishment failed): the
+    /// shell stops noting its packets.
+    ContextDown {
+        /// ULID(local).
+        ulid_local: Ipv6Addr,
+        /// ULID(peer).
+        ulid_peer: Ipv6Addr,
+    },
     /// REAP moved the context of these ULIDs to another locator pair (RFC 5534 §4.2:
     /// the upper layer SHOULD be informed): the hook for the TCP re-send.
     PathChanged {

@@ -43,6 +43,7 @@ use crate::{
     control::{self, Command, CommandError, Listener, Reply, Request},
     core::{CoreEvent, ProtocolCore},
     dataplane::{self, Batch, PacketBuf, Plumbing, RawRecv, RawSend, Tun, raw::IPPROTO_SHIM6},
+    visibility::{self, UlidPair, Visibility},
 };
 
 /// Why the service could not start or stopped on error.
@@ -155,6 +156,19 @@ pub async fn run(
     let icmp = RawRecv::open_icmp6_errors()?;
     let tx = RawSend::open(config.routing.fwmark)?;
     let plumbing = Plumbing::install(handle.clone(), tun.index(), &config.routing).await?;
+    // Inbound visibility (architecture hazard 2): only a core with REAP needs it. Without
+    // nftables the daemon still runs; REAP then moves each context off its ULID pair
+    // once (docs/daemon.md "Inbound visibility").
+    let visibility = match core {
+        Some(_) => match Visibility::install(visibility::DEFAULT_TABLE) {
+            Ok(v) => Some(v),
+            Err(e) => {
+                tracing::warn!(error = %e, "inbound visibility unavailable (nftables)");
+                None
+            }
+        },
+        None => None,
+    };
     tracing::info!(
         tun = tun.name(),
         mtu = tun.mtu(),
@@ -180,6 +194,8 @@ pub async fn run(
         server,
         plumbing,
         monitor: None,
+        visibility,
+        visibility_due: Instant::now(),
     };
     let result = daemon
         .main_loop(&handle, &tun, &rx, &icmp, &tx, req_rx, reload, shutdown)
@@ -190,6 +206,11 @@ pub async fn run(
     let _ = stop_control.send(true);
     let _ = control_task.await;
     let errors = daemon.plumbing.teardown().await;
+    if let Some(v) = daemon.visibility.take()
+        && let Err(e) = v.delete()
+    {
+        tracing::warn!(error = %e, "delete the inbound-visibility table");
+    }
     drop(tun);
     if errors.is_empty() {
         tracing::info!("shim6d stopped; routes, rule and TUN removed");
@@ -206,6 +227,10 @@ struct Daemon {
     server: control::Server,
     plumbing: Plumbing,
     monitor: Option<xfrm_sys::Monitor>,
+    /// The kernel's record of inbound traffic that bypasses the daemon (hazard 2).
+    visibility: Option<Visibility>,
+    /// When to poll [`Daemon::visibility`] next.
+    visibility_due: Instant,
 }
 
 impl Daemon {
@@ -247,6 +272,19 @@ impl Daemon {
                     None => std::future::pending().await,
                 }
             };
+            // Inbound visibility is polled on its own clock while pairs are registered
+            // (visibility.rs "How to wire it", step 3), and again before a timeout.
+            let vis_due = self
+                .visibility
+                .as_ref()
+                .filter(|v| !v.is_empty())
+                .map(|_| self.visibility_due);
+            let vis_sleep = async {
+                match vis_due {
+                    Some(d) => tokio::time::sleep_until(d.into()).await,
+                    None => std::future::pending().await,
+                }
+            };
             let monitor = self.monitor.as_mut().expect("opened above");
             tokio::select! {
                 () = &mut shutdown => {
@@ -277,6 +315,7 @@ impl Daemon {
                         tokio::time::sleep(Duration::from_millis(100)).await;
                     }
                 },
+                () = vis_sleep => self.poll_visibility(Instant::now()),
                 // HOOK (trigger): the flow-accounting reader becomes one more arm here,
                 // e.g. `flows = self.trigger.next() => ...`, turning each decision into
                 // `self.command(&Command::Establish(peer), now)` (policy: config.trigger;
@@ -295,25 +334,39 @@ impl Daemon {
                 () = sleep => {
                     // Handle the timeout only when the clock says so (style.md "Time").
                     let now = Instant::now();
-                    if let (Some(c), Some(d)) = (self.core.as_mut(), deadline)
-                        && now >= d
-                    {
-                        // HOOK (visibility, architecture hazard 2): REAP's Send timer
-                        // only ever fires from here. Before handing the timeout over,
-                        // read the kernel counters of inbound traffic that bypassed the
-                        // daemon and report each ULID pair that saw some:
-                        //     for (local, peer) in self.visibility.active_since_last(now) {
-                        //         c.peer_activity(now, local, peer);
-                        //     }
-                        // Without it, a context on its ULID pair does not see the peer's
-                        // unrewritten packets, its Send timer expires once, and REAP
-                        // moves it to a pair whose traffic the daemon does see
-                        // (docs/daemon.md "Inbound visibility").
-                        c.handle_timeout(now);
+                    if deadline.is_some_and(|d| now >= d) {
+                        // REAP's Send timer only ever fires from here: first report the
+                        // peer's packets that bypassed the daemon since the last poll
+                        // (architecture hazard 2), or a working ULID pair would be
+                        // declared failed.
+                        self.poll_visibility(now);
+                        if let Some(c) = self.core.as_mut() {
+                            c.handle_timeout(now);
+                        }
                     }
                 }
             }
             self.drain_core(tx, &mut scratch).await;
+        }
+    }
+
+    /// Reads which registered ULID pairs received packets since the last poll and
+    /// tells the core (RFC 5534 §4.1: any packet from the peer counts as received).
+    fn poll_visibility(&mut self, now: Instant) {
+        let (Some(v), Some(core)) = (self.visibility.as_mut(), self.core.as_mut()) else {
+            return;
+        };
+        self.visibility_due = now + visibility::poll_interval(self.config.reap.send_timeout);
+        if v.is_empty() {
+            return;
+        }
+        match v.poll() {
+            Ok(active) => {
+                for p in active {
+                    core.peer_activity(now, p.local, p.peer);
+                }
+            }
+            Err(e) => tracing::warn!(error = %e, "inbound visibility poll"),
         }
     }
 
@@ -347,6 +400,28 @@ impl Daemon {
                 // the failure, e.g. `self.resend.path_changed(ulid_local, ulid_peer)`
                 // draining into `tx`. Logged by the core already.
                 CoreEvent::PathChanged { .. } => Ok(()),
+                CoreEvent::ContextUp {
+                    ulid_local,
+                    ulid_peer,
+                } => {
+                    if let Some(v) = self.visibility.as_mut()
+                        && let Err(e) = v.register(UlidPair::new(ulid_local, ulid_peer))
+                    {
+                        tracing::warn!(error = %e, "inbound visibility: register");
+                    }
+                    Ok(())
+                }
+                CoreEvent::ContextDown {
+                    ulid_local,
+                    ulid_peer,
+                } => {
+                    if let Some(v) = self.visibility.as_mut()
+                        && let Err(e) = v.unregister(UlidPair::new(ulid_local, ulid_peer))
+                    {
+                        tracing::warn!(error = %e, "inbound visibility: unregister");
+                    }
+                    Ok(())
+                }
             };
             if let Err(e) = r {
                 tracing::error!(error = %e, "routing change asked by the core");

@@ -584,3 +584,56 @@ fn restarted_daemon_recovered_by_r1bis() {
             >= 1
     );
 }
+
+/// Architecture hazard 2, wired (`shim6d::visibility`): a context on its ULID pair with
+/// traffic both ways never crosses the daemon inbound, yet REAP hears of it through the
+/// `inet shim6d_reap` nftables sets, so neither side's Send timer declares the working
+/// pair failed: no path change through three Send Timeouts.
+#[test]
+fn ulid_pair_with_direct_traffic_stays_put() {
+    if !netns::require_net_admin() {
+        return;
+    }
+    let p = start("vis", Options::default());
+    p.establish()
+        .unwrap_or_else(|e| panic!("{e}\n{}", logs(&p)));
+    let (ua, ub) = p.ulids();
+    assert_eq!(p.current_pair().unwrap(), (ua, ub), "starts on the ULIDs");
+    // Both daemons registered the pair in their own namespace's table.
+    for (ns, local, peer) in [(&p.bed.a, ua, ub), (&p.bed.b, ub, ua)] {
+        let out = ns
+            .exec("nft", &["list", "set", "inet", "shim6d_reap", "pairs"])
+            .unwrap();
+        let text = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            text.contains(&format!("{peer} . {local}")),
+            "{} : {text}\n{}",
+            ns.name(),
+            logs(&p)
+        );
+    }
+    // A TCP stream A -> B (data one way, ACKs the other) for three Send Timeouts.
+    let stream = daemons::Stream::start(&p.bed.a, &p.bed.b, ua, ub).unwrap();
+    std::thread::sleep(Duration::from_secs_f64(3.0 * p.options.send_timeout + 1.0));
+    let moved = stream.received();
+    let result = stream.finish(Duration::from_secs(20));
+    assert!(
+        moved > 0 && result.error.is_none(),
+        "{result:?}\n{}",
+        logs(&p)
+    );
+    for (side, d) in [("A", &p.a), ("B", p.b())] {
+        let c = &d.contexts().unwrap()[0];
+        let kinds: Vec<&str> = c["events"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter_map(|e| e["event"].as_str())
+            .collect();
+        let ctx = format!("{side}: {c}\n{}", logs(&p));
+        assert!(!kinds.contains(&"path_changed"), "{ctx}");
+        assert!(!kinds.contains(&"path_failed"), "{ctx}");
+        assert_eq!(c["state"], "ESTABLISHED", "{ctx}");
+    }
+    assert_eq!(p.current_pair().unwrap(), (ua, ub), "{}", logs(&p));
+}

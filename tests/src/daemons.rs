@@ -856,10 +856,10 @@ pub fn failover(pair: &Pair, broken: Break, say: &mut dyn FnMut(&str)) -> io::Re
     say(&format!(
         "TCP stream [{ua}]:* -> [{ub}]:{STREAM_PORT} running, checked byte by byte"
     ));
-    // Let REAP settle: without the inbound-visibility module the daemons do not see
-    // the peer's unrewritten traffic, so each Send timer fires once and REAP moves
-    // to a pair whose traffic they do see (docs/daemon.md). Wait until A's pair has
-    // not changed for Send Timeout + 2 s (bounded).
+    // Let REAP settle: wait until A's pair has not changed for Send Timeout + 2 s
+    // (bounded). With inbound visibility (`shim6d::visibility`) the context stays on its
+    // ULID pair, and `path_changes_before_failure` below is 0; a daemon without
+    // nftables would move once here (docs/daemon.md "Inbound visibility").
     let quiet = Duration::from_secs_f64(tsend + 2.0);
     let started = Instant::now();
     let mut last_pair = pair.current_pair()?;
