@@ -45,8 +45,9 @@
 //! - **visibility** (hazard 2, wired): the service loop registers each pair of
 //!   [`CoreEvent::ContextUp`] with [`crate::visibility::Visibility`], polls it, and
 //!   calls [`ProtocolCore::peer_activity`] for each ULID pair that saw traffic.
-//! - **trigger**: its decisions become [`crate::control::Command::Establish`] through
-//!   [`ProtocolCore::command`] (the service loop's `trigger` hook).
+//! - **trigger** (wired): its decisions become [`crate::control::Command::Establish`]
+//!   through [`ProtocolCore::command`]; [`CoreEvent::ContextUp`],
+//!   [`CoreEvent::ContextDown`] and [`CoreEvent::EstablishFailed`] keep its bookkeeping.
 //! - **resend** (hazard 6): [`CoreEvent::PathChanged`] is where the TCP re-send runs.
 //! - **mtu**: outbound packets the core drops as too big are where ICMPv6 Packet Too
 //!   Big is generated ([`Outbound::Drop`] reasons), in the data-plane engine.
@@ -98,9 +99,17 @@ pub enum CoreEvent {
         /// ULID(peer).
         ulid_peer: Ipv6Addr,
     },
-    /// The context on these ULIDs is gone (closed, or its establishment failed): the
-    /// shell stops noting its packets.
+    /// The established context on these ULIDs is closed: the shell stops noting its
+    /// packets.
     ContextDown {
+        /// ULID(local).
+        ulid_local: Ipv6Addr,
+        /// ULID(peer).
+        ulid_peer: Ipv6Addr,
+    },
+    /// Establishing a context on these ULIDs failed (RFC 5533 §7.5, §7.6: E-FAILED,
+    /// NO-SUPPORT): the trigger does not retry the pair for a while.
+    EstablishFailed {
         /// ULID(local).
         ulid_local: Ipv6Addr,
         /// ULID(peer).

@@ -341,17 +341,10 @@ impl ProtoCore {
                 if let Some(r) = self.resend.as_mut() {
                     r.forget(UlidPair::new(key.ulid_local, key.ulid_peer));
                 }
-                // Nothing to note for this pair unless another context still uses it.
-                if !self
-                    .established
-                    .values()
-                    .any(|&p| p == (key.ulid_local, key.ulid_peer))
-                {
-                    self.pending.push_back(CoreEvent::ContextDown {
-                        ulid_local: key.ulid_local,
-                        ulid_peer: key.ulid_peer,
-                    });
-                }
+                self.pending.push_back(CoreEvent::EstablishFailed {
+                    ulid_local: key.ulid_local,
+                    ulid_peer: key.ulid_peer,
+                });
             }
             Event::Closed { tag, key, reason } => {
                 let span = self.span_key(tag, key.ulid_local, key.ulid_peer);

@@ -43,6 +43,7 @@ use crate::{
     control::{self, Command, CommandError, Listener, Reply, Request},
     core::{CoreEvent, ProtocolCore},
     dataplane::{self, Batch, PacketBuf, Plumbing, RawRecv, RawSend, Tun, raw::IPPROTO_SHIM6},
+    trigger::{self, AccountingOptions, TriggerPoller},
     visibility::{self, UlidPair, Visibility},
 };
 
@@ -169,6 +170,21 @@ pub async fn run(
         },
         None => None,
     };
+    // Which flows get a context (issue 6 item 3): only with a core to establish them.
+    // `TriggerPoller` installs the kernel accounting in `auto` mode only.
+    let trigger = match core {
+        Some(_) => match TriggerPoller::new(
+            config.trigger.clone(),
+            AccountingOptions::for_daemon(&config),
+        ) {
+            Ok(t) => Some(t),
+            Err(e) => {
+                tracing::warn!(error = %e, "automatic trigger unavailable (nftables)");
+                None
+            }
+        },
+        None => None,
+    };
     tracing::info!(
         tun = tun.name(),
         mtu = tun.mtu(),
@@ -196,6 +212,7 @@ pub async fn run(
         monitor: None,
         visibility,
         visibility_due: Instant::now(),
+        trigger,
     };
     let result = daemon
         .main_loop(&handle, &tun, &rx, &icmp, &tx, req_rx, reload, shutdown)
@@ -206,6 +223,11 @@ pub async fn run(
     let _ = stop_control.send(true);
     let _ = control_task.await;
     let errors = daemon.plumbing.teardown().await;
+    if let Some(t) = daemon.trigger.take()
+        && let Err(e) = t.shutdown()
+    {
+        tracing::warn!(error = %e, "delete the trigger table");
+    }
     if let Some(v) = daemon.visibility.take()
         && let Err(e) = v.delete()
     {
@@ -231,6 +253,8 @@ struct Daemon {
     visibility: Option<Visibility>,
     /// When to poll [`Daemon::visibility`] next.
     visibility_due: Instant,
+    /// The flow-accounting trigger (with a core).
+    trigger: Option<TriggerPoller>,
 }
 
 impl Daemon {
@@ -263,6 +287,8 @@ impl Daemon {
                 })?,
         );
         self.push_locators(Instant::now());
+        let mut trigger_tick = tokio::time::interval(trigger::POLL_INTERVAL);
+        trigger_tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         tokio::pin!(shutdown);
         loop {
             let deadline = self.core.as_mut().and_then(|c| c.poll_timeout());
@@ -316,10 +342,9 @@ impl Daemon {
                     }
                 },
                 () = vis_sleep => self.poll_visibility(Instant::now()),
-                // HOOK (trigger): the flow-accounting reader becomes one more arm here,
-                // e.g. `flows = self.trigger.next() => ...`, turning each decision into
-                // `self.command(&Command::Establish(peer), now)` (policy: config.trigger;
-                // responder-only and manual modes never initiate).
+                _ = trigger_tick.tick(), if self.trigger.as_ref().is_some_and(|t| t.accounting().is_some()) => {
+                    self.poll_trigger(Instant::now());
+                }
                 Some(req) = requests.recv() => {
                     let answer = self.command(&req.command, Instant::now());
                     // The client may be gone: nothing to do then.
@@ -347,6 +372,42 @@ impl Daemon {
                 }
             }
             self.drain_core(tx, &mut scratch).await;
+        }
+    }
+
+    /// Reads the kernel's flow counters and establishes a context for each pair the
+    /// trigger picked (LinShim6's heuristic and the policy rules; the decider never
+    /// initiates in `responder-only` or `manual` mode, and then no table is read).
+    fn poll_trigger(&mut self, now: Instant) {
+        let Some(t) = self.trigger.as_mut() else {
+            return;
+        };
+        let decisions = match t.poll(now) {
+            Ok(d) => d,
+            Err(e) => {
+                tracing::warn!(error = %e, "trigger: read the flow counters");
+                return;
+            }
+        };
+        for d in decisions {
+            tracing::info!(
+                peer = %d.pair.peer,
+                local = %d.pair.local,
+                reason = ?d.reason,
+                proto = d.flow.proto,
+                port = ?d.flow.port,
+                "trigger: establishing a context"
+            );
+            let r = match self.core.as_mut() {
+                Some(c) => c.command(now, &Command::Establish(d.pair.peer)),
+                None => Err(CommandError::NoProtocolCore),
+            };
+            if let Err(e) = r {
+                tracing::info!(peer = %d.pair.peer, error = %e, "trigger: establish refused");
+                if let Some(t) = self.trigger.as_mut() {
+                    t.establish_failed(now, d.pair);
+                }
+            }
         }
     }
 
@@ -404,6 +465,9 @@ impl Daemon {
                     ulid_local,
                     ulid_peer,
                 } => {
+                    if let Some(t) = self.trigger.as_mut() {
+                        t.context_up(UlidPair::new(ulid_local, ulid_peer));
+                    }
                     if let Some(v) = self.visibility.as_mut()
                         && let Err(e) = v.register(UlidPair::new(ulid_local, ulid_peer))
                     {
@@ -411,10 +475,22 @@ impl Daemon {
                     }
                     Ok(())
                 }
+                CoreEvent::EstablishFailed {
+                    ulid_local,
+                    ulid_peer,
+                } => {
+                    if let Some(t) = self.trigger.as_mut() {
+                        t.establish_failed(now, UlidPair::new(ulid_local, ulid_peer));
+                    }
+                    Ok(())
+                }
                 CoreEvent::ContextDown {
                     ulid_local,
                     ulid_peer,
                 } => {
+                    if let Some(t) = self.trigger.as_mut() {
+                        t.context_down(UlidPair::new(ulid_local, ulid_peer));
+                    }
                     if let Some(v) = self.visibility.as_mut()
                         && let Err(e) = v.unregister(UlidPair::new(ulid_local, ulid_peer))
                     {
@@ -523,6 +599,11 @@ impl Daemon {
         // What applies now: trigger policy, REAP timers, control limits, log level (the
         // last one in main, which owns the subscriber).
         self.config.trigger = new.trigger.clone();
+        if let Some(t) = self.trigger.as_mut()
+            && let Err(e) = t.reconfigure(new.trigger.clone())
+        {
+            tracing::warn!(error = %e, "reload: trigger accounting");
+        }
         if self.config.reap.send_timeout != new.reap.send_timeout
             && let Some(core) = self.core.as_mut()
             && let Err(e) = core.command(

@@ -93,6 +93,11 @@ pub struct Options {
     pub keep: bool,
     /// Start a daemon on host B (false: B has no shim6d, the NO-SUPPORT scenario).
     pub daemon_b: bool,
+    /// `[resend] enabled` of both daemons (the TCP re-send after a path change).
+    pub resend: bool,
+    /// `[trigger] mode` of A's and B's daemon: `"auto"` (flow accounting),
+    /// `"responder-only"` or `"manual"`.
+    pub trigger: [&'static str; 2],
 }
 
 impl Default for Options {
@@ -103,6 +108,8 @@ impl Default for Options {
             log: "info,shim6d=debug".into(),
             keep: false,
             daemon_b: true,
+            resend: true,
+            trigger: ["manual"; 2],
         }
     }
 }
@@ -387,6 +394,7 @@ impl Pair {
         let dir = std::env::temp_dir().join(format!("shim6d-{}", bed.a.name()));
         std::fs::create_dir_all(&dir)?;
         let make = |ns: &Netns, name: &str, dev: &str, locs: [Ipv6Addr; 3], run: bool| {
+            let trigger = options.trigger[usize::from(name == "b")];
             let hdir = dir.join(name);
             std::fs::create_dir_all(&hdir)?;
             let prefixes: Vec<Ipv6Addr> = locs.iter().map(|a| prefix_of(*a)).collect();
@@ -406,10 +414,11 @@ impl Pair {
                      [identity]\nmode = \"hba\"\nparams_file = \"hba.json\"\n\
                      [interfaces]\ninclude = [\"{dev}\"]\n\
                      [reap]\nsend_timeout = {}\n\
-                     [trigger]\nmode = \"manual\"\n\
+                     [trigger]\nmode = \"{}\"\n\
+                     [resend]\nenabled = {}\n\
                      [control]\nlisten = \"\"\nunix_socket = \"ctl.sock\"\n\
                      [log]\nlevel = \"{}\"\n",
-                    options.send_timeout, options.log
+                    options.send_timeout, trigger, options.resend, options.log
                 ),
             )?;
             let mut d = Daemon {
