@@ -39,10 +39,11 @@ use tokio::sync::{mpsc, watch};
 use xfrm_sys::{Event, Handle, MonitorOptions};
 
 use crate::{
-    config::Config,
+    config::{Config, DEFAULT_TUN_MTU, PAYLOAD_HEADER_LEN},
     control::{self, Command, CommandError, Listener, Reply, Request},
     core::{CoreEvent, ProtocolCore},
     dataplane::{self, Batch, PacketBuf, Plumbing, RawRecv, RawSend, Tun, raw::IPPROTO_SHIM6},
+    mtu::{self, Mss, MssClamp},
     trigger::{self, AccountingOptions, TriggerPoller},
     visibility::{self, UlidPair, Visibility},
 };
@@ -152,7 +153,47 @@ pub async fn run(
 
     // Setup, in an order that makes undoing easy: the TUN first (closing it undoes it
     // and every route through it), then the rule (torn down explicitly).
-    let tun = Tun::create(&handle, &config.tun.name, config.tun.mtu).await?;
+    // MTU (architecture hazard 4, `crate::mtu`): the path carrying rewritten packets is
+    // at most the smallest MTU of the locators' links; the TUN leaves 8 octets of it for
+    // the payload header (RFC 5533 §5.1) unless `[tun] mtu` was set by the operator.
+    let link_mtus: Vec<u32> = match handle.links().await {
+        Ok(links) => links
+            .iter()
+            .filter(|l| {
+                l.mtu > 0
+                    && l.is_up()
+                    && l.name != "lo"
+                    && l.name != config.tun.name
+                    && (config.interfaces.include.is_empty()
+                        || config.interfaces.include.contains(&l.name))
+                    && !config.interfaces.exclude.contains(&l.name)
+            })
+            .map(|l| l.mtu)
+            .collect(),
+        Err(e) => {
+            tracing::warn!(error = %e, "list links for the TUN MTU");
+            Vec::new()
+        }
+    };
+    let tun_mtu = if config.tun.mtu == DEFAULT_TUN_MTU {
+        mtu::tun_mtu(link_mtus.iter().copied()).unwrap_or(config.tun.mtu)
+    } else {
+        config.tun.mtu
+    };
+    let path_mtu = link_mtus
+        .iter()
+        .copied()
+        .min()
+        .unwrap_or(tun_mtu + PAYLOAD_HEADER_LEN);
+    let tun = Tun::create(&handle, &config.tun.name, tun_mtu).await?;
+    // TCP SYNs leaving through the TUN get an MSS that fits the route's MTU.
+    let mss_clamp = match MssClamp::install(mtu::DEFAULT_TABLE, &config.tun.name, Mss::Route) {
+        Ok(c) => Some(c),
+        Err(e) => {
+            tracing::warn!(error = %e, "MSS clamp unavailable (nftables)");
+            None
+        }
+    };
     let rx = RawRecv::open(IPPROTO_SHIM6)?;
     let icmp = RawRecv::open_icmp6_errors()?;
     let tx = RawSend::open(config.routing.fwmark)?;
@@ -213,6 +254,7 @@ pub async fn run(
         visibility,
         visibility_due: Instant::now(),
         trigger,
+        path_mtu,
     };
     let result = daemon
         .main_loop(&handle, &tun, &rx, &icmp, &tx, req_rx, reload, shutdown)
@@ -223,6 +265,11 @@ pub async fn run(
     let _ = stop_control.send(true);
     let _ = control_task.await;
     let errors = daemon.plumbing.teardown().await;
+    if let Some(c) = mss_clamp
+        && let Err(e) = c.delete()
+    {
+        tracing::warn!(error = %e, "delete the MSS clamp table");
+    }
     if let Some(t) = daemon.trigger.take()
         && let Err(e) = t.shutdown()
     {
@@ -255,6 +302,8 @@ struct Daemon {
     visibility_due: Instant,
     /// The flow-accounting trigger (with a core).
     trigger: Option<TriggerPoller>,
+    /// The smallest MTU of the locators' links (Packet Too Big above it).
+    path_mtu: u32,
 }
 
 impl Daemon {
@@ -320,7 +369,9 @@ impl Daemon {
                 r = tun.recv_batch(&mut out_batch) => {
                     r.map_err(|source| Error::Io { op: "read the TUN", source })?;
                     let now = Instant::now();
-                    self.stats.outbound(&mut out_batch, self.core.as_deref_mut(), tx, now).await;
+                    self.stats
+                        .outbound(&mut out_batch, self.core.as_deref_mut(), tx, tun, self.path_mtu, now)
+                        .await;
                 }
                 r = rx.recv_batch(&mut in_batch) => {
                     r.map_err(|source| Error::Io { op: "read the protocol-140 socket", source })?;
