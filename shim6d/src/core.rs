@@ -48,9 +48,9 @@
 //! - **trigger** (wired): its decisions become [`crate::control::Command::Establish`]
 //!   through [`ProtocolCore::command`]; [`CoreEvent::ContextUp`],
 //!   [`CoreEvent::ContextDown`] and [`CoreEvent::EstablishFailed`] keep its bookkeeping.
-//! - **resend** (hazard 6): [`CoreEvent::PathChanged`] is where the TCP re-send runs.
-//! - **mtu**: outbound packets the core drops as too big are where ICMPv6 Packet Too
-//!   Big is generated ([`Outbound::Drop`] reasons), in the data-plane engine.
+//! - **resend** (hazard 6, wired): inside the adapter, on the endpoint's path change.
+//! - **mtu** (wired): the data-plane engine answers a packet the core rewrote beyond
+//!   the path MTU with an ICMPv6 Packet Too Big into the TUN.
 //! - `command`: `ls`, `cat`, `rm`, `establish`, `explore`, `set tsend`, and the
 //!   context part of `stats`, `locators`, `params`.
 
@@ -115,8 +115,28 @@ pub enum CoreEvent {
         /// ULID(peer).
         ulid_peer: Ipv6Addr,
     },
+    /// With `[mptcp] enabled`: the peer's verified locators (RFC 5535 / RFC 3972 checks
+    /// passed; the ULID counts as verified) and ours, for the MPTCP path manager
+    /// ([`crate::mptcp`]). Sent on ESTABLISHED and whenever either set changes.
+    PeerLocators(crate::mptcp::policy::PeerView),
+    /// With `[mptcp] enabled`: REAP found this pair of the peer's context dead (RFC
+    /// 5534 §4.2).
+    PathFailed {
+        /// ULID(peer).
+        ulid_peer: Ipv6Addr,
+        /// The pair.
+        pair: reap::Pair,
+    },
+    /// With `[mptcp] enabled`: a probe showed this pair working (RFC 5534 §4.3).
+    PathUsable {
+        /// ULID(peer).
+        ulid_peer: Ipv6Addr,
+        /// The pair.
+        pair: reap::Pair,
+    },
     /// REAP moved the context of these ULIDs to another locator pair (RFC 5534 §4.2:
-    /// the upper layer SHOULD be informed): the hook for the TCP re-send.
+    /// the upper layer SHOULD be informed). The adapter has re-sent the TCP segments
+    /// sent into the failure by then ([`crate::resend`]).
     PathChanged {
         /// ULID(local).
         ulid_local: Ipv6Addr,

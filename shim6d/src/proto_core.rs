@@ -23,9 +23,16 @@
 //! - **Events**: [`Event::Established`] routes the peer ULID into the TUN
 //!   ([`CoreEvent::RouteAdd`]), [`Event::Closed`] takes it out when no context with that
 //!   peer is left; REAP's path events are logged with `tracing` in a span carrying the
-//!   context's tags and ULIDs, reported as [`CoreEvent::PathChanged`] (the hook for the
-//!   TCP re-send, architecture hazard 6) and kept in a short per-context history that
-//!   `cat` shows with wall-clock timestamps (the demo's timeline comes from there).
+//!   context's tags and ULIDs, reported as [`CoreEvent::PathChanged`] and kept in a
+//!   short per-context history that `cat` shows with wall-clock timestamps (the demo's
+//!   timeline comes from there). [`CoreEvent::ContextUp`] / [`CoreEvent::ContextDown`] /
+//!   [`CoreEvent::EstablishFailed`] tell the shell's visibility and trigger about
+//!   contexts per ULID pair.
+//! - **TCP re-send** (issue 6 item 4, [`crate::resend`], `[resend]`): every TUN packet
+//!   is copied in ULID form before rewriting, restored inbound packets clear what they
+//!   acknowledge, and on REAP's path change the unacknowledged copies are rewritten onto
+//!   the new pair and queued for [`ProtocolCore::poll_transmit`], which applies the
+//!   endpoint's events first so they leave in the same drain.
 //! - **Commands**: `ls`, `cat`, `rm`, `establish`, `explore`, `set tsend`, and the
 //!   core's part of `stats`, `locators` and `params`.
 
@@ -200,6 +207,8 @@ pub struct ProtoCore {
     resend: Option<ResendBuffer>,
     /// Re-sent copies, rewritten onto the new pair, waiting for `poll_transmit`.
     resend_tx: VecDeque<Vec<u8>>,
+    /// `[mptcp] enabled`: report locator sets and REAP's pair verdicts to the shell.
+    mptcp: bool,
     /// Established contexts per peer ULID: its route stays while one is left.
     routed: BTreeMap<Ipv6Addr, usize>,
     /// Tag → ULIDs of contexts that reached ESTABLISHED (for the route on close).
@@ -248,6 +257,7 @@ impl ProtoCore {
                 .enabled
                 .then(|| ResendBuffer::new(config.resend.limits())),
             resend_tx: VecDeque::new(),
+            mptcp: config.mptcp.enabled,
             routed: BTreeMap::new(),
             established: BTreeMap::new(),
             history: BTreeMap::new(),
@@ -319,6 +329,7 @@ impl ProtoCore {
                         ulid_local: key.ulid_local,
                         ulid_peer: key.ulid_peer,
                     });
+                    self.mptcp_peer(tag);
                     let n = self.routed.entry(key.ulid_peer).or_default();
                     *n += 1;
                     if *n == 1 {
@@ -379,6 +390,12 @@ impl ProtoCore {
                 let span = self.span(tag);
                 let _g = span.enter();
                 tracing::warn!(%pair, %cause, "REAP: path failed, exploring");
+                if self.mptcp
+                    && let Some(&(_, ulid_peer)) = self.established.get(&tag)
+                {
+                    self.pending
+                        .push_back(CoreEvent::PathFailed { ulid_peer, pair });
+                }
                 self.record(
                     tag,
                     "path_failed",
@@ -389,6 +406,12 @@ impl ProtoCore {
                 let span = self.span(tag);
                 let _g = span.enter();
                 tracing::info!(%pair, "REAP: path usable");
+                if self.mptcp
+                    && let Some(&(_, ulid_peer)) = self.established.get(&tag)
+                {
+                    self.pending
+                        .push_back(CoreEvent::PathUsable { ulid_peer, pair });
+                }
                 self.record(tag, "path_usable", json!({ "pair": pair_json(&pair) }));
             }
             Event::PathChanged { tag, from, to } => {
@@ -418,6 +441,7 @@ impl ProtoCore {
                 let span = self.span(tag);
                 let _g = span.enter();
                 tracing::info!("peer locator set changed");
+                self.mptcp_peer(tag);
                 self.record(tag, "peer_locators_changed", json!({}));
             }
             Event::UpdateAcknowledged { tag } => {
@@ -471,6 +495,23 @@ impl ProtoCore {
         if queued > 0 {
             tracing::info!(segments = queued, "re-sending on the new pair");
         }
+    }
+
+    /// With `[mptcp] enabled`: the context's verified peer locators and our locators,
+    /// for the MPTCP path manager (mptcp/mod.rs "How to wire it", step 2).
+    fn mptcp_peer(&mut self, tag: ContextTag) {
+        if !self.mptcp {
+            return;
+        }
+        let Some(c) = self.ep.context(tag) else {
+            return;
+        };
+        let view = crate::mptcp::policy::PeerView {
+            ulid_peer: c.key.ulid_peer,
+            locals: self.locators.clone(),
+            remotes: c.peer_locators.iter().map(|l| l.addr).collect(),
+        };
+        self.pending.push_back(CoreEvent::PeerLocators(view));
     }
 
     fn span(&self, tag: ContextTag) -> tracing::Span {
@@ -901,7 +942,14 @@ impl ProtocolCore for ProtoCore {
         );
         let set: Vec<reap::Locator> = usable.iter().map(|a| reap::Locator::new(*a)).collect();
         match self.ep.handle_local_locators(now, &set) {
-            Ok(()) => self.locators = usable,
+            Ok(()) => {
+                self.locators = usable;
+                // The path manager's `locals` follow (mptcp/mod.rs wiring step 3).
+                let tags: Vec<ContextTag> = self.established.keys().copied().collect();
+                for tag in tags {
+                    self.mptcp_peer(tag);
+                }
+            }
             Err(e) => tracing::error!(error = %e, "local locators refused by the core"),
         }
     }
@@ -986,6 +1034,7 @@ impl ProtocolCore for ProtoCore {
                 }),
             )),
             Command::Help(_) | Command::Quit => Err(failed("answered by the session")),
+            Command::Mptcp => Err(failed("answered by the service loop")),
         }
     }
 }

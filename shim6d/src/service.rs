@@ -62,6 +62,10 @@ pub enum Error {
         /// Cause.
         source: xfrm_sys::Error,
     },
+    /// The MPTCP path manager could not start (`[mptcp] enabled`; the text names the
+    /// sysctl fix).
+    #[error(transparent)]
+    Mptcp(#[from] crate::mptcp::driver::Error),
     /// Binding a control listener failed.
     #[error("control interface: bind {what}: {source}")]
     ControlBind {
@@ -153,6 +157,13 @@ pub async fn run(
 
     // Setup, in an order that makes undoing easy: the TUN first (closing it undoes it
     // and every route through it), then the rule (torn down explicitly).
+    // The MPTCP path manager first: when its sysctls are wrong the daemon refuses to
+    // start before it changed anything (docs/mptcp.md).
+    let mptcp_driver = if config.mptcp.enabled {
+        Some(crate::mptcp::driver::Driver::start(&config.mptcp).await?)
+    } else {
+        None
+    };
     // MTU (architecture hazard 4, `crate::mtu`): the path carrying rewritten packets is
     // at most the smallest MTU of the locators' links; the TUN leaves 8 octets of it for
     // the payload header (RFC 5533 §5.1) unless `[tun] mtu` was set by the operator.
@@ -243,6 +254,18 @@ pub async fn run(
         tokio::spawn(async move { server.serve(listeners, req_tx, control_shutdown).await })
     };
 
+    let mptcp = mptcp_driver.map(|driver| {
+        let handle = driver.handle();
+        let mut stop = stop_control.subscribe();
+        let task = tokio::spawn(driver.run(async move {
+            let _ = stop.wait_for(|s| *s).await;
+        }));
+        (handle, task)
+    });
+    let (mptcp, mptcp_task) = match mptcp {
+        Some((h, t)) => (Some(h), Some(t)),
+        None => (None, None),
+    };
     let mut daemon = Daemon {
         started: Instant::now(),
         config,
@@ -255,6 +278,7 @@ pub async fn run(
         visibility_due: Instant::now(),
         trigger,
         path_mtu,
+        mptcp,
     };
     let result = daemon
         .main_loop(&handle, &tun, &rx, &icmp, &tx, req_rx, reload, shutdown)
@@ -264,6 +288,13 @@ pub async fn run(
     // a half-dismantled daemon), then routes and rule, then the TUN.
     let _ = stop_control.send(true);
     let _ = control_task.await;
+    if let Some(t) = mptcp_task {
+        match t.await {
+            Ok(Err(e)) => tracing::warn!(error = %e, "MPTCP path manager stopped on error"),
+            Err(e) => tracing::warn!(error = %e, "MPTCP path manager task"),
+            Ok(Ok(())) => {}
+        }
+    }
     let errors = daemon.plumbing.teardown().await;
     if let Some(c) = mss_clamp
         && let Err(e) = c.delete()
@@ -304,6 +335,8 @@ struct Daemon {
     trigger: Option<TriggerPoller>,
     /// The smallest MTU of the locators' links (Packet Too Big above it).
     path_mtu: u32,
+    /// The MPTCP path manager's inputs (`[mptcp] enabled`).
+    mptcp: Option<crate::mptcp::driver::Handle>,
 }
 
 impl Daemon {
@@ -397,7 +430,11 @@ impl Daemon {
                     self.poll_trigger(Instant::now());
                 }
                 Some(req) = requests.recv() => {
-                    let answer = self.command(&req.command, Instant::now());
+                    let answer = if req.command == Command::Mptcp {
+                        self.mptcp_reply().await
+                    } else {
+                        self.command(&req.command, Instant::now())
+                    };
                     // The client may be gone: nothing to do then.
                     let _ = req.reply.send(answer);
                 }
@@ -424,6 +461,21 @@ impl Daemon {
             }
             self.drain_core(tx, &mut scratch).await;
         }
+    }
+
+    /// The `mptcp` command: the path manager's status snapshot.
+    async fn mptcp_reply(&self) -> Result<Reply, CommandError> {
+        let Some(m) = &self.mptcp else {
+            return Err(CommandError::Failed(
+                "MPTCP path manager not running ([mptcp] enabled = false)".into(),
+            ));
+        };
+        let Some(status) = m.status().await else {
+            return Err(CommandError::Failed("MPTCP path manager stopped".into()));
+        };
+        let json = serde_json::to_value(&status)
+            .map_err(|e| CommandError::Failed(format!("mptcp status: {e}")))?;
+        Ok(Reply::new(status.to_string(), json))
     }
 
     /// Reads the kernel's flow counters and establishes a context for each pair the
@@ -508,10 +560,29 @@ impl Daemon {
             let r = match ev {
                 CoreEvent::RouteAdd(peer) => self.plumbing.add_peer(peer).await,
                 CoreEvent::RouteRemove(peer) => self.plumbing.remove_peer(peer).await,
-                // HOOK (resend, hazard 6): re-send on the new pair what was sent into
-                // the failure, e.g. `self.resend.path_changed(ulid_local, ulid_peer)`
-                // draining into `tx`. Logged by the core already.
+                // The TCP re-send (hazard 6) already left in `poll_transmit` above: the
+                // adapter queues it when it applies the endpoint's path change
+                // (`crate::resend`). Logged by the core.
                 CoreEvent::PathChanged { .. } => Ok(()),
+                // The MPTCP path manager (mptcp/mod.rs "How to wire it", step 2).
+                CoreEvent::PeerLocators(view) => {
+                    if let Some(m) = &self.mptcp {
+                        m.peer(view);
+                    }
+                    Ok(())
+                }
+                CoreEvent::PathFailed { ulid_peer, pair } => {
+                    if let Some(m) = &self.mptcp {
+                        m.path_failed(ulid_peer, pair);
+                    }
+                    Ok(())
+                }
+                CoreEvent::PathUsable { ulid_peer, pair } => {
+                    if let Some(m) = &self.mptcp {
+                        m.path_usable(ulid_peer, pair);
+                    }
+                    Ok(())
+                }
                 CoreEvent::ContextUp {
                     ulid_local,
                     ulid_peer,
@@ -533,6 +604,9 @@ impl Daemon {
                     if let Some(t) = self.trigger.as_mut() {
                         t.establish_failed(now, UlidPair::new(ulid_local, ulid_peer));
                     }
+                    if let Some(m) = &self.mptcp {
+                        m.remove_peer(ulid_peer);
+                    }
                     Ok(())
                 }
                 CoreEvent::ContextDown {
@@ -541,6 +615,9 @@ impl Daemon {
                 } => {
                     if let Some(t) = self.trigger.as_mut() {
                         t.context_down(UlidPair::new(ulid_local, ulid_peer));
+                    }
+                    if let Some(m) = &self.mptcp {
+                        m.remove_peer(ulid_peer);
                     }
                     if let Some(v) = self.visibility.as_mut()
                         && let Err(e) = v.unregister(UlidPair::new(ulid_local, ulid_peer))
@@ -665,6 +742,10 @@ impl Daemon {
             tracing::warn!(error = %e, "reload: the core kept its send timeout");
         }
         self.config.reap = new.reap;
+        if let Some(m) = &self.mptcp {
+            m.set_policy(new.mptcp.policy_config());
+        }
+        self.config.mptcp = new.mptcp.clone();
         self.config.control.max_clients = new.control.max_clients;
         self.config.control.max_line = new.control.max_line;
         self.config.log = new.log.clone();
@@ -703,6 +784,7 @@ impl Daemon {
             Command::Help(_) | Command::Quit => {
                 Err(CommandError::Failed("answered by the session".into()))
             }
+            Command::Mptcp => Err(CommandError::Failed("answered by the loop".into())),
         }
     }
 
