@@ -60,6 +60,7 @@ fn main() -> ExitCode {
         daemon_b: true,
         resend,
         trigger: ["manual"; 2],
+        mptcp: false,
     };
     let pair = match Pair::start("demo", &bins, options) {
         Ok(p) => p,

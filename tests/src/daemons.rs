@@ -98,6 +98,9 @@ pub struct Options {
     /// `[trigger] mode` of A's and B's daemon: `"auto"` (flow accounting),
     /// `"responder-only"` or `"manual"`.
     pub trigger: [&'static str; 2],
+    /// Run the MPTCP path manager on both (`[mptcp] enabled`, `fullmesh`, the
+    /// `net.mptcp` sysctls set by the daemon).
+    pub mptcp: bool,
 }
 
 impl Default for Options {
@@ -110,6 +113,7 @@ impl Default for Options {
             daemon_b: true,
             resend: true,
             trigger: ["manual"; 2],
+            mptcp: false,
         }
     }
 }
@@ -416,9 +420,11 @@ impl Pair {
                      [reap]\nsend_timeout = {}\n\
                      [trigger]\nmode = \"{}\"\n\
                      [resend]\nenabled = {}\n\
+                     [mptcp]\nenabled = {}\npolicy = \"fullmesh\"\nset_sysctls = true\n\
+                     sample_interval = 0.1\n\
                      [control]\nlisten = \"\"\nunix_socket = \"ctl.sock\"\n\
                      [log]\nlevel = \"{}\"\n",
-                    options.send_timeout, trigger, options.resend, options.log
+                    options.send_timeout, trigger, options.resend, options.mptcp, options.log
                 ),
             )?;
             let mut d = Daemon {
