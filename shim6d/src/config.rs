@@ -142,6 +142,34 @@ pub struct Tun {
     pub batch: usize,
 }
 
+/// `[resend]`: re-send on the new path, after a REAP switch, the TCP segments sent into
+/// the failure (issue 6 item 4; [`crate::resend`]).
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub struct Resend {
+    /// `enabled`: keep copies and re-send them on `PathChanged`.
+    pub enabled: bool,
+    /// `tcp_only`: keep TCP segments only (other packets leave by age and limits).
+    pub tcp_only: bool,
+    /// `max_age`: copies older than this are dropped.
+    pub max_age: Duration,
+    /// `max_context_bytes`: bytes kept per context.
+    pub max_context_bytes: usize,
+    /// `max_total_bytes`: bytes kept over all contexts.
+    pub max_total_bytes: usize,
+}
+
+impl Resend {
+    /// The buffer limits these options give.
+    pub fn limits(&self) -> crate::resend::Limits {
+        crate::resend::Limits {
+            max_age: self.max_age,
+            max_context_bytes: self.max_context_bytes,
+            max_total_bytes: self.max_total_bytes,
+            tcp_only: self.tcp_only,
+        }
+    }
+}
+
 /// `[routing]`: the kernel plumbing that steers protected flows into the TUN.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 pub struct Routing {
@@ -346,6 +374,8 @@ pub struct Config {
     pub reap: Reap,
     /// `[trigger]`.
     pub trigger: Trigger,
+    /// `[resend]`.
+    pub resend: Resend,
     /// `[control]`.
     pub control: Control,
     /// `[log]`.
@@ -411,6 +441,16 @@ impl Default for Config {
                     protocol: Protocol::Any,
                     action: Action::Never,
                 }],
+            },
+            resend: {
+                let l = crate::resend::Limits::default();
+                Resend {
+                    enabled: true,
+                    tcp_only: l.tcp_only,
+                    max_age: l.max_age,
+                    max_context_bytes: l.max_context_bytes,
+                    max_total_bytes: l.max_total_bytes,
+                }
             },
             control: Control {
                 listen: Some(DEFAULT_CONTROL),
@@ -559,6 +599,9 @@ impl Config {
         }
         if self.routing != new.routing {
             keys.push("routing");
+        }
+        if self.resend != new.resend {
+            keys.push("resend");
         }
         if self.mptcp.enabled != new.mptcp.enabled
             || self.mptcp.sample_interval != new.mptcp.sample_interval
@@ -1143,6 +1186,29 @@ impl<'a> Reader<'a> {
         let log = Log { level };
         self.finish(s);
 
+        let t = self.table(&mut root, "resend", &empty);
+        let mut s = Section::new("resend", t);
+        let resend = Resend {
+            enabled: self.boolean(&mut s, "enabled", d.resend.enabled),
+            tcp_only: self.boolean(&mut s, "tcp_only", d.resend.tcp_only),
+            max_age: self.seconds(&mut s, "max_age", 1.0..=600.0, d.resend.max_age, ""),
+            max_context_bytes: self.int(
+                &mut s,
+                "max_context_bytes",
+                1500..=1 << 30,
+                d.resend.max_context_bytes,
+                "",
+            ),
+            max_total_bytes: self.int(
+                &mut s,
+                "max_total_bytes",
+                1500..=1 << 40,
+                d.resend.max_total_bytes,
+                "",
+            ),
+        };
+        self.finish(s);
+
         let t = self.table(&mut root, "mptcp", &empty);
         let mut s = Section::new("mptcp", t);
         let mptcp = self.mptcp(&mut s, &d.mptcp);
@@ -1156,6 +1222,7 @@ impl<'a> Reader<'a> {
             routing,
             reap,
             trigger,
+            resend,
             control,
             log,
             mptcp,

@@ -34,20 +34,23 @@
 //!   `poll_transmit`).
 //! - `poll_event`: [`CoreEvent::RouteAdd`] when a context is established with a peer
 //!   ULID (from then on the flow enters the TUN), [`CoreEvent::RouteRemove`] when it
-//!   is closed, [`CoreEvent::PathChanged`] when REAP moved a context to another pair.
+//!   is closed, [`CoreEvent::ContextUp`] / [`CoreEvent::ContextDown`] per ULID pair
+//!   (inbound visibility), [`CoreEvent::PathChanged`] when REAP moved a context to
+//!   another pair.
 //! - `peer_activity`: traffic from the peer that reached the application without
 //!   crossing the daemon (architecture hazard 2), reported so REAP's Send timer knows.
 //!
 //! # Hooks for the modules that plug in next
 //!
-//! - **visibility** (hazard 2): whoever reads the kernel counters of unshimmed inbound
-//!   traffic calls [`ProtocolCore::peer_activity`] for each ULID pair that saw traffic
-//!   (the service loop's `visibility` hook, [`crate::service`]).
-//! - **trigger**: its decisions become [`crate::control::Command::Establish`] through
-//!   [`ProtocolCore::command`] (the service loop's `trigger` hook).
-//! - **resend** (hazard 6): [`CoreEvent::PathChanged`] is where the TCP re-send runs.
-//! - **mtu**: outbound packets the core drops as too big are where ICMPv6 Packet Too
-//!   Big is generated ([`Outbound::Drop`] reasons), in the data-plane engine.
+//! - **visibility** (hazard 2, wired): the service loop registers each pair of
+//!   [`CoreEvent::ContextUp`] with [`crate::visibility::Visibility`], polls it, and
+//!   calls [`ProtocolCore::peer_activity`] for each ULID pair that saw traffic.
+//! - **trigger** (wired): its decisions become [`crate::control::Command::Establish`]
+//!   through [`ProtocolCore::command`]; [`CoreEvent::ContextUp`],
+//!   [`CoreEvent::ContextDown`] and [`CoreEvent::EstablishFailed`] keep its bookkeeping.
+//! - **resend** (hazard 6, wired): inside the adapter, on the endpoint's path change.
+//! - **mtu** (wired): the data-plane engine answers a packet the core rewrote beyond
+//!   the path MTU with an ICMPv6 Packet Too Big into the TUN.
 //! - `command`: `ls`, `cat`, `rm`, `establish`, `explore`, `set tsend`, and the
 //!   context part of `stats`, `locators`, `params`.
 
@@ -87,8 +90,53 @@ pub enum CoreEvent {
     RouteAdd(Ipv6Addr),
     /// Stop routing the peer ULID into the TUN.
     RouteRemove(Ipv6Addr),
+    /// A context on these ULIDs reached ESTABLISHED: the shell starts noting the
+    /// peer's packets that bypass the daemon (architecture hazard 2,
+    /// [`crate::visibility`]).
+    ContextUp {
+        /// ULID(local).
+        ulid_local: Ipv6Addr,
+        /// ULID(peer).
+        ulid_peer: Ipv6Addr,
+    },
+    /// The established context on these ULIDs is closed: the shell stops noting its
+    /// packets.
+    ContextDown {
+        /// ULID(local).
+        ulid_local: Ipv6Addr,
+        /// ULID(peer).
+        ulid_peer: Ipv6Addr,
+    },
+    /// Establishing a context on these ULIDs failed (RFC 5533 §7.5, §7.6: E-FAILED,
+    /// NO-SUPPORT): the trigger does not retry the pair for a while.
+    EstablishFailed {
+        /// ULID(local).
+        ulid_local: Ipv6Addr,
+        /// ULID(peer).
+        ulid_peer: Ipv6Addr,
+    },
+    /// With `[mptcp] enabled`: the peer's verified locators (RFC 5535 / RFC 3972 checks
+    /// passed; the ULID counts as verified) and ours, for the MPTCP path manager
+    /// ([`crate::mptcp`]). Sent on ESTABLISHED and whenever either set changes.
+    PeerLocators(crate::mptcp::policy::PeerView),
+    /// With `[mptcp] enabled`: REAP found this pair of the peer's context dead (RFC
+    /// 5534 §4.2).
+    PathFailed {
+        /// ULID(peer).
+        ulid_peer: Ipv6Addr,
+        /// The pair.
+        pair: reap::Pair,
+    },
+    /// With `[mptcp] enabled`: a probe showed this pair working (RFC 5534 §4.3).
+    PathUsable {
+        /// ULID(peer).
+        ulid_peer: Ipv6Addr,
+        /// The pair.
+        pair: reap::Pair,
+    },
     /// REAP moved the context of these ULIDs to another locator pair (RFC 5534 §4.2:
-    /// the upper layer SHOULD be informed): the hook for the TCP re-send.
+    /// the upper layer SHOULD be informed). The adapter has re-sent the TCP segments
+    /// sent into the failure by then ([`crate::resend`]).
     PathChanged {
         /// ULID(local).
         ulid_local: Ipv6Addr,

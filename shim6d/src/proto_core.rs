@@ -23,9 +23,16 @@
 //! - **Events**: [`Event::Established`] routes the peer ULID into the TUN
 //!   ([`CoreEvent::RouteAdd`]), [`Event::Closed`] takes it out when no context with that
 //!   peer is left; REAP's path events are logged with `tracing` in a span carrying the
-//!   context's tags and ULIDs, reported as [`CoreEvent::PathChanged`] (the hook for the
-//!   TCP re-send, architecture hazard 6) and kept in a short per-context history that
-//!   `cat` shows with wall-clock timestamps (the demo's timeline comes from there).
+//!   context's tags and ULIDs, reported as [`CoreEvent::PathChanged`] and kept in a
+//!   short per-context history that `cat` shows with wall-clock timestamps (the demo's
+//!   timeline comes from there). [`CoreEvent::ContextUp`] / [`CoreEvent::ContextDown`] /
+//!   [`CoreEvent::EstablishFailed`] tell the shell's visibility and trigger about
+//!   contexts per ULID pair.
+//! - **TCP re-send** (issue 6 item 4, [`crate::resend`], `[resend]`): every TUN packet
+//!   is copied in ULID form before rewriting, restored inbound packets clear what they
+//!   acknowledge, and on REAP's path change the unacknowledged copies are rewritten onto
+//!   the new pair and queued for [`ProtocolCore::poll_transmit`], which applies the
+//!   endpoint's events first so they leave in the same drain.
 //! - **Commands**: `ls`, `cat`, `rm`, `establish`, `explore`, `set tsend`, and the
 //!   core's part of `stats`, `locators` and `params`.
 
@@ -48,7 +55,13 @@ use crate::{
     control::{Command, CommandError, Reply, Target},
     core::{CoreEvent, Inbound, Outbound, ProtocolCore},
     dataplane::{PacketBuf, RecvMeta},
+    resend::ResendBuffer,
+    visibility::UlidPair,
 };
+
+/// Room in front of a re-sent copy for the payload extension header (RFC 5533 §5.1:
+/// 8 octets) when the endpoint rewrites it onto the new pair.
+const RESEND_HEADROOM: usize = PacketBuf::HEADROOM;
 
 /// How many events each context keeps for `cat` (oldest dropped first).
 pub const HISTORY: usize = 64;
@@ -189,6 +202,13 @@ pub struct ProtoCore {
     /// The locators handed to the endpoint last time.
     locators: Vec<Ipv6Addr>,
     pending: VecDeque<CoreEvent>,
+    /// Copies of the TCP segments sent per context, re-sent after a REAP switch (issue
+    /// 6 item 4, [`crate::resend`]); `None` when `[resend] enabled = false`.
+    resend: Option<ResendBuffer>,
+    /// Re-sent copies, rewritten onto the new pair, waiting for `poll_transmit`.
+    resend_tx: VecDeque<Vec<u8>>,
+    /// `[mptcp] enabled`: report locator sets and REAP's pair verdicts to the shell.
+    mptcp: bool,
     /// Established contexts per peer ULID: its route stays while one is left.
     routed: BTreeMap<Ipv6Addr, usize>,
     /// Tag → ULIDs of contexts that reached ESTABLISHED (for the route on close).
@@ -232,6 +252,12 @@ impl ProtoCore {
             params_file: id.params_file,
             locators: Vec::new(),
             pending: VecDeque::new(),
+            resend: config
+                .resend
+                .enabled
+                .then(|| ResendBuffer::new(config.resend.limits())),
+            resend_tx: VecDeque::new(),
+            mptcp: config.mptcp.enabled,
             routed: BTreeMap::new(),
             established: BTreeMap::new(),
             history: BTreeMap::new(),
@@ -299,6 +325,11 @@ impl ProtoCore {
                     .insert(tag, (key.ulid_local, key.ulid_peer))
                     .is_none()
                 {
+                    self.pending.push_back(CoreEvent::ContextUp {
+                        ulid_local: key.ulid_local,
+                        ulid_peer: key.ulid_peer,
+                    });
+                    self.mptcp_peer(tag);
                     let n = self.routed.entry(key.ulid_peer).or_default();
                     *n += 1;
                     if *n == 1 {
@@ -318,15 +349,35 @@ impl ProtoCore {
                 if let Some(tag) = self.ep.find(key.ulid_local, key.ulid_peer, key.fii) {
                     self.record(tag, "failed", json!({ "state": state.to_string() }));
                 }
+                if let Some(r) = self.resend.as_mut() {
+                    r.forget(UlidPair::new(key.ulid_local, key.ulid_peer));
+                }
+                self.pending.push_back(CoreEvent::EstablishFailed {
+                    ulid_local: key.ulid_local,
+                    ulid_peer: key.ulid_peer,
+                });
             }
             Event::Closed { tag, key, reason } => {
                 let span = self.span_key(tag, key.ulid_local, key.ulid_peer);
                 let _g = span.enter();
                 tracing::info!(?reason, "context closed");
                 self.history.remove(&tag);
-                if self.established.remove(&tag).is_some()
-                    && let Some(n) = self.routed.get_mut(&key.ulid_peer)
+                if let Some(r) = self.resend.as_mut() {
+                    r.forget(UlidPair::new(key.ulid_local, key.ulid_peer));
+                }
+                let was_established = self.established.remove(&tag).is_some();
+                if was_established
+                    && !self
+                        .established
+                        .values()
+                        .any(|&p| p == (key.ulid_local, key.ulid_peer))
                 {
+                    self.pending.push_back(CoreEvent::ContextDown {
+                        ulid_local: key.ulid_local,
+                        ulid_peer: key.ulid_peer,
+                    });
+                }
+                if was_established && let Some(n) = self.routed.get_mut(&key.ulid_peer) {
                     *n -= 1;
                     if *n == 0 {
                         self.routed.remove(&key.ulid_peer);
@@ -339,6 +390,12 @@ impl ProtoCore {
                 let span = self.span(tag);
                 let _g = span.enter();
                 tracing::warn!(%pair, %cause, "REAP: path failed, exploring");
+                if self.mptcp
+                    && let Some(&(_, ulid_peer)) = self.established.get(&tag)
+                {
+                    self.pending
+                        .push_back(CoreEvent::PathFailed { ulid_peer, pair });
+                }
                 self.record(
                     tag,
                     "path_failed",
@@ -349,6 +406,12 @@ impl ProtoCore {
                 let span = self.span(tag);
                 let _g = span.enter();
                 tracing::info!(%pair, "REAP: path usable");
+                if self.mptcp
+                    && let Some(&(_, ulid_peer)) = self.established.get(&tag)
+                {
+                    self.pending
+                        .push_back(CoreEvent::PathUsable { ulid_peer, pair });
+                }
                 self.record(tag, "path_usable", json!({ "pair": pair_json(&pair) }));
             }
             Event::PathChanged { tag, from, to } => {
@@ -361,6 +424,7 @@ impl ProtoCore {
                     json!({ "from": pair_json(&from), "to": pair_json(&to) }),
                 );
                 if let Some(&(ulid_local, ulid_peer)) = self.established.get(&tag) {
+                    self.resend_after_switch(ulid_local, ulid_peer);
                     self.pending.push_back(CoreEvent::PathChanged {
                         ulid_local,
                         ulid_peer,
@@ -377,6 +441,7 @@ impl ProtoCore {
                 let span = self.span(tag);
                 let _g = span.enter();
                 tracing::info!("peer locator set changed");
+                self.mptcp_peer(tag);
                 self.record(tag, "peer_locators_changed", json!({}));
             }
             Event::UpdateAcknowledged { tag } => {
@@ -392,6 +457,61 @@ impl ProtoCore {
                 }
             }
         }
+    }
+
+    /// RFC 5534 §4.2 / issue 6 item 4: REAP moved the context of these ULIDs; the
+    /// unacknowledged segments kept for it go out again at once on the new pair
+    /// (rewritten by the endpoint like TUN packets, so REAP notes them as sent).
+    fn resend_after_switch(&mut self, ulid_local: Ipv6Addr, ulid_peer: Ipv6Addr) {
+        let Some(r) = self.resend.as_mut() else {
+            return;
+        };
+        let now = self.now;
+        let copies: Vec<Vec<u8>> = r
+            .on_path_change(now, UlidPair::new(ulid_local, ulid_peer))
+            .map(<[u8]>::to_vec)
+            .collect();
+        let mut queued = 0usize;
+        for c in copies {
+            let mut buf = vec![0u8; RESEND_HEADROOM + c.len()];
+            buf[RESEND_HEADROOM..].copy_from_slice(&c);
+            let range = RESEND_HEADROOM..RESEND_HEADROOM + c.len();
+            match self.ep.handle_outbound(now, &mut buf, range) {
+                POutbound::Send(sent) => {
+                    buf.truncate(sent.packet.end);
+                    buf.drain(..sent.packet.start);
+                    self.resend_tx.push_back(buf);
+                    queued += 1;
+                }
+                POutbound::PassThrough => {
+                    self.resend_tx.push_back(c);
+                    queued += 1;
+                }
+                POutbound::Drop(reason) => {
+                    tracing::debug!(reason = reason.name(), "re-send copy dropped");
+                }
+            }
+        }
+        if queued > 0 {
+            tracing::info!(segments = queued, "re-sending on the new pair");
+        }
+    }
+
+    /// With `[mptcp] enabled`: the context's verified peer locators and our locators,
+    /// for the MPTCP path manager (mptcp/mod.rs "How to wire it", step 2).
+    fn mptcp_peer(&mut self, tag: ContextTag) {
+        if !self.mptcp {
+            return;
+        }
+        let Some(c) = self.ep.context(tag) else {
+            return;
+        };
+        let view = crate::mptcp::policy::PeerView {
+            ulid_peer: c.key.ulid_peer,
+            locals: self.locators.clone(),
+            remotes: c.peer_locators.iter().map(|l| l.addr).collect(),
+        };
+        self.pending.push_back(CoreEvent::PeerLocators(view));
     }
 
     fn span(&self, tag: ContextTag) -> tracing::Span {
@@ -572,6 +692,17 @@ impl ProtoCore {
             "payload_passed": s.payload_passed,
             "payload_restored": s.payload_restored,
             "icmp_translated": s.icmp_translated,
+            "resend": self.resend.as_ref().map(|r| {
+                let st = r.stats();
+                json!({
+                    "kept": st.kept,
+                    "acked": st.acked,
+                    "expired": st.expired,
+                    "evicted": st.evicted,
+                    "resent": st.resent,
+                    "bytes": r.total_bytes(),
+                })
+            }),
             "signatures_made": self.ep.signatures_made(),
             "drops": drops,
             "sent": sent,
@@ -690,6 +821,10 @@ impl ProtoCore {
         match self.ep.handle_inbound(now, data, hstart..start + len) {
             PInbound::DeliverToTun(r) => {
                 if packet.set_window(r.start, r.len()) {
+                    // The peer's ACKs clear what the re-send buffer kept.
+                    if let Some(rb) = self.resend.as_mut() {
+                        rb.on_inbound(now, packet.packet());
+                    }
                     Inbound::DeliverToTun
                 } else {
                     Inbound::Drop("internal")
@@ -704,6 +839,10 @@ impl ProtoCore {
 impl ProtocolCore for ProtoCore {
     fn outbound(&mut self, now: Instant, packet: &mut PacketBuf) -> Outbound {
         self.now = now;
+        // Keep a copy in ULID form before the endpoint rewrites it (resend.rs step 2).
+        if let Some(r) = self.resend.as_mut() {
+            r.on_outbound(now, packet.packet());
+        }
         let (data, start, len) = packet.parts_mut();
         match self.ep.handle_outbound(now, data, start..start + len) {
             POutbound::PassThrough => Outbound::PassThrough,
@@ -728,7 +867,14 @@ impl ProtocolCore for ProtoCore {
         self.inbound_with(now, packet, meta, 58)
     }
 
-    fn poll_transmit(&mut self, _now: Instant, buf: &mut PacketBuf) -> bool {
+    fn poll_transmit(&mut self, now: Instant, buf: &mut PacketBuf) -> bool {
+        self.now = now;
+        // Apply the endpoint's events first: a path change queues the re-sent copies,
+        // which then leave in this same drain (resend.rs step 4). The events stay in
+        // `pending` for `poll_event`.
+        while let Some(ev) = self.ep.poll_event() {
+            self.on_event(ev);
+        }
         while let Some(t) = self.ep.poll_transmit() {
             tracing::debug!(
                 message = %t.message_type,
@@ -748,6 +894,13 @@ impl ProtocolCore for ProtoCore {
                 "control message larger than the buffer"
             );
         }
+        while let Some(p) = self.resend_tx.pop_front() {
+            if buf.set_window(0, p.len()) {
+                buf.packet_mut().copy_from_slice(&p);
+                return true;
+            }
+            tracing::debug!(len = p.len(), "re-sent copy larger than the buffer");
+        }
         false
     }
 
@@ -765,6 +918,9 @@ impl ProtocolCore for ProtoCore {
 
     fn handle_timeout(&mut self, now: Instant) {
         self.now = now;
+        if let Some(r) = self.resend.as_mut() {
+            r.expire(now);
+        }
         self.ep.handle_timeout(now);
     }
 
@@ -786,7 +942,14 @@ impl ProtocolCore for ProtoCore {
         );
         let set: Vec<reap::Locator> = usable.iter().map(|a| reap::Locator::new(*a)).collect();
         match self.ep.handle_local_locators(now, &set) {
-            Ok(()) => self.locators = usable,
+            Ok(()) => {
+                self.locators = usable;
+                // The path manager's `locals` follow (mptcp/mod.rs wiring step 3).
+                let tags: Vec<ContextTag> = self.established.keys().copied().collect();
+                for tag in tags {
+                    self.mptcp_peer(tag);
+                }
+            }
             Err(e) => tracing::error!(error = %e, "local locators refused by the core"),
         }
     }
@@ -871,6 +1034,7 @@ impl ProtocolCore for ProtoCore {
                 }),
             )),
             Command::Help(_) | Command::Quit => Err(failed("answered by the session")),
+            Command::Mptcp => Err(failed("answered by the service loop")),
         }
     }
 }
@@ -1012,8 +1176,18 @@ mod tests {
             assert_eq!(deliver(&mut a, &mut b, t0), 1);
             assert_eq!(deliver(&mut b, &mut a, t0), 1);
         }
-        assert_eq!(events(&mut a), vec![CoreEvent::RouteAdd(ba[0])]);
-        assert_eq!(events(&mut b), vec![CoreEvent::RouteAdd(aa[0])]);
+        let up = |l: Ipv6Addr, p: Ipv6Addr| CoreEvent::ContextUp {
+            ulid_local: l,
+            ulid_peer: p,
+        };
+        assert_eq!(
+            events(&mut a),
+            vec![up(aa[0], ba[0]), CoreEvent::RouteAdd(ba[0])]
+        );
+        assert_eq!(
+            events(&mut b),
+            vec![up(ba[0], aa[0]), CoreEvent::RouteAdd(aa[0])]
+        );
         let cat = a.command(t0, &Command::Cat(Target::All)).unwrap().json;
         let c = &cat[0];
         assert_eq!(c["state"], "ESTABLISHED");
@@ -1051,7 +1225,16 @@ mod tests {
         // rm: closed, route out; a second rm says why it fails.
         let tag = c["tag_value"].as_u64().unwrap();
         a.command(t0, &Command::Rm(Target::Tag(tag))).unwrap();
-        assert_eq!(events(&mut a), vec![CoreEvent::RouteRemove(ba[0])]);
+        assert_eq!(
+            events(&mut a),
+            vec![
+                CoreEvent::ContextDown {
+                    ulid_local: aa[0],
+                    ulid_peer: ba[0]
+                },
+                CoreEvent::RouteRemove(ba[0])
+            ]
+        );
         assert!(a.command(t0, &Command::Rm(Target::Tag(tag))).is_err());
         let st = a.command(t0, &Command::Stats).unwrap().json;
         assert_eq!(st["sent"]["I1"], 1);

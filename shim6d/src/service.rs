@@ -39,10 +39,13 @@ use tokio::sync::{mpsc, watch};
 use xfrm_sys::{Event, Handle, MonitorOptions};
 
 use crate::{
-    config::Config,
+    config::{Config, DEFAULT_TUN_MTU, PAYLOAD_HEADER_LEN},
     control::{self, Command, CommandError, Listener, Reply, Request},
     core::{CoreEvent, ProtocolCore},
     dataplane::{self, Batch, PacketBuf, Plumbing, RawRecv, RawSend, Tun, raw::IPPROTO_SHIM6},
+    mtu::{self, Mss, MssClamp},
+    trigger::{self, AccountingOptions, TriggerPoller},
+    visibility::{self, UlidPair, Visibility},
 };
 
 /// Why the service could not start or stopped on error.
@@ -59,6 +62,10 @@ pub enum Error {
         /// Cause.
         source: xfrm_sys::Error,
     },
+    /// The MPTCP path manager could not start (`[mptcp] enabled`; the text names the
+    /// sysctl fix).
+    #[error(transparent)]
+    Mptcp(#[from] crate::mptcp::driver::Error),
     /// Binding a control listener failed.
     #[error("control interface: bind {what}: {source}")]
     ControlBind {
@@ -150,11 +157,86 @@ pub async fn run(
 
     // Setup, in an order that makes undoing easy: the TUN first (closing it undoes it
     // and every route through it), then the rule (torn down explicitly).
-    let tun = Tun::create(&handle, &config.tun.name, config.tun.mtu).await?;
+    // The MPTCP path manager first: when its sysctls are wrong the daemon refuses to
+    // start before it changed anything (docs/mptcp.md).
+    let mptcp_driver = if config.mptcp.enabled {
+        Some(crate::mptcp::driver::Driver::start(&config.mptcp).await?)
+    } else {
+        None
+    };
+    // MTU (architecture hazard 4, `crate::mtu`): the path carrying rewritten packets is
+    // at most the smallest MTU of the locators' links; the TUN leaves 8 octets of it for
+    // the payload header (RFC 5533 §5.1) unless `[tun] mtu` was set by the operator.
+    let link_mtus: Vec<u32> = match handle.links().await {
+        Ok(links) => links
+            .iter()
+            .filter(|l| {
+                l.mtu > 0
+                    && l.is_up()
+                    && l.name != "lo"
+                    && l.name != config.tun.name
+                    && (config.interfaces.include.is_empty()
+                        || config.interfaces.include.contains(&l.name))
+                    && !config.interfaces.exclude.contains(&l.name)
+            })
+            .map(|l| l.mtu)
+            .collect(),
+        Err(e) => {
+            tracing::warn!(error = %e, "list links for the TUN MTU");
+            Vec::new()
+        }
+    };
+    let tun_mtu = if config.tun.mtu == DEFAULT_TUN_MTU {
+        mtu::tun_mtu(link_mtus.iter().copied()).unwrap_or(config.tun.mtu)
+    } else {
+        config.tun.mtu
+    };
+    let path_mtu = link_mtus
+        .iter()
+        .copied()
+        .min()
+        .unwrap_or(tun_mtu + PAYLOAD_HEADER_LEN);
+    let tun = Tun::create(&handle, &config.tun.name, tun_mtu).await?;
+    // TCP SYNs leaving through the TUN get an MSS that fits the route's MTU.
+    let mss_clamp = match MssClamp::install(mtu::DEFAULT_TABLE, &config.tun.name, Mss::Route) {
+        Ok(c) => Some(c),
+        Err(e) => {
+            tracing::warn!(error = %e, "MSS clamp unavailable (nftables)");
+            None
+        }
+    };
     let rx = RawRecv::open(IPPROTO_SHIM6)?;
     let icmp = RawRecv::open_icmp6_errors()?;
     let tx = RawSend::open(config.routing.fwmark)?;
     let plumbing = Plumbing::install(handle.clone(), tun.index(), &config.routing).await?;
+    // Inbound visibility (architecture hazard 2): only a core with REAP needs it. Without
+    // nftables the daemon still runs; REAP then moves each context off its ULID pair
+    // once (docs/daemon.md "Inbound visibility").
+    let visibility = match core {
+        Some(_) => match Visibility::install(visibility::DEFAULT_TABLE) {
+            Ok(v) => Some(v),
+            Err(e) => {
+                tracing::warn!(error = %e, "inbound visibility unavailable (nftables)");
+                None
+            }
+        },
+        None => None,
+    };
+    // Which flows get a context (issue 6 item 3): only with a core to establish them.
+    // `TriggerPoller` installs the kernel accounting in `auto` mode only.
+    let trigger = match core {
+        Some(_) => match TriggerPoller::new(
+            config.trigger.clone(),
+            AccountingOptions::for_daemon(&config),
+        ) {
+            Ok(t) => Some(t),
+            Err(e) => {
+                tracing::warn!(error = %e, "automatic trigger unavailable (nftables)");
+                None
+            }
+        },
+        None => None,
+    };
     tracing::info!(
         tun = tun.name(),
         mtu = tun.mtu(),
@@ -172,6 +254,18 @@ pub async fn run(
         tokio::spawn(async move { server.serve(listeners, req_tx, control_shutdown).await })
     };
 
+    let mptcp = mptcp_driver.map(|driver| {
+        let handle = driver.handle();
+        let mut stop = stop_control.subscribe();
+        let task = tokio::spawn(driver.run(async move {
+            let _ = stop.wait_for(|s| *s).await;
+        }));
+        (handle, task)
+    });
+    let (mptcp, mptcp_task) = match mptcp {
+        Some((h, t)) => (Some(h), Some(t)),
+        None => (None, None),
+    };
     let mut daemon = Daemon {
         started: Instant::now(),
         config,
@@ -180,6 +274,11 @@ pub async fn run(
         server,
         plumbing,
         monitor: None,
+        visibility,
+        visibility_due: Instant::now(),
+        trigger,
+        path_mtu,
+        mptcp,
     };
     let result = daemon
         .main_loop(&handle, &tun, &rx, &icmp, &tx, req_rx, reload, shutdown)
@@ -189,7 +288,29 @@ pub async fn run(
     // a half-dismantled daemon), then routes and rule, then the TUN.
     let _ = stop_control.send(true);
     let _ = control_task.await;
+    if let Some(t) = mptcp_task {
+        match t.await {
+            Ok(Err(e)) => tracing::warn!(error = %e, "MPTCP path manager stopped on error"),
+            Err(e) => tracing::warn!(error = %e, "MPTCP path manager task"),
+            Ok(Ok(())) => {}
+        }
+    }
     let errors = daemon.plumbing.teardown().await;
+    if let Some(c) = mss_clamp
+        && let Err(e) = c.delete()
+    {
+        tracing::warn!(error = %e, "delete the MSS clamp table");
+    }
+    if let Some(t) = daemon.trigger.take()
+        && let Err(e) = t.shutdown()
+    {
+        tracing::warn!(error = %e, "delete the trigger table");
+    }
+    if let Some(v) = daemon.visibility.take()
+        && let Err(e) = v.delete()
+    {
+        tracing::warn!(error = %e, "delete the inbound-visibility table");
+    }
     drop(tun);
     if errors.is_empty() {
         tracing::info!("shim6d stopped; routes, rule and TUN removed");
@@ -206,6 +327,16 @@ struct Daemon {
     server: control::Server,
     plumbing: Plumbing,
     monitor: Option<xfrm_sys::Monitor>,
+    /// The kernel's record of inbound traffic that bypasses the daemon (hazard 2).
+    visibility: Option<Visibility>,
+    /// When to poll [`Daemon::visibility`] next.
+    visibility_due: Instant,
+    /// The flow-accounting trigger (with a core).
+    trigger: Option<TriggerPoller>,
+    /// The smallest MTU of the locators' links (Packet Too Big above it).
+    path_mtu: u32,
+    /// The MPTCP path manager's inputs (`[mptcp] enabled`).
+    mptcp: Option<crate::mptcp::driver::Handle>,
 }
 
 impl Daemon {
@@ -238,11 +369,26 @@ impl Daemon {
                 })?,
         );
         self.push_locators(Instant::now());
+        let mut trigger_tick = tokio::time::interval(trigger::POLL_INTERVAL);
+        trigger_tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         tokio::pin!(shutdown);
         loop {
             let deadline = self.core.as_mut().and_then(|c| c.poll_timeout());
             let sleep = async {
                 match deadline {
+                    Some(d) => tokio::time::sleep_until(d.into()).await,
+                    None => std::future::pending().await,
+                }
+            };
+            // Inbound visibility is polled on its own clock while pairs are registered
+            // (visibility.rs "How to wire it", step 3), and again before a timeout.
+            let vis_due = self
+                .visibility
+                .as_ref()
+                .filter(|v| !v.is_empty())
+                .map(|_| self.visibility_due);
+            let vis_sleep = async {
+                match vis_due {
                     Some(d) => tokio::time::sleep_until(d.into()).await,
                     None => std::future::pending().await,
                 }
@@ -256,7 +402,9 @@ impl Daemon {
                 r = tun.recv_batch(&mut out_batch) => {
                     r.map_err(|source| Error::Io { op: "read the TUN", source })?;
                     let now = Instant::now();
-                    self.stats.outbound(&mut out_batch, self.core.as_deref_mut(), tx, now).await;
+                    self.stats
+                        .outbound(&mut out_batch, self.core.as_deref_mut(), tx, tun, self.path_mtu, now)
+                        .await;
                 }
                 r = rx.recv_batch(&mut in_batch) => {
                     r.map_err(|source| Error::Io { op: "read the protocol-140 socket", source })?;
@@ -277,12 +425,16 @@ impl Daemon {
                         tokio::time::sleep(Duration::from_millis(100)).await;
                     }
                 },
-                // HOOK (trigger): the flow-accounting reader becomes one more arm here,
-                // e.g. `flows = self.trigger.next() => ...`, turning each decision into
-                // `self.command(&Command::Establish(peer), now)` (policy: config.trigger;
-                // responder-only and manual modes never initiate).
+                () = vis_sleep => self.poll_visibility(Instant::now()),
+                _ = trigger_tick.tick(), if self.trigger.as_ref().is_some_and(|t| t.accounting().is_some()) => {
+                    self.poll_trigger(Instant::now());
+                }
                 Some(req) = requests.recv() => {
-                    let answer = self.command(&req.command, Instant::now());
+                    let answer = if req.command == Command::Mptcp {
+                        self.mptcp_reply().await
+                    } else {
+                        self.command(&req.command, Instant::now())
+                    };
                     // The client may be gone: nothing to do then.
                     let _ = req.reply.send(answer);
                 }
@@ -295,25 +447,90 @@ impl Daemon {
                 () = sleep => {
                     // Handle the timeout only when the clock says so (style.md "Time").
                     let now = Instant::now();
-                    if let (Some(c), Some(d)) = (self.core.as_mut(), deadline)
-                        && now >= d
-                    {
-                        // HOOK (visibility, architecture hazard 2): REAP's Send timer
-                        // only ever fires from here. Before handing the timeout over,
-                        // read the kernel counters of inbound traffic that bypassed the
-                        // daemon and report each ULID pair that saw some:
-                        //     for (local, peer) in self.visibility.active_since_last(now) {
-                        //         c.peer_activity(now, local, peer);
-                        //     }
-                        // Without it, a context on its ULID pair does not see the peer's
-                        // unrewritten packets, its Send timer expires once, and REAP
-                        // moves it to a pair whose traffic the daemon does see
-                        // (docs/daemon.md "Inbound visibility").
-                        c.handle_timeout(now);
+                    if deadline.is_some_and(|d| now >= d) {
+                        // REAP's Send timer only ever fires from here: first report the
+                        // peer's packets that bypassed the daemon since the last poll
+                        // (architecture hazard 2), or a working ULID pair would be
+                        // declared failed.
+                        self.poll_visibility(now);
+                        if let Some(c) = self.core.as_mut() {
+                            c.handle_timeout(now);
+                        }
                     }
                 }
             }
             self.drain_core(tx, &mut scratch).await;
+        }
+    }
+
+    /// The `mptcp` command: the path manager's status snapshot.
+    async fn mptcp_reply(&self) -> Result<Reply, CommandError> {
+        let Some(m) = &self.mptcp else {
+            return Err(CommandError::Failed(
+                "MPTCP path manager not running ([mptcp] enabled = false)".into(),
+            ));
+        };
+        let Some(status) = m.status().await else {
+            return Err(CommandError::Failed("MPTCP path manager stopped".into()));
+        };
+        let json = serde_json::to_value(&status)
+            .map_err(|e| CommandError::Failed(format!("mptcp status: {e}")))?;
+        Ok(Reply::new(status.to_string(), json))
+    }
+
+    /// Reads the kernel's flow counters and establishes a context for each pair the
+    /// trigger picked (LinShim6's heuristic and the policy rules; the decider never
+    /// initiates in `responder-only` or `manual` mode, and then no table is read).
+    fn poll_trigger(&mut self, now: Instant) {
+        let Some(t) = self.trigger.as_mut() else {
+            return;
+        };
+        let decisions = match t.poll(now) {
+            Ok(d) => d,
+            Err(e) => {
+                tracing::warn!(error = %e, "trigger: read the flow counters");
+                return;
+            }
+        };
+        for d in decisions {
+            tracing::info!(
+                peer = %d.pair.peer,
+                local = %d.pair.local,
+                reason = ?d.reason,
+                proto = d.flow.proto,
+                port = ?d.flow.port,
+                "trigger: establishing a context"
+            );
+            let r = match self.core.as_mut() {
+                Some(c) => c.command(now, &Command::Establish(d.pair.peer)),
+                None => Err(CommandError::NoProtocolCore),
+            };
+            if let Err(e) = r {
+                tracing::info!(peer = %d.pair.peer, error = %e, "trigger: establish refused");
+                if let Some(t) = self.trigger.as_mut() {
+                    t.establish_failed(now, d.pair);
+                }
+            }
+        }
+    }
+
+    /// Reads which registered ULID pairs received packets since the last poll and
+    /// tells the core (RFC 5534 §4.1: any packet from the peer counts as received).
+    fn poll_visibility(&mut self, now: Instant) {
+        let (Some(v), Some(core)) = (self.visibility.as_mut(), self.core.as_mut()) else {
+            return;
+        };
+        self.visibility_due = now + visibility::poll_interval(self.config.reap.send_timeout);
+        if v.is_empty() {
+            return;
+        }
+        match v.poll() {
+            Ok(active) => {
+                for p in active {
+                    core.peer_activity(now, p.local, p.peer);
+                }
+            }
+            Err(e) => tracing::warn!(error = %e, "inbound visibility poll"),
         }
     }
 
@@ -343,10 +560,72 @@ impl Daemon {
             let r = match ev {
                 CoreEvent::RouteAdd(peer) => self.plumbing.add_peer(peer).await,
                 CoreEvent::RouteRemove(peer) => self.plumbing.remove_peer(peer).await,
-                // HOOK (resend, hazard 6): re-send on the new pair what was sent into
-                // the failure, e.g. `self.resend.path_changed(ulid_local, ulid_peer)`
-                // draining into `tx`. Logged by the core already.
+                // The TCP re-send (hazard 6) already left in `poll_transmit` above: the
+                // adapter queues it when it applies the endpoint's path change
+                // (`crate::resend`). Logged by the core.
                 CoreEvent::PathChanged { .. } => Ok(()),
+                // The MPTCP path manager (mptcp/mod.rs "How to wire it", step 2).
+                CoreEvent::PeerLocators(view) => {
+                    if let Some(m) = &self.mptcp {
+                        m.peer(view);
+                    }
+                    Ok(())
+                }
+                CoreEvent::PathFailed { ulid_peer, pair } => {
+                    if let Some(m) = &self.mptcp {
+                        m.path_failed(ulid_peer, pair);
+                    }
+                    Ok(())
+                }
+                CoreEvent::PathUsable { ulid_peer, pair } => {
+                    if let Some(m) = &self.mptcp {
+                        m.path_usable(ulid_peer, pair);
+                    }
+                    Ok(())
+                }
+                CoreEvent::ContextUp {
+                    ulid_local,
+                    ulid_peer,
+                } => {
+                    if let Some(t) = self.trigger.as_mut() {
+                        t.context_up(UlidPair::new(ulid_local, ulid_peer));
+                    }
+                    if let Some(v) = self.visibility.as_mut()
+                        && let Err(e) = v.register(UlidPair::new(ulid_local, ulid_peer))
+                    {
+                        tracing::warn!(error = %e, "inbound visibility: register");
+                    }
+                    Ok(())
+                }
+                CoreEvent::EstablishFailed {
+                    ulid_local,
+                    ulid_peer,
+                } => {
+                    if let Some(t) = self.trigger.as_mut() {
+                        t.establish_failed(now, UlidPair::new(ulid_local, ulid_peer));
+                    }
+                    if let Some(m) = &self.mptcp {
+                        m.remove_peer(ulid_peer);
+                    }
+                    Ok(())
+                }
+                CoreEvent::ContextDown {
+                    ulid_local,
+                    ulid_peer,
+                } => {
+                    if let Some(t) = self.trigger.as_mut() {
+                        t.context_down(UlidPair::new(ulid_local, ulid_peer));
+                    }
+                    if let Some(m) = &self.mptcp {
+                        m.remove_peer(ulid_peer);
+                    }
+                    if let Some(v) = self.visibility.as_mut()
+                        && let Err(e) = v.unregister(UlidPair::new(ulid_local, ulid_peer))
+                    {
+                        tracing::warn!(error = %e, "inbound visibility: unregister");
+                    }
+                    Ok(())
+                }
             };
             if let Err(e) = r {
                 tracing::error!(error = %e, "routing change asked by the core");
@@ -448,6 +727,11 @@ impl Daemon {
         // What applies now: trigger policy, REAP timers, control limits, log level (the
         // last one in main, which owns the subscriber).
         self.config.trigger = new.trigger.clone();
+        if let Some(t) = self.trigger.as_mut()
+            && let Err(e) = t.reconfigure(new.trigger.clone())
+        {
+            tracing::warn!(error = %e, "reload: trigger accounting");
+        }
         if self.config.reap.send_timeout != new.reap.send_timeout
             && let Some(core) = self.core.as_mut()
             && let Err(e) = core.command(
@@ -458,6 +742,10 @@ impl Daemon {
             tracing::warn!(error = %e, "reload: the core kept its send timeout");
         }
         self.config.reap = new.reap;
+        if let Some(m) = &self.mptcp {
+            m.set_policy(new.mptcp.policy_config());
+        }
+        self.config.mptcp = new.mptcp.clone();
         self.config.control.max_clients = new.control.max_clients;
         self.config.control.max_line = new.control.max_line;
         self.config.log = new.log.clone();
@@ -496,6 +784,7 @@ impl Daemon {
             Command::Help(_) | Command::Quit => {
                 Err(CommandError::Failed("answered by the session".into()))
             }
+            Command::Mptcp => Err(CommandError::Failed("answered by the loop".into())),
         }
     }
 

@@ -584,3 +584,137 @@ fn restarted_daemon_recovered_by_r1bis() {
             >= 1
     );
 }
+
+/// Architecture hazard 2, wired (`shim6d::visibility`): a context on its ULID pair with
+/// traffic both ways never crosses the daemon inbound, yet REAP hears of it through the
+/// `inet shim6d_reap` nftables sets, so neither side's Send timer declares the working
+/// pair failed: no path change through three Send Timeouts.
+#[test]
+fn ulid_pair_with_direct_traffic_stays_put() {
+    if !netns::require_net_admin() {
+        return;
+    }
+    let p = start("vis", Options::default());
+    p.establish()
+        .unwrap_or_else(|e| panic!("{e}\n{}", logs(&p)));
+    let (ua, ub) = p.ulids();
+    assert_eq!(p.current_pair().unwrap(), (ua, ub), "starts on the ULIDs");
+    // Both daemons registered the pair in their own namespace's table.
+    for (ns, local, peer) in [(&p.bed.a, ua, ub), (&p.bed.b, ub, ua)] {
+        let out = ns
+            .exec("nft", &["list", "set", "inet", "shim6d_reap", "pairs"])
+            .unwrap();
+        let text = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            text.contains(&format!("{peer} . {local}")),
+            "{} : {text}\n{}",
+            ns.name(),
+            logs(&p)
+        );
+    }
+    // A TCP stream A -> B (data one way, ACKs the other) for three Send Timeouts.
+    let stream = daemons::Stream::start(&p.bed.a, &p.bed.b, ua, ub).unwrap();
+    std::thread::sleep(Duration::from_secs_f64(3.0 * p.options.send_timeout + 1.0));
+    let moved = stream.received();
+    let result = stream.finish(Duration::from_secs(20));
+    assert!(
+        moved > 0 && result.error.is_none(),
+        "{result:?}\n{}",
+        logs(&p)
+    );
+    for (side, d) in [("A", &p.a), ("B", p.b())] {
+        let c = &d.contexts().unwrap()[0];
+        let kinds: Vec<&str> = c["events"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter_map(|e| e["event"].as_str())
+            .collect();
+        let ctx = format!("{side}: {c}\n{}", logs(&p));
+        assert!(!kinds.contains(&"path_changed"), "{ctx}");
+        assert!(!kinds.contains(&"path_failed"), "{ctx}");
+        assert_eq!(c["state"], "ESTABLISHED", "{ctx}");
+    }
+    assert_eq!(p.current_pair().unwrap(), (ua, ub), "{}", logs(&p));
+}
+
+/// Sends `count` UDP datagrams of `size` octets from `src` (in A) to `[dst]:port`,
+/// `gap` apart; nothing listens (B answers with ICMPv6 errors, also counted).
+fn udp_blast(p: &Pair, src: std::net::Ipv6Addr, dst: std::net::Ipv6Addr, port: u16) {
+    use std::net::{SocketAddr, SocketAddrV6, UdpSocket};
+    p.bed
+        .a
+        .run(move || async move {
+            let s = UdpSocket::bind(SocketAddr::V6(SocketAddrV6::new(src, 0, 0, 0)))?;
+            for _ in 0..20 {
+                s.send_to(
+                    &[0x5a; 300],
+                    SocketAddr::V6(SocketAddrV6::new(dst, port, 0, 0)),
+                )?;
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            std::io::Result::Ok(())
+        })
+        .unwrap()
+        .unwrap();
+}
+
+/// Issue 6 item 3, wired (`shim6d::trigger`): with `[trigger] mode = "auto"` on A a UDP
+/// flow between the ULIDs past the 2 KB threshold gets a context without any
+/// `establish` command, while as much traffic to the DNS port (the default `never`
+/// rule) does not. B runs `responder-only` (a server): it sees the same flows and never
+/// initiates (the rule names the peer's port, so an `auto` B would see port 53 as
+/// A's ephemeral port).
+#[test]
+fn trigger_establishes_for_big_flows_not_for_dns() {
+    if !netns::require_net_admin() {
+        return;
+    }
+    let p = start(
+        "trig",
+        Options {
+            trigger: ["auto", "responder-only"],
+            ..Options::default()
+        },
+    );
+    let (ua, ub) = p.ulids();
+    // A's accounting table is there (auto mode, a core running); B has none.
+    let table = |ns: &netns::Netns| {
+        ns.exec("nft", &["list", "table", "inet", "shim6d_trigger"])
+            .unwrap()
+            .status
+            .success()
+    };
+    assert!(table(&p.bed.a), "{}", logs(&p));
+    assert!(!table(&p.bed.b), "{}", logs(&p));
+    // 6 KB to port 53: the kernel counts it, the rule says never.
+    udp_blast(&p, ua, ub, 53);
+    // Three trigger polls (one a second) see the flow; none may start a context.
+    std::thread::sleep(Duration::from_secs(3));
+    assert!(
+        p.a.contexts().unwrap().is_empty(),
+        "DNS traffic got a context\n{}",
+        logs(&p)
+    );
+    // 6 KB to another port: past the 2 KB threshold, a context follows.
+    udp_blast(&p, ua, ub, 4000);
+    until(Duration::from_secs(20), "a triggered context", || {
+        Ok(p.a.state()?.as_deref() == Some("ESTABLISHED")
+            && p.b().state()?.as_deref() == Some("ESTABLISHED"))
+    })
+    .unwrap_or_else(|e| panic!("{e}\n{}", logs(&p)));
+    let c = &p.a.contexts().unwrap()[0];
+    assert_eq!(c["ulid_peer"], ub.to_string(), "{c}");
+    assert!(
+        p.a.log().contains("trigger: establishing a context"),
+        "{}",
+        logs(&p)
+    );
+    assert!(
+        !p.b().log().contains("trigger: establishing"),
+        "{}",
+        logs(&p)
+    );
+    // A initiated: its history starts with the I1 it sent.
+    assert_eq!(c["events"][0]["event"], "i1_sent", "{c}");
+}

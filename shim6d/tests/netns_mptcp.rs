@@ -2,9 +2,10 @@
 //! the client namespace of mptcp-pm.md §3's topology, real MPTCP sockets on both sides,
 //! and what the kernels of **both** namespaces report through `sock_diag` is asserted.
 //!
-//! The Shim6 Endpoint is not wired in yet, so the server's verified locators are given
-//! to the driver through its input ([`shim6d::mptcp::driver::Handle::peer`]), the
-//! engine's real interface, as the service loop will from `Endpoint::context(tag)`; REAP's
+//! These tests drive the driver alone: the server's verified locators are given to it
+//! through its input ([`shim6d::mptcp::driver::Handle::peer`]), the engine's real
+//! interface, as the service loop does from `Endpoint::context(tag)` (the two-daemon
+//! scenario is `netns_mptcp_daemons.rs`); REAP's
 //! verdicts likewise ([`Handle::path_failed`](shim6d::mptcp::driver::Handle::path_failed)),
 //! with the path really blackholed by nft.
 //!

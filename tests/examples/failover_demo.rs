@@ -2,7 +2,8 @@
 //! testbed), a shim6d process on each, a TCP stream between their ULIDs, the current
 //! path broken under it, and the timeline.
 //!
-//! `failover_demo [--json] [--send-timeout SECONDS] [--unidirectional] [--keep]`
+//! `failover_demo [--json] [--send-timeout SECONDS] [--unidirectional] [--no-resend]
+//! [--keep]` (`--no-resend`: both daemons with `[resend] enabled = false`)
 //! (root; the `shim6d` and `cga-tool` binaries next to this one, or `$SHIM6D_BIN` /
 //! `$CGA_TOOL_BIN`).
 
@@ -14,6 +15,7 @@ fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let json = args.iter().any(|a| a == "--json");
     let keep = args.iter().any(|a| a == "--keep");
+    let resend = !args.iter().any(|a| a == "--no-resend");
     let broken = if args.iter().any(|a| a == "--unidirectional") {
         Break::AtoB
     } else {
@@ -56,6 +58,9 @@ fn main() -> ExitCode {
         log: "info,shim6d=debug".into(),
         keep,
         daemon_b: true,
+        resend,
+        trigger: ["manual"; 2],
+        mptcp: false,
     };
     let pair = match Pair::start("demo", &bins, options) {
         Ok(p) => p,

@@ -93,6 +93,14 @@ pub struct Options {
     pub keep: bool,
     /// Start a daemon on host B (false: B has no shim6d, the NO-SUPPORT scenario).
     pub daemon_b: bool,
+    /// `[resend] enabled` of both daemons (the TCP re-send after a path change).
+    pub resend: bool,
+    /// `[trigger] mode` of A's and B's daemon: `"auto"` (flow accounting),
+    /// `"responder-only"` or `"manual"`.
+    pub trigger: [&'static str; 2],
+    /// Run the MPTCP path manager on both (`[mptcp] enabled`, `fullmesh`, the
+    /// `net.mptcp` sysctls set by the daemon).
+    pub mptcp: bool,
 }
 
 impl Default for Options {
@@ -103,6 +111,9 @@ impl Default for Options {
             log: "info,shim6d=debug".into(),
             keep: false,
             daemon_b: true,
+            resend: true,
+            trigger: ["manual"; 2],
+            mptcp: false,
         }
     }
 }
@@ -387,6 +398,7 @@ impl Pair {
         let dir = std::env::temp_dir().join(format!("shim6d-{}", bed.a.name()));
         std::fs::create_dir_all(&dir)?;
         let make = |ns: &Netns, name: &str, dev: &str, locs: [Ipv6Addr; 3], run: bool| {
+            let trigger = options.trigger[usize::from(name == "b")];
             let hdir = dir.join(name);
             std::fs::create_dir_all(&hdir)?;
             let prefixes: Vec<Ipv6Addr> = locs.iter().map(|a| prefix_of(*a)).collect();
@@ -406,10 +418,13 @@ impl Pair {
                      [identity]\nmode = \"hba\"\nparams_file = \"hba.json\"\n\
                      [interfaces]\ninclude = [\"{dev}\"]\n\
                      [reap]\nsend_timeout = {}\n\
-                     [trigger]\nmode = \"manual\"\n\
+                     [trigger]\nmode = \"{}\"\n\
+                     [resend]\nenabled = {}\n\
+                     [mptcp]\nenabled = {}\npolicy = \"fullmesh\"\nset_sysctls = true\n\
+                     sample_interval = 0.1\n\
                      [control]\nlisten = \"\"\nunix_socket = \"ctl.sock\"\n\
                      [log]\nlevel = \"{}\"\n",
-                    options.send_timeout, options.log
+                    options.send_timeout, trigger, options.resend, options.mptcp, options.log
                 ),
             )?;
             let mut d = Daemon {
@@ -856,10 +871,10 @@ pub fn failover(pair: &Pair, broken: Break, say: &mut dyn FnMut(&str)) -> io::Re
     say(&format!(
         "TCP stream [{ua}]:* -> [{ub}]:{STREAM_PORT} running, checked byte by byte"
     ));
-    // Let REAP settle: without the inbound-visibility module the daemons do not see
-    // the peer's unrewritten traffic, so each Send timer fires once and REAP moves
-    // to a pair whose traffic they do see (docs/daemon.md). Wait until A's pair has
-    // not changed for Send Timeout + 2 s (bounded).
+    // Let REAP settle: wait until A's pair has not changed for Send Timeout + 2 s
+    // (bounded). With inbound visibility (`shim6d::visibility`) the context stays on its
+    // ULID pair, and `path_changes_before_failure` below is 0; a daemon without
+    // nftables would move once here (docs/daemon.md "Inbound visibility").
     let quiet = Duration::from_secs_f64(tsend + 2.0);
     let started = Instant::now();
     let mut last_pair = pair.current_pair()?;

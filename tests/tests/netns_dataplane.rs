@@ -318,7 +318,7 @@ fn pass_through_the_tun_with_loop_guard() {
                     first_packet = Some(batch.bufs[0].packet().to_vec());
                 }
                 stats
-                    .outbound(&mut batch, None, &tx, std::time::Instant::now())
+                    .outbound(&mut batch, None, &tx, &tun, 1500, std::time::Instant::now())
                     .await;
             }
             // Loop guard: with the mark, nothing of ours comes back into the TUN. A marker

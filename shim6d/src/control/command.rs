@@ -48,6 +48,9 @@ pub enum Command {
     Establish(Ipv6Addr),
     /// `explore TAG`: start a REAP exploration on a context (RFC 5534 §4.3).
     Explore(u64),
+    /// `mptcp`: the MPTCP path manager's connections, subflows, policy and last
+    /// decisions (issue 8).
+    Mptcp,
 }
 
 /// One entry of the command table.
@@ -112,6 +115,11 @@ pub const COMMANDS: &[Spec] = &[
         name: "explore",
         args: "TAG",
         about: "start a REAP exploration on a context",
+    },
+    Spec {
+        name: "mptcp",
+        args: "",
+        about: "MPTCP path manager: connections, subflows, policy, last decisions",
     },
     Spec {
         name: "quit",
@@ -196,6 +204,10 @@ pub fn parse(line: &str) -> Result<Option<Line>, ParseError> {
         "params" => {
             exact(0)?;
             Command::Params
+        }
+        "mptcp" => {
+            exact(0)?;
+            Command::Mptcp
         }
         "stats" => {
             exact(0)?;
@@ -354,6 +366,7 @@ mod tests {
         assert_eq!(cmd("rm 17"), Command::Rm(Target::Tag(17)));
         assert_eq!(cmd("locators"), Command::Locators);
         assert_eq!(cmd("params"), Command::Params);
+        assert_eq!(cmd("mptcp"), Command::Mptcp);
         assert_eq!(cmd("stats"), Command::Stats);
         assert_eq!(
             cmd("set tsend 2.5"),

@@ -226,6 +226,9 @@ pub struct Stats {
     pub icmp_rx_packets: u64,
     /// Of those, errors the core did not act on (about traffic that is not ours).
     pub icmp_ignored: u64,
+    /// ICMPv6 Packet Too Big messages written to the TUN for packets that no longer
+    /// fit the path once rewritten (RFC 4443 §3.2).
+    pub ptb_sent: u64,
     /// Drops, by reason.
     pub drops: BTreeMap<&'static str, u64>,
 }
@@ -249,6 +252,7 @@ impl Stats {
             "raw_batches": self.raw_batches,
             "icmp_rx_packets": self.icmp_rx_packets,
             "icmp_ignored": self.icmp_ignored,
+            "ptb_sent": self.ptb_sent,
             "drops": self.drops,
         })
     }
@@ -269,6 +273,9 @@ pub mod drop_reason {
     pub const SEND_FAILED: &str = "send_failed";
     /// The TUN refused a packet.
     pub const TUN_WRITE_FAILED: &str = "tun_write_failed";
+    /// A TUN packet too big for the path once rewritten (8 octets longer, RFC 5533
+    /// §5.1): answered with an ICMPv6 Packet Too Big into the TUN.
+    pub const TOO_BIG: &str = "too_big";
 }
 
 /// Whether `p` is a well-formed IPv6 packet as far as the shell cares: version 6, a full
@@ -284,13 +291,21 @@ pub fn is_ipv6(p: &[u8]) -> bool {
 impl Stats {
     /// Processes a batch read from the TUN: validate, ask the core (no core: pass
     /// through), send what is to be sent.
+    ///
+    /// `tun` and `path_mtu` (the smallest MTU of the locators' links) are for packets
+    /// that no longer fit once rewritten: they are answered with an ICMPv6 Packet Too
+    /// Big written to the TUN (RFC 4443 §3.2, [`crate::mtu`]) and counted as
+    /// `too_big`.
     pub async fn outbound(
         &mut self,
         batch: &mut Batch,
         mut core: Option<&mut (dyn ProtocolCore + '_)>,
         tx: &RawSend,
+        tun: &Tun,
+        path_mtu: u32,
         now: std::time::Instant,
     ) {
+        let mut ptb = [0u8; crate::config::IPV6_MIN_MTU as usize];
         self.tun_batches += 1;
         let mut errors = Vec::new();
         for buf in &mut batch.bufs[..batch.len] {
@@ -306,10 +321,33 @@ impl Stats {
                 self.drop(drop_reason::TUN_MULTICAST);
                 continue;
             }
+            // The core rewrites in place: keep the ULID form of a packet that may not
+            // fit once 8 octets longer (mtu.rs "How to wire it", step 3). The quote of
+            // a Packet Too Big is at most 1280 octets anyway (RFC 4443 §2.4).
+            let copy = (buf.packet().len() > crate::mtu::ptb_mtu(path_mtu) as usize)
+                .then(|| buf.packet().to_vec());
             let verdict = match core.as_deref_mut() {
                 Some(c) => c.outbound(now, buf),
                 None => Outbound::PassThrough,
             };
+            if verdict == Outbound::Send
+                && crate::mtu::too_big(buf.packet().len(), path_mtu)
+                && let Some(original) = copy
+            {
+                self.drop(drop_reason::TOO_BIG);
+                match crate::mtu::packet_too_big(&original, crate::mtu::ptb_mtu(path_mtu), &mut ptb)
+                {
+                    Ok(n) => {
+                        if let Err(e) = tun.send(&ptb[..n]).await {
+                            tracing::debug!(error = %e, "write Packet Too Big to the TUN");
+                        } else {
+                            self.ptb_sent += 1;
+                        }
+                    }
+                    Err(e) => tracing::debug!(error = %e, "no Packet Too Big for this packet"),
+                }
+                continue;
+            }
             match verdict {
                 Outbound::Send | Outbound::PassThrough => {
                     let sent = tx.send_batch(std::iter::once(&*buf), &mut errors).await;
@@ -318,11 +356,6 @@ impl Stats {
                         self.raw_tx_bytes += buf.packet().len() as u64;
                     }
                 }
-                // HOOK (mtu, hazard 4): a packet too big for the path once the 8-octet
-                // payload header is added is where the mtu module answers the
-                // application with an ICMPv6 Packet Too Big (RFC 4443 §3.2) written to
-                // the TUN; today the TUN MTU (1500 − 8) keeps rewritten packets within a
-                // 1500-octet path.
                 Outbound::Drop(reason) => self.drop(reason),
             }
         }
