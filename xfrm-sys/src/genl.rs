@@ -20,10 +20,10 @@ use netlink_packet_core::{
     NLM_F_ACK, NLM_F_DUMP, NLM_F_DUMP_INTR, NLM_F_REQUEST, NetlinkDeserializable, NetlinkHeader,
     NetlinkMessage, NetlinkPayload, NetlinkSerializable,
 };
-use netlink_proto::{ConnectionHandle, NetlinkCodec};
-use netlink_sys::{Socket, SocketAddr, protocols::NETLINK_GENERIC};
+use netlink_proto::ConnectionHandle;
+use netlink_sys::{SocketAddr, protocols::NETLINK_GENERIC};
 
-use crate::{DecodeError, Error, Result, handle::NlSocket, netns};
+use crate::{DecodeError, Error, Result, handle::request_connection};
 
 /// `GENL_HDRLEN`: `cmd`, `version`, 2 reserved bytes (`include/uapi/linux/genetlink.h`).
 pub const GENL_HDRLEN: usize = 4;
@@ -333,16 +333,6 @@ impl Family {
     }
 }
 
-/// Aborts the connection task when the last [`Genl`] clone goes away.
-#[derive(Debug)]
-struct AbortOnDrop(tokio::task::AbortHandle);
-
-impl Drop for AbortOnDrop {
-    fn drop(&mut self) {
-        self.0.abort();
-    }
-}
-
 /// A generic netlink request connection in one network namespace.
 ///
 /// Cheap to clone; requests from clones are multiplexed by sequence number. Nothing
@@ -352,47 +342,28 @@ impl Drop for AbortOnDrop {
 pub struct Genl {
     conn: ConnectionHandle<Message>,
     netns: Option<Arc<str>>,
-    _task: Arc<AbortOnDrop>,
+    _task: Arc<crate::handle::AbortOnDrop>,
 }
 
 impl Genl {
     /// Opens a generic netlink socket in the calling thread's namespace, driven by the
     /// current tokio runtime.
     pub fn new() -> Result<Self> {
-        let op = "open generic netlink socket";
-        let socket = Socket::new(NETLINK_GENERIC).map_err(|e| Error::io(op, e))?;
-        Self::from_socket(socket, None)
+        Self::open(None)
     }
 
     /// Opens a generic netlink socket inside `/run/netns/NAME` (on a short-lived thread),
     /// driven by the current runtime.
     pub fn in_netns(name: &str) -> Result<Self> {
-        let op = format!("open generic netlink socket in netns {name}");
-        let socket = netns::with_socket_in(name, || Socket::new(NETLINK_GENERIC))
-            .map_err(|e| Error::io(&op, e))?;
-        Self::from_socket(socket, Some(Arc::from(name)))
+        Self::open(Some(name))
     }
 
-    fn from_socket(socket: Socket, netns: Option<Arc<str>>) -> Result<Self> {
-        let op = "start generic netlink connection";
-        let runtime = tokio::runtime::Handle::try_current()
-            .map_err(|e| Error::io(op, io::Error::other(e)))?;
-        socket.set_ext_ack(true).map_err(|e| Error::io(op, e))?;
-        socket.set_cap_ack(true).map_err(|e| Error::io(op, e))?;
-        let socket = {
-            let _enter = runtime.enter();
-            NlSocket::wrap(socket).map_err(|e| Error::io(op, e))?
-        };
-        let (mut conn, handle, unsolicited) =
-            netlink_proto::from_socket_with_codec::<Message, NlSocket, NetlinkCodec>(socket);
-        drop(unsolicited);
-        conn.set_forward_ack(true);
-        conn.set_forward_done(true);
-        let task = runtime.spawn(conn);
+    fn open(netns: Option<&str>) -> Result<Self> {
+        let (conn, task) = request_connection(NETLINK_GENERIC, "generic netlink", netns)?;
         Ok(Self {
-            conn: handle,
-            netns,
-            _task: Arc::new(AbortOnDrop(task.abort_handle())),
+            conn,
+            netns: netns.map(Arc::from),
+            _task: task,
         })
     }
 

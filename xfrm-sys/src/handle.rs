@@ -140,14 +140,68 @@ impl AsyncSocket for NlSocket {
     }
 }
 
-/// Aborts the connection task when the last [`Handle`] clone goes away.
+/// Aborts a connection task when the last clone of its owner ([`Handle`],
+/// [`crate::genl::Genl`], [`crate::xfrm::Xfrm`]) goes away.
 #[derive(Debug)]
-struct AbortOnDrop(tokio::task::AbortHandle);
+pub(crate) struct AbortOnDrop(tokio::task::AbortHandle);
 
 impl Drop for AbortOnDrop {
     fn drop(&mut self) {
         self.0.abort();
     }
+}
+
+/// Opens a netlink socket of `protocol` — in the calling thread's namespace, or inside
+/// `/run/netns/NETNS` on a short-lived thread — asks for extended ACKs (the kernel's error
+/// text) and capped ACKs, and spawns its request connection on the current tokio runtime.
+/// `what` names the family in error messages ("rtnetlink", "xfrm netlink", …).
+///
+/// The socket joins no multicast group, so nothing unsolicited arrives; the receiver for
+/// it is dropped, which makes the connection discard anything that would. ACKs and
+/// `NLMSG_DONE` are forwarded to the requester, so a request whose answer never came
+/// cannot be mistaken for a success.
+///
+/// Fails with [`Error::Io`] outside a tokio runtime (or one without I/O enabled).
+pub(crate) fn request_connection<M>(
+    protocol: isize,
+    what: &str,
+    netns: Option<&str>,
+) -> Result<(ConnectionHandle<M>, Arc<AbortOnDrop>)>
+where
+    M: netlink_packet_core::NetlinkSerializable
+        + netlink_packet_core::NetlinkDeserializable
+        + std::fmt::Debug
+        + Unpin
+        + Send
+        + 'static,
+{
+    let socket = match netns {
+        None => {
+            let op = format!("open {what} socket");
+            Socket::new(protocol).map_err(|e| Error::io(&op, e))?
+        }
+        Some(name) => {
+            let op = format!("open {what} socket in netns {name}");
+            netns::with_socket_in(name, || Socket::new(protocol)).map_err(|e| Error::io(&op, e))?
+        }
+    };
+    let op = format!("start {what} connection");
+    let runtime =
+        tokio::runtime::Handle::try_current().map_err(|e| Error::io(&op, io::Error::other(e)))?;
+    socket.set_ext_ack(true).map_err(|e| Error::io(&op, e))?;
+    socket.set_cap_ack(true).map_err(|e| Error::io(&op, e))?;
+    let socket = {
+        // AsyncFd registers with the reactor of the runtime we are in.
+        let _enter = runtime.enter();
+        NlSocket::wrap(socket).map_err(|e| Error::io(&op, e))?
+    };
+    let (mut conn, handle, unsolicited) =
+        netlink_proto::from_socket_with_codec::<M, NlSocket, NetlinkCodec>(socket);
+    drop(unsolicited);
+    conn.set_forward_ack(true);
+    conn.set_forward_done(true);
+    let task = runtime.spawn(conn);
+    Ok((handle, Arc::new(AbortOnDrop(task.abort_handle()))))
 }
 
 /// A typed rtnetlink client: links, addresses, routes and rules of one network namespace.
@@ -185,9 +239,7 @@ impl Handle {
     ///
     /// Fails with [`Error::Io`] outside a tokio runtime (or one without I/O enabled).
     pub fn new() -> Result<Self> {
-        let op = "open rtnetlink socket";
-        let socket = Socket::new(NETLINK_ROUTE).map_err(|e| Error::io(op, e))?;
-        Self::from_socket(socket, None)
+        Self::open(None)
     }
 
     /// Opens an rtnetlink socket inside the named network namespace (`/run/netns/NAME`)
@@ -198,37 +250,15 @@ impl Handle {
     /// calling thread's namespace is not touched. Monitors opened from this handle
     /// ([`Handle::monitor`]) are opened in the same namespace.
     pub fn in_netns(name: &str) -> Result<Self> {
-        let op = format!("open rtnetlink socket in netns {name}");
-        let socket = netns::with_socket_in(name, || Socket::new(NETLINK_ROUTE))
-            .map_err(|e| Error::io(&op, e))?;
-        Self::from_socket(socket, Some(Arc::from(name)))
+        Self::open(Some(name))
     }
 
-    fn from_socket(socket: Socket, netns: Option<Arc<str>>) -> Result<Self> {
-        let op = "start rtnetlink connection";
-        let runtime = tokio::runtime::Handle::try_current()
-            .map_err(|e| Error::io(op, io::Error::other(e)))?;
-        socket.set_ext_ack(true).map_err(|e| Error::io(op, e))?;
-        socket.set_cap_ack(true).map_err(|e| Error::io(op, e))?;
-        let socket = {
-            // AsyncFd registers with the reactor of the runtime we are in.
-            let _enter = runtime.enter();
-            NlSocket::wrap(socket).map_err(|e| Error::io(op, e))?
-        };
-        let (mut conn, handle, unsolicited) =
-            netlink_proto::from_socket_with_codec::<RouteNetlinkMessage, NlSocket, NetlinkCodec>(
-                socket,
-            );
-        // This socket joins no multicast group, so nothing unsolicited arrives; dropping
-        // the receiver makes the connection discard anything that would.
-        drop(unsolicited);
-        conn.set_forward_ack(true);
-        conn.set_forward_done(true);
-        let task = runtime.spawn(conn);
+    fn open(netns: Option<&str>) -> Result<Self> {
+        let (conn, task) = request_connection(NETLINK_ROUTE, "rtnetlink", netns)?;
         Ok(Self {
-            conn: handle,
-            netns,
-            _task: Arc::new(AbortOnDrop(task.abort_handle())),
+            conn,
+            netns: netns.map(Arc::from),
+            _task: task,
         })
     }
 
