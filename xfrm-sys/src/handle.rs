@@ -66,6 +66,56 @@ impl NlSocket {
     pub(crate) fn async_fd(&self) -> &AsyncFd<Socket> {
         &self.0
     }
+
+    /// For an event (multicast) socket: reads and discards everything queued, without
+    /// waiting. Overruns met on the way are counted; the caller is resynchronising anyway.
+    /// `what` names the events in errors ("rtnetlink notifications", …).
+    pub(crate) fn drain(&self, buf: &mut Vec<u8>, overruns: &mut u64, what: &str) -> Result<()> {
+        loop {
+            buf.clear();
+            match self.get_ref().recv(buf, libc::MSG_DONTWAIT) {
+                Ok(_) => {}
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(()),
+                Err(e) if e.raw_os_error() == Some(libc::ENOBUFS) => *overruns += 1,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(Error::io(format!("drain {what}"), e)),
+            }
+        }
+    }
+
+    /// For an event socket: waits for one datagram into `buf` and says where it came
+    /// from. `Overrun` is the kernel's ENOBUFS: notifications were lost and the caller
+    /// must resynchronise.
+    pub(crate) async fn receive(&self, buf: &mut Vec<u8>, what: &str) -> Result<Received> {
+        let op = format!("receive {what}");
+        loop {
+            let mut guard = self.0.readable().await.map_err(|e| Error::io(&op, e))?;
+            buf.clear();
+            match guard.try_io(|s| s.get_ref().recv_from(buf, 0)) {
+                // Only the kernel (port 0) speaks for the kernel: another process in the
+                // namespace, with the rights to send to the group, must not fake events.
+                Ok(Ok((_, addr))) if addr.port_number() == 0 => return Ok(Received::FromKernel),
+                Ok(Ok(_)) => return Ok(Received::Foreign),
+                Ok(Err(e)) if e.raw_os_error() == Some(libc::ENOBUFS) => {
+                    return Ok(Received::Overrun);
+                }
+                Ok(Err(e)) if e.kind() == io::ErrorKind::Interrupted => {}
+                Ok(Err(e)) => return Err(Error::io(&op, e)),
+                Err(_would_block) => {}
+            }
+        }
+    }
+}
+
+/// What [`NlSocket::receive`] got.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub(crate) enum Received {
+    /// A datagram from the kernel, now in the buffer.
+    FromKernel,
+    /// A datagram from another socket: to be ignored.
+    Foreign,
+    /// The kernel dropped notifications (ENOBUFS).
+    Overrun,
 }
 
 impl AsyncSocket for NlSocket {

@@ -42,7 +42,8 @@ use netlink_packet_core::{NetlinkBuffer, NetlinkMessage, NetlinkPayload};
 use netlink_packet_route::{AddressFamily, RouteNetlinkMessage, link::LinkMessage};
 use netlink_sys::{Socket, protocols::NETLINK_ROUTE};
 
-use crate::{Address, AddressFlags, Error, Handle, Link, Result, handle::NlSocket, netns};
+use crate::handle::{NlSocket, Received};
+use crate::{Address, AddressFlags, Error, Handle, Link, Result, netns};
 
 /// `RTNLGRP_LINK` (`include/uapi/linux/rtnetlink.h`).
 const RTNLGRP_LINK: u32 = 1;
@@ -330,44 +331,26 @@ impl Monitor {
 
     /// Reads and discards everything queued on the socket, without waiting.
     fn drain(&mut self) -> Result<()> {
-        loop {
-            self.buf.clear();
-            match self
-                .socket
-                .get_ref()
-                .recv(&mut self.buf, libc::MSG_DONTWAIT)
-            {
-                Ok(_) => {}
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(()),
-                // Lost more while draining: we are resyncing anyway.
-                Err(e) if e.raw_os_error() == Some(libc::ENOBUFS) => self.stats.overruns += 1,
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                Err(e) => return Err(Error::io("drain rtnetlink notifications", e)),
-            }
-        }
+        self.socket.drain(
+            &mut self.buf,
+            &mut self.stats.overruns,
+            "rtnetlink notifications",
+        )
     }
 
     /// Waits for one datagram and applies its messages.
     async fn receive(&mut self) -> Result<()> {
-        let op = "receive rtnetlink notifications";
-        let from_kernel = loop {
-            let mut guard = self
-                .socket
-                .async_fd()
-                .readable()
-                .await
-                .map_err(|e| Error::io(op, e))?;
-            self.buf.clear();
-            match guard.try_io(|s| s.get_ref().recv_from(&mut self.buf, 0)) {
-                Ok(Ok((_, addr))) => break addr.port_number() == 0,
-                Ok(Err(e)) if e.raw_os_error() == Some(libc::ENOBUFS) => {
-                    self.stats.overruns += 1;
-                    self.out_of_sync = true;
-                    return Ok(());
-                }
-                Ok(Err(e)) if e.kind() == io::ErrorKind::Interrupted => {}
-                Ok(Err(e)) => return Err(Error::io(op, e)),
-                Err(_would_block) => {}
+        let from_kernel = match self
+            .socket
+            .receive(&mut self.buf, "rtnetlink notifications")
+            .await?
+        {
+            Received::FromKernel => true,
+            Received::Foreign => false,
+            Received::Overrun => {
+                self.stats.overruns += 1;
+                self.out_of_sync = true;
+                return Ok(());
             }
         };
         if !from_kernel {

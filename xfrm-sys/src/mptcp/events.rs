@@ -46,7 +46,7 @@ use super::{
 use crate::{
     Error, Result,
     genl::{Genl, Message},
-    handle::NlSocket,
+    handle::{NlSocket, Received},
     netns,
 };
 
@@ -433,42 +433,22 @@ impl EventStream {
     }
 
     fn drain(&mut self) -> Result<()> {
-        loop {
-            self.buf.clear();
-            match self
-                .socket
-                .get_ref()
-                .recv(&mut self.buf, libc::MSG_DONTWAIT)
-            {
-                Ok(_) => {}
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(()),
-                Err(e) if e.raw_os_error() == Some(libc::ENOBUFS) => self.stats.overruns += 1,
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                Err(e) => return Err(Error::io("drain mptcp_pm events", e)),
-            }
-        }
+        self.socket
+            .drain(&mut self.buf, &mut self.stats.overruns, "mptcp_pm events")
     }
 
     async fn receive(&mut self) -> Result<()> {
-        let op = "receive mptcp_pm events";
-        let from_kernel = loop {
-            let mut guard = self
-                .socket
-                .async_fd()
-                .readable()
-                .await
-                .map_err(|e| Error::io(op, e))?;
-            self.buf.clear();
-            match guard.try_io(|s| s.get_ref().recv_from(&mut self.buf, 0)) {
-                Ok(Ok((_, addr))) => break addr.port_number() == 0,
-                Ok(Err(e)) if e.raw_os_error() == Some(libc::ENOBUFS) => {
-                    self.stats.overruns += 1;
-                    self.out_of_sync = true;
-                    return Ok(());
-                }
-                Ok(Err(e)) if e.kind() == io::ErrorKind::Interrupted => {}
-                Ok(Err(e)) => return Err(Error::io(op, e)),
-                Err(_would_block) => {}
+        let from_kernel = match self
+            .socket
+            .receive(&mut self.buf, "mptcp_pm events")
+            .await?
+        {
+            Received::FromKernel => true,
+            Received::Foreign => false,
+            Received::Overrun => {
+                self.stats.overruns += 1;
+                self.out_of_sync = true;
+                return Ok(());
             }
         };
         if !from_kernel {
