@@ -393,7 +393,11 @@ fn rounds_and_tables(pair: &Pair, secs: u32, rounds: usize) -> std::io::Result<(
             let m = med(k, *f);
             let (lo, hi) = range(k, *f);
             let r = m / med(0, *f);
-            row += &format!(" {m:.prec$} ({lo:.prec$}–{hi:.prec$}) | {r:.3} |");
+            if m.is_nan() {
+                row += " — (every round failed) | — |";
+            } else {
+                row += &format!(" {m:.prec$} ({lo:.prec$}–{hi:.prec$}) | {r:.3} |");
+            }
             j.insert((*name).into(), json!({ "median": m, "ratio": r }));
         }
         println!("{row}");
