@@ -167,6 +167,12 @@ impl Daemon {
         std::fs::read_to_string(self.dir.join("shim6d.log")).unwrap_or_default()
     }
 
+    /// The daemon's process id (`None`: stopped). `ip netns exec` execs shim6d, so the
+    /// child's pid is the daemon's.
+    pub fn pid(&self) -> Option<u32> {
+        self.child.as_ref().map(Child::id)
+    }
+
     /// Whether the process still runs.
     pub fn running(&mut self) -> bool {
         self.child
