@@ -12,6 +12,10 @@
 //! namespace with `ip netns exec`. Everything lives under a temporary directory named
 //! after the testbed's unique namespace names, so parallel tests do not collide.
 //!
+//! [`MultiPair::start`] does the same on the multi-interface topology ([`MultiHomed`]):
+//! each HBA address on the interface of its prefix, every interface in the daemon's
+//! `[interfaces] include`.
+//!
 //! # Cleanup
 //!
 //! [`Pair`]'s `Drop` stops both daemons (SIGTERM, then SIGKILL after a bound) before the
