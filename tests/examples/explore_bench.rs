@@ -6,7 +6,8 @@
 //! `n − 2` others drawn uniformly from the rest, redrawn until each direction keeps a
 //! working path (as the simulator study does). Results: docs/bench/netns-exploration.md.
 //!
-//! `explore_bench [--trials N] [--n 2,4,8] [--send-timeout SECONDS] [--seed S] [--json]`
+//! `explore_bench [--trials N] [--n 2,4,8] [--send-timeout SECONDS] [--seed S] [--json]
+//! [--keep]` (`--keep`: leave the daemons' directory, logs included)
 //! (root; the `shim6d` binary next to this one or `$SHIM6D_BIN`).
 //!
 //! Definitions (docs/reap-study.md "Definitions"): detection is the first `path_failed`
@@ -228,6 +229,7 @@ fn main() -> ExitCode {
     let options = Options {
         send_timeout,
         log: "info".into(),
+        keep: args.iter().any(|a| a == "--keep"),
         ..Options::default()
     };
     let pair = match Pair::start("xb", &bins, options) {
