@@ -7,7 +7,9 @@
 //! working path (as the simulator study does). Results: docs/bench/netns-exploration.md.
 //!
 //! `explore_bench [--trials N] [--n 2,4,8] [--send-timeout SECONDS] [--seed S] [--json]
-//! [--keep]` (`--keep`: leave the daemons' directory, logs included)
+//! [--keep] [--udp]` (`--keep`: leave the daemons' directory, logs included; `--udp`:
+//! instead of the TCP stream, a 64-octet UDP datagram every 100 ms from each host to the
+//! other's ULID, the study's two-way traffic)
 //! (root; the `shim6d` binary next to this one or `$SHIM6D_BIN`).
 //!
 //! Definitions (docs/reap-study.md "Definitions"): detection is the first `path_failed`
@@ -19,15 +21,20 @@
 //! exactly one from the cut to the end of the exploration.
 
 use std::{
-    net::Ipv6Addr,
+    net::{Ipv6Addr, SocketAddr, SocketAddrV6},
     process::ExitCode,
+    sync::{
+        Arc,
+        atomic::{AtomicBool, Ordering},
+    },
     time::{Duration, Instant},
 };
 
 use shim6_tests::{
     daemons::{self, Bins, Daemon, Options, Pair, Stream},
-    testbed::Direction,
+    testbed::{Direction, SINK_PORT},
 };
+use xfrm_sys::netns::NetnsThread;
 
 /// A seeded splitmix64 (the draws only need to be reproducible, not strong).
 struct Rng(u64);
@@ -94,10 +101,60 @@ struct Trial {
     detect_s: Option<f64>,
 }
 
-fn trial(pair: &Pair, rng: &mut Rng, n: usize) -> Result<Trial, String> {
+/// Paced UDP both ways between the ULIDs: a datagram every 100 ms from each host (the
+/// study's "interactive session"), to the discard port; stops when dropped.
+struct Udp {
+    stop: Arc<AtomicBool>,
+    threads: Vec<NetnsThread<std::io::Result<()>>>,
+}
+
+impl Udp {
+    fn start(pair: &Pair) -> std::io::Result<Self> {
+        let stop = Arc::new(AtomicBool::new(false));
+        let (ua, ub) = pair.ulids();
+        let mut threads = Vec::new();
+        for (ns, src, dst) in [(&pair.bed.a, ua, ub), (&pair.bed.b, ub, ua)] {
+            let stop = stop.clone();
+            threads.push(ns.spawn(move || async move {
+                let s =
+                    tokio::net::UdpSocket::bind(SocketAddr::V6(SocketAddrV6::new(src, 0, 0, 0)))
+                        .await?;
+                let to = SocketAddr::V6(SocketAddrV6::new(dst, SINK_PORT, 0, 0));
+                while !stop.load(Ordering::Relaxed) {
+                    // Errors (an ICMP error reported on the socket) do not stop the pacing.
+                    let _ = s.send_to(&[0u8; 64], to).await;
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                }
+                Ok(())
+            })?);
+        }
+        Ok(Self { stop, threads })
+    }
+}
+
+impl Drop for Udp {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+        for t in self.threads.drain(..) {
+            let _ = t.join();
+        }
+    }
+}
+
+/// The trial's traffic: the TCP stream A → B (default) or paced UDP both ways (`--udp`).
+enum Traffic {
+    Tcp(Stream),
+    Udp(Udp),
+}
+
+fn trial(pair: &Pair, rng: &mut Rng, n: usize, udp: bool) -> Result<Trial, String> {
     let (ua, ub) = pair.ulids();
     let (ha, hb) = (&pair.a.hba, pair.b_hba());
-    let stream = Stream::start(&pair.bed.a, &pair.bed.b, ua, ub).map_err(|e| e.to_string())?;
+    let traffic = if udp {
+        Traffic::Udp(Udp::start(pair).map_err(|e| e.to_string())?)
+    } else {
+        Traffic::Tcp(Stream::start(&pair.bed.a, &pair.bed.b, ua, ub).map_err(|e| e.to_string())?)
+    };
     // Let the stream run (and any settling of REAP finish) before the cut.
     std::thread::sleep(Duration::from_millis(1500));
     let (la, ra) = pair.current_pair().map_err(|e| e.to_string())?;
@@ -176,9 +233,13 @@ fn trial(pair: &Pair, rng: &mut Rng, n: usize) -> Result<Trial, String> {
         }
     }
     pair.bed.heal_all().map_err(|e| e.to_string())?;
-    let r = stream.finish(Duration::from_secs(15));
-    if let Some(e) = r.error {
-        eprintln!("  (stream: {e})");
+    match traffic {
+        Traffic::Tcp(stream) => {
+            if let Some(e) = stream.finish(Duration::from_secs(15)).error {
+                eprintln!("  (stream: {e})");
+            }
+        }
+        Traffic::Udp(u) => drop(u),
     }
     std::thread::sleep(Duration::from_millis(500));
     Ok(out)
@@ -201,6 +262,7 @@ fn main() -> ExitCode {
             .cloned()
     };
     let json = args.iter().any(|a| a == "--json");
+    let udp = args.iter().any(|a| a == "--udp");
     let trials: usize = arg("--trials").and_then(|s| s.parse().ok()).unwrap_or(10);
     let seed: u64 = arg("--seed").and_then(|s| s.parse().ok()).unwrap_or(2011);
     let send_timeout: f64 = arg("--send-timeout")
@@ -254,7 +316,7 @@ fn main() -> ExitCode {
     for &n in &ns {
         let mut res = Vec::new();
         for t in 0..trials {
-            match trial(&pair, &mut rng, n) {
+            match trial(&pair, &mut rng, n, udp) {
                 Ok(r) => res.push(r),
                 Err(e) => eprintln!("  n={n} trial {t}: {e}"),
             }
@@ -297,7 +359,7 @@ fn main() -> ExitCode {
     if json {
         println!(
             "{}",
-            serde_json::json!({ "send_timeout_s": send_timeout, "seed": seed, "broken": report })
+            serde_json::json!({ "send_timeout_s": send_timeout, "seed": seed, "traffic": if udp { "udp" } else { "tcp" }, "broken": report })
         );
     }
     ExitCode::SUCCESS
