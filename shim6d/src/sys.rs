@@ -201,22 +201,44 @@ pub fn recv_info(fd: &OwnedFd, buf: &mut [u8]) -> io::Result<RecvInfo> {
     Ok(info)
 }
 
-/// One non-blocking `sendto(fd, buf, [dst]:0)`.
-pub fn send_to(fd: &OwnedFd, buf: &[u8], dst: Ipv6Addr) -> io::Result<usize> {
-    // SAFETY: sockaddr_in6 is plain C data; all-zero is a valid value.
+/// `sendmsg` of `buf` to `dst` with an `IPV6_PKTINFO` ancillary message naming `src`
+/// (RFC 3542 §6.1), non-blocking. On an `IPPROTO_RAW` socket the kernel ignores the
+/// source in the packet's own header when it routes; the ancillary source makes the
+/// route lookup see it, so source-address policy rules (`ip -6 rule from PREFIX`, one
+/// table per provider on a multihomed host) send each locator out of its own link.
+pub fn send_from(fd: &OwnedFd, buf: &[u8], src: Ipv6Addr, dst: Ipv6Addr) -> io::Result<usize> {
+    // SAFETY: sockaddr_in6 and in6_pktinfo are plain C data; all-zero is valid.
     let mut sa: libc::sockaddr_in6 = unsafe { zeroed() };
     sa.sin6_family = libc::AF_INET6 as libc::sa_family_t;
     sa.sin6_addr.s6_addr = dst.octets();
-    // SAFETY: `buf` and `sa` are live for the call, with their true lengths.
+    let mut info: libc::in6_pktinfo = unsafe { zeroed() };
+    info.ipi6_addr.s6_addr = src.octets();
+    let mut control = [0u64; CMSG_WORDS];
+    let mut iov = libc::iovec {
+        iov_base: buf.as_ptr().cast_mut().cast(),
+        iov_len: buf.len(),
+    };
+    // SAFETY: msghdr is plain C data; all-zero is valid.
+    let mut msg: libc::msghdr = unsafe { zeroed() };
+    msg.msg_name = (&raw mut sa).cast();
+    msg.msg_namelen = size_of::<libc::sockaddr_in6>() as libc::socklen_t;
+    msg.msg_iov = &raw mut iov;
+    msg.msg_iovlen = 1;
+    msg.msg_control = control.as_mut_ptr().cast();
+    // SAFETY: CMSG_SPACE only computes a length.
+    let space = unsafe { libc::CMSG_SPACE(size_of::<libc::in6_pktinfo>() as u32) } as usize;
+    debug_assert!(space <= size_of_val(&control));
+    msg.msg_controllen = space as _;
+    // SAFETY: `control` is aligned for cmsghdr and at least `space` long, so the first
+    // header and its data fit; every pointer is live for the sendmsg call; the kernel
+    // only reads `buf` (the iovec's mutable pointer is never written through).
     let n = unsafe {
-        libc::sendto(
-            fd.as_raw_fd(),
-            buf.as_ptr().cast(),
-            buf.len(),
-            libc::MSG_DONTWAIT,
-            (&raw const sa).cast(),
-            size_of::<libc::sockaddr_in6>() as libc::socklen_t,
-        )
+        let c = libc::CMSG_FIRSTHDR(&raw const msg);
+        (*c).cmsg_level = libc::IPPROTO_IPV6;
+        (*c).cmsg_type = libc::IPV6_PKTINFO;
+        (*c).cmsg_len = libc::CMSG_LEN(size_of::<libc::in6_pktinfo>() as u32) as _;
+        std::ptr::write_unaligned(libc::CMSG_DATA(c).cast::<libc::in6_pktinfo>(), info);
+        libc::sendmsg(fd.as_raw_fd(), &raw const msg, libc::MSG_DONTWAIT)
     };
     if n < 0 {
         Err(io::Error::last_os_error())

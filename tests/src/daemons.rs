@@ -12,6 +12,10 @@
 //! namespace with `ip netns exec`. Everything lives under a temporary directory named
 //! after the testbed's unique namespace names, so parallel tests do not collide.
 //!
+//! [`MultiPair::start`] does the same on the multi-interface topology ([`MultiHomed`]):
+//! each HBA address on the interface of its prefix, every interface in the daemon's
+//! `[interfaces] include`.
+//!
 //! # Cleanup
 //!
 //! [`Pair`]'s `Drop` stops both daemons (SIGTERM, then SIGKILL after a bound) before the
@@ -33,7 +37,7 @@ use std::{
 use serde_json::Value;
 use xfrm_sys::netns::{Netns, NetnsThread};
 
-use crate::testbed::LinShim6;
+use crate::testbed::{LinShim6, MultiHomed};
 
 /// Where the binaries are.
 #[derive(Clone, Debug)]
@@ -390,6 +394,118 @@ fn prefix_of(a: Ipv6Addr) -> Ipv6Addr {
     Ipv6Addr::from(o)
 }
 
+/// One host's HBA set (over the prefixes of `devs`' locators, each HBA address added to
+/// the device of its prefix), configuration and, with `run`, its started daemon.
+fn make_daemon(
+    bins: &Bins,
+    options: &Options,
+    dir: &Path,
+    ns: &Netns,
+    name: &str,
+    devs: &[(&str, &[Ipv6Addr])],
+    run: bool,
+) -> io::Result<Daemon> {
+    let trigger = options.trigger[usize::from(name == "b")];
+    let hdir = dir.join(name);
+    std::fs::create_dir_all(&hdir)?;
+    let prefixes: Vec<Ipv6Addr> = devs
+        .iter()
+        .flat_map(|(_, locs)| locs.iter().map(|a| prefix_of(*a)))
+        .collect();
+    let hba = generate_hba(
+        bins.cga_tool.as_deref(),
+        options.sec,
+        &prefixes,
+        &hdir.join("hba.json"),
+    )?;
+    for a in &hba {
+        let dev = devs
+            .iter()
+            .find(|(_, locs)| locs.iter().any(|l| prefix_of(*l) == prefix_of(*a)))
+            .map_or(devs[0].0, |d| d.0);
+        ns.ip(&["-6", "addr", "add", &format!("{a}/64"), "dev", dev, "nodad"])?;
+    }
+    let include = devs
+        .iter()
+        .map(|(d, _)| format!("\"{d}\""))
+        .collect::<Vec<_>>()
+        .join(", ");
+    std::fs::write(
+        hdir.join("shim6d.toml"),
+        format!(
+            "# written by shim6_tests::daemons for the {name} side of the testbed\n\
+             [identity]\nmode = \"hba\"\nparams_file = \"hba.json\"\n\
+             [interfaces]\ninclude = [{include}]\n\
+             [reap]\nsend_timeout = {}\n\
+             [trigger]\nmode = \"{}\"\n\
+             [resend]\nenabled = {}\n\
+             [mptcp]\nenabled = {}\npolicy = \"fullmesh\"\nset_sysctls = true\n\
+             sample_interval = 0.1\n\
+             [control]\nlisten = \"\"\nunix_socket = \"ctl.sock\"\n\
+             [log]\nlevel = \"{}\"\n",
+            options.send_timeout, trigger, options.resend, options.mptcp, options.log
+        ),
+    )?;
+    let mut d = Daemon {
+        child: None,
+        hba,
+        dir: hdir,
+        shim6d: bins.shim6d.clone(),
+        netns: ns.name().to_owned(),
+    };
+    if run {
+        d.spawn()?;
+    }
+    Ok(d)
+}
+
+/// `establish B_ULID` on A, then waits until both sides are ESTABLISHED; the handshake
+/// time as A saw it (from `establish` to ESTABLISHED in A's history).
+fn establish_between(a: &Daemon, b: &Daemon, ub: Ipv6Addr) -> io::Result<Duration> {
+    let t0 = Instant::now();
+    let (code, out) = a.ctl(&format!("establish {ub}"))?;
+    if code != 0 {
+        return Err(io::Error::other(format!("establish: {out}")));
+    }
+    let mut done = None;
+    until(Duration::from_secs(15), "ESTABLISHED on both sides", || {
+        let sa = a.state()?;
+        let sb = b.state()?;
+        if sa.as_deref() == Some("ESTABLISHED") && done.is_none() {
+            done = Some(t0.elapsed());
+        }
+        Ok(sa.as_deref() == Some("ESTABLISHED") && sb.as_deref() == Some("ESTABLISHED"))
+    })?;
+    // The history has the exact instants; fall back to the polled time.
+    let c = &a.contexts()?[0];
+    let at = |kind: &str| {
+        c["events"]
+            .as_array()
+            .and_then(|v| v.iter().find(|e| e["event"] == kind))
+            .and_then(|e| e["unix_us"].as_u64())
+    };
+    Ok(match (at("i1_sent"), at("established")) {
+        (Some(s), Some(e)) if e >= s => Duration::from_micros(e - s),
+        _ => done.unwrap_or_default(),
+    })
+}
+
+/// A daemon's current locator pair (local, remote) as its first context shows it.
+pub fn current_pair_of(d: &Daemon) -> io::Result<(Ipv6Addr, Ipv6Addr)> {
+    let c = d
+        .contexts()?
+        .into_iter()
+        .next()
+        .ok_or_else(|| io::Error::other("no context"))?;
+    let p = &c["current_pair"];
+    let get = |k: &str| {
+        p[k].as_str()
+            .and_then(|s| s.parse().ok())
+            .ok_or_else(|| io::Error::other(format!("current_pair.{k}: {c}")))
+    };
+    Ok((get("local")?, get("remote")?))
+}
+
 impl Pair {
     /// Builds the testbed, the identities and the daemons; see the module docs.
     pub fn start(tag: &str, bins: &Bins, options: Options) -> io::Result<Self> {
@@ -404,46 +520,7 @@ impl Pair {
         let dir = std::env::temp_dir().join(format!("shim6d-{}", bed.a.name()));
         std::fs::create_dir_all(&dir)?;
         let make = |ns: &Netns, name: &str, dev: &str, locs: [Ipv6Addr; 3], run: bool| {
-            let trigger = options.trigger[usize::from(name == "b")];
-            let hdir = dir.join(name);
-            std::fs::create_dir_all(&hdir)?;
-            let prefixes: Vec<Ipv6Addr> = locs.iter().map(|a| prefix_of(*a)).collect();
-            let hba = generate_hba(
-                bins.cga_tool.as_deref(),
-                options.sec,
-                &prefixes,
-                &hdir.join("hba.json"),
-            )?;
-            for a in &hba {
-                ns.ip(&["-6", "addr", "add", &format!("{a}/64"), "dev", dev, "nodad"])?;
-            }
-            std::fs::write(
-                hdir.join("shim6d.toml"),
-                format!(
-                    "# written by shim6_tests::daemons for the {name} side of the testbed\n\
-                     [identity]\nmode = \"hba\"\nparams_file = \"hba.json\"\n\
-                     [interfaces]\ninclude = [\"{dev}\"]\n\
-                     [reap]\nsend_timeout = {}\n\
-                     [trigger]\nmode = \"{}\"\n\
-                     [resend]\nenabled = {}\n\
-                     [mptcp]\nenabled = {}\npolicy = \"fullmesh\"\nset_sysctls = true\n\
-                     sample_interval = 0.1\n\
-                     [control]\nlisten = \"\"\nunix_socket = \"ctl.sock\"\n\
-                     [log]\nlevel = \"{}\"\n",
-                    options.send_timeout, trigger, options.resend, options.mptcp, options.log
-                ),
-            )?;
-            let mut d = Daemon {
-                child: None,
-                hba,
-                dir: hdir,
-                shim6d: bins.shim6d.clone(),
-                netns: ns.name().to_owned(),
-            };
-            if run {
-                d.spawn()?;
-            }
-            io::Result::Ok(d)
+            make_daemon(bins, &options, &dir, ns, name, &[(dev, &locs[..])], run)
         };
         // A failed setup leaves nothing behind: a daemon already started is stopped by
         // its Drop, the namespaces by the testbed's, the directory here.
@@ -492,50 +569,12 @@ impl Pair {
     /// `establish B_ULID` on A, then waits until both sides are ESTABLISHED; returns the
     /// handshake time as A saw it (from `establish` to ESTABLISHED in A's history).
     pub fn establish(&self) -> io::Result<Duration> {
-        let (_, ub) = self.ulids();
-        let t0 = Instant::now();
-        let (code, out) = self.a.ctl(&format!("establish {ub}"))?;
-        if code != 0 {
-            return Err(io::Error::other(format!("establish: {out}")));
-        }
-        let mut done = None;
-        until(Duration::from_secs(15), "ESTABLISHED on both sides", || {
-            let a = self.a.state()?;
-            let b = self.b().state()?;
-            if a.as_deref() == Some("ESTABLISHED") && done.is_none() {
-                done = Some(t0.elapsed());
-            }
-            Ok(a.as_deref() == Some("ESTABLISHED") && b.as_deref() == Some("ESTABLISHED"))
-        })?;
-        // The history has the exact instants; fall back to the polled time.
-        let c = &self.a.contexts()?[0];
-        let at = |kind: &str| {
-            c["events"]
-                .as_array()
-                .and_then(|v| v.iter().find(|e| e["event"] == kind))
-                .and_then(|e| e["unix_us"].as_u64())
-        };
-        Ok(match (at("i1_sent"), at("established")) {
-            (Some(s), Some(e)) if e >= s => Duration::from_micros(e - s),
-            _ => done.unwrap_or_default(),
-        })
+        establish_between(&self.a, self.b(), self.ulids().1)
     }
 
     /// A's current locator pair (local, remote) as its context shows it.
     pub fn current_pair(&self) -> io::Result<(Ipv6Addr, Ipv6Addr)> {
-        let c = self
-            .a
-            .contexts()?
-            .into_iter()
-            .next()
-            .ok_or_else(|| io::Error::other("A has no context"))?;
-        let p = &c["current_pair"];
-        let get = |k: &str| {
-            p[k].as_str()
-                .and_then(|s| s.parse().ok())
-                .ok_or_else(|| io::Error::other(format!("current_pair.{k}: {c}")))
-        };
-        Ok((get("local")?, get("remote")?))
+        current_pair_of(&self.a)
     }
 
     /// The directory of configurations and logs.
@@ -552,6 +591,98 @@ impl Drop for Pair {
         if let Some(b) = self.b.as_mut() {
             b.stop();
         }
+        if !self.options.keep {
+            let _ = std::fs::remove_dir_all(&self.dir);
+        }
+    }
+}
+
+/// The multi-interface topology ([`MultiHomed`]) with a daemon on each host: each host's
+/// HBA set spans the prefixes of all its interfaces, each HBA address sits on the
+/// interface of its prefix, and the daemon includes every interface. Dropped like
+/// [`Pair`]: daemons first, then the namespaces and the directory.
+#[derive(Debug)]
+pub struct MultiPair {
+    /// Host A's daemon.
+    pub a: Daemon,
+    /// Host B's daemon.
+    pub b: Daemon,
+    /// The topology (dropped after the daemons: field order).
+    pub bed: MultiHomed,
+    /// Options given (`daemon_b` is ignored: both hosts run one).
+    pub options: Options,
+    dir: PathBuf,
+}
+
+impl MultiPair {
+    /// Builds the topology with `k` (2 or 3) interfaces per host, the identities and the
+    /// daemons.
+    pub fn start(tag: &str, k: usize, bins: &Bins, options: Options) -> io::Result<Self> {
+        let bed = MultiHomed::new(tag, k)?;
+        let dir = std::env::temp_dir().join(format!("shim6d-{}", bed.a.name()));
+        std::fs::create_dir_all(&dir)?;
+        let devs = |host: char, addrs: &[Ipv6Addr]| -> Vec<(String, Ipv6Addr)> {
+            addrs
+                .iter()
+                .enumerate()
+                .map(|(i, a)| (format!("{host}{}", i + 1), *a))
+                .collect()
+        };
+        let da = devs('a', &bed.a_addrs);
+        let db = devs('b', &bed.b_addrs);
+        let make = |ns: &Netns, name: &str, d: &[(String, Ipv6Addr)]| {
+            let locs: Vec<[Ipv6Addr; 1]> = d.iter().map(|x| [x.1]).collect();
+            let list: Vec<(&str, &[Ipv6Addr])> = d
+                .iter()
+                .zip(&locs)
+                .map(|(x, l)| (x.0.as_str(), &l[..]))
+                .collect();
+            make_daemon(bins, &options, &dir, ns, name, &list, true)
+        };
+        let made = make(&bed.a, "a", &da).and_then(|a| make(&bed.b, "b", &db).map(|b| (a, b)));
+        let (a, b) = match made {
+            Ok(ab) => ab,
+            Err(e) => {
+                if !options.keep {
+                    let _ = std::fs::remove_dir_all(&dir);
+                }
+                return Err(e);
+            }
+        };
+        Ok(Self {
+            a,
+            b,
+            bed,
+            options,
+            dir,
+        })
+    }
+
+    /// A's ULID (its HBA address on its first interface's prefix) and B's.
+    pub fn ulids(&self) -> (Ipv6Addr, Ipv6Addr) {
+        (self.a.hba[0], self.b.hba[0])
+    }
+
+    /// See [`Pair::establish`].
+    pub fn establish(&self) -> io::Result<Duration> {
+        establish_between(&self.a, &self.b, self.ulids().1)
+    }
+
+    /// A's current locator pair (local, remote).
+    pub fn current_pair(&self) -> io::Result<(Ipv6Addr, Ipv6Addr)> {
+        current_pair_of(&self.a)
+    }
+
+    /// The directory of configurations and logs.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+}
+
+impl Drop for MultiPair {
+    fn drop(&mut self) {
+        self.a.stop();
+        self.b.stop();
         if !self.options.keep {
             let _ = std::fs::remove_dir_all(&self.dir);
         }
@@ -831,7 +962,7 @@ impl Summary {
 }
 
 /// The events of a daemon's first context: (`unix_us`, event, detail).
-fn history(d: &Daemon) -> io::Result<Vec<(u64, String, Value)>> {
+pub fn history(d: &Daemon) -> io::Result<Vec<(u64, String, Value)>> {
     let c = d.contexts()?;
     let Some(c) = c.first() else {
         return Ok(Vec::new());

@@ -168,9 +168,14 @@ impl RawSend {
     /// Sends one complete IPv6 packet to the destination in its header.
     pub async fn send(&self, packet: &[u8]) -> io::Result<()> {
         let dst = destination(packet)?;
+        // The header's source (RFC 8200 §3: octets 8..24), passed as IPV6_PKTINFO so the
+        // kernel routes by it (source-address policy routing on multihomed hosts).
+        let mut src = [0u8; 16];
+        src.copy_from_slice(&packet[8..24]);
+        let src = Ipv6Addr::from(src);
         loop {
             let mut guard = self.fd.writable().await?;
-            match guard.try_io(|fd| sys::send_to(fd.get_ref(), packet, dst)) {
+            match guard.try_io(|fd| sys::send_from(fd.get_ref(), packet, src, dst)) {
                 Ok(r) => return r.map(drop),
                 Err(_would_block) => continue,
             }
