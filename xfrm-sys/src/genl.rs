@@ -13,15 +13,14 @@
 //! family's id, version and multicast groups: all of them are dynamic and must never be
 //! hard-coded.
 
-use std::{collections::BTreeMap, io, sync::Arc};
+use std::{collections::BTreeMap, sync::Arc};
 
-use futures_util::StreamExt;
 use netlink_packet_core::{
-    NLM_F_ACK, NLM_F_DUMP, NLM_F_DUMP_INTR, NLM_F_REQUEST, NetlinkDeserializable, NetlinkHeader,
-    NetlinkMessage, NetlinkPayload, NetlinkSerializable,
+    NLM_F_ACK, NLM_F_DUMP, NLM_F_REQUEST, NetlinkDeserializable, NetlinkHeader, NetlinkMessage,
+    NetlinkPayload, NetlinkSerializable,
 };
 use netlink_proto::ConnectionHandle;
-use netlink_sys::{SocketAddr, protocols::NETLINK_GENERIC};
+use netlink_sys::protocols::NETLINK_GENERIC;
 
 use crate::{DecodeError, Error, Result, handle::request_connection};
 
@@ -423,50 +422,7 @@ impl Genl {
         dump: bool,
         op: &str,
     ) -> Result<(Vec<Message>, bool)> {
-        let mut header = NetlinkHeader::default();
-        header.flags = flags;
-        let mut message = NetlinkMessage::new(header, NetlinkPayload::InnerMessage(msg));
-        message.finalize();
-        let mut responses = self
-            .conn
-            .request(message, SocketAddr::new(0, 0))
-            .map_err(|e| Error::io(op, io::Error::other(e.to_string())))?;
-        let mut messages = Vec::new();
-        let mut interrupted = false;
-        while let Some(response) = responses.next().await {
-            if response.header.flags & NLM_F_DUMP_INTR != 0 {
-                interrupted = true;
-            }
-            match response.payload {
-                NetlinkPayload::InnerMessage(inner) => messages.push(inner),
-                NetlinkPayload::Error(err) => match err.code {
-                    Some(code) => {
-                        return Err(Error::Kernel {
-                            errno: code.get().saturating_abs(),
-                            op: op.to_owned(),
-                            message: crate::handle::extack_message(&err.header),
-                        });
-                    }
-                    None if !dump => return Ok((messages, interrupted)),
-                    None => return Err(Error::unexpected(op, "ACK where a dump was expected")),
-                },
-                NetlinkPayload::Done(done) if dump => {
-                    if done.code != 0 {
-                        return Err(Error::Kernel {
-                            errno: done.code.saturating_abs(),
-                            op: op.to_owned(),
-                            message: None,
-                        });
-                    }
-                    return Ok((messages, interrupted));
-                }
-                _ => return Err(Error::unexpected(op, "unexpected netlink message type")),
-            }
-        }
-        Err(Error::unexpected(
-            op,
-            "the connection closed before the kernel answered",
-        ))
+        crate::handle::exchange(&self.conn, msg, flags, dump, op).await
     }
 }
 

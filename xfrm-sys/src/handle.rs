@@ -107,6 +107,70 @@ impl NlSocket {
     }
 }
 
+/// One request on a generic-netlink or XFRM connection: sends `msg` with `flags` and
+/// collects the answers until the ACK (`dump == false`) or `NLMSG_DONE` (`dump == true`).
+/// Returns the answers and whether the kernel flagged the dump as interrupted
+/// (`NLM_F_DUMP_INTR`); a kernel error becomes [`Error::Kernel`] with its extended-ACK
+/// text.
+pub(crate) async fn exchange<M>(
+    conn: &ConnectionHandle<M>,
+    msg: M,
+    flags: u16,
+    dump: bool,
+    op: &str,
+) -> Result<(Vec<M>, bool)>
+where
+    M: netlink_packet_core::NetlinkSerializable
+        + netlink_packet_core::NetlinkDeserializable
+        + std::fmt::Debug
+        + Send
+        + 'static,
+{
+    let mut header = NetlinkHeader::default();
+    header.flags = flags;
+    let mut message = NetlinkMessage::new(header, NetlinkPayload::InnerMessage(msg));
+    message.finalize();
+    let mut responses = conn
+        .request(message, SocketAddr::new(0, 0))
+        .map_err(|e| Error::io(op, io::Error::other(e.to_string())))?;
+    let mut messages = Vec::new();
+    let mut interrupted = false;
+    while let Some(response) = responses.next().await {
+        if response.header.flags & NLM_F_DUMP_INTR != 0 {
+            interrupted = true;
+        }
+        match response.payload {
+            NetlinkPayload::InnerMessage(inner) => messages.push(inner),
+            NetlinkPayload::Error(err) => match err.code {
+                Some(code) => {
+                    return Err(Error::Kernel {
+                        errno: code.get().saturating_abs(),
+                        op: op.to_owned(),
+                        message: extack_message(&err.header),
+                    });
+                }
+                None if !dump => return Ok((messages, interrupted)),
+                None => return Err(Error::unexpected(op, "ACK where a dump was expected")),
+            },
+            NetlinkPayload::Done(done) if dump => {
+                if done.code != 0 {
+                    return Err(Error::Kernel {
+                        errno: done.code.saturating_abs(),
+                        op: op.to_owned(),
+                        message: None,
+                    });
+                }
+                return Ok((messages, interrupted));
+            }
+            _ => return Err(Error::unexpected(op, "unexpected netlink message type")),
+        }
+    }
+    Err(Error::unexpected(
+        op,
+        "the connection closed before the kernel answered",
+    ))
+}
+
 /// What [`NlSocket::receive`] got.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 pub(crate) enum Received {
