@@ -15,6 +15,8 @@ cd "$(dirname "$0")"
 . scripts/common.sh
 
 install_apt_packages
+# A full disk fails builds with confusing errors: say up front how much room there is.
+df -h . | tail -n 1 | awk '{print "disk: " $4 " free of " $2 " on " $6}'
 # The tools the suite needs are installed now: a test that cannot find one fails
 # instead of skipping.
 export SHIM6_REQUIRE_TOOLS=1
