@@ -142,3 +142,79 @@ fn responder_only_installs_nothing_and_drop_cleans_up() {
     assert!(during);
     assert!(!after, "dropped: table deleted");
 }
+
+/// The daemon's way (service.rs): the read runs on tokio's blocking pool
+/// ([`TriggerPoller::query`], `FlowQuery::run`) and its flows reach the decider later
+/// ([`TriggerPoller::observe`]); flows read before a reload turned the accounting off
+/// are ignored, as a poll after the reload would have read none.
+#[test]
+fn detached_read_on_the_blocking_pool_and_a_reload_in_between() {
+    if !netns::require_net_admin() || !have_nft() {
+        return;
+    }
+    let a = Netns::new("trigjob").unwrap();
+    let b = Netns::new("trigjobb").unwrap();
+    netns::veth(&a, "a0", &b, "b0").unwrap();
+    a.ip(&[
+        "-6",
+        "addr",
+        "add",
+        &format!("{L}/64"),
+        "dev",
+        "a0",
+        "nodad",
+    ])
+    .unwrap();
+    b.ip(&[
+        "-6",
+        "addr",
+        "add",
+        &format!("{P1}/64"),
+        "dev",
+        "b0",
+        "nodad",
+    ])
+    .unwrap();
+    a.ip(&["link", "set", "a0", "up"]).unwrap();
+    b.ip(&["link", "set", "b0", "up"]).unwrap();
+    let (flows, off, on) = a
+        .run(|| async {
+            let mut config = Config::default();
+            let mut options = AccountingOptions::for_daemon(&config);
+            options.tun = None;
+            options.table = "shim6d_trig_job".into();
+            let mut trig = TriggerPoller::new(config.trigger.clone(), options).unwrap();
+            send(P1, 9999, 10);
+            // Read on the blocking pool until the kernel counted the 3000 octets.
+            let mut flows = Vec::new();
+            for _ in 0..50 {
+                let q = trig.query().expect("auto mode reads");
+                flows = tokio::task::spawn_blocking(move || q.run())
+                    .await
+                    .unwrap()
+                    .unwrap();
+                if flows.iter().any(|f| f.key.peer == P1 && f.bytes >= 2048) {
+                    break;
+                }
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+            let now = Instant::now();
+            config.trigger.mode = shim6d::config::TriggerMode::Manual;
+            trig.reconfigure(config.trigger.clone()).unwrap();
+            assert!(trig.query().is_none(), "manual mode reads nothing");
+            let off = trig.observe(now, &flows);
+            config.trigger.mode = shim6d::config::TriggerMode::Auto;
+            trig.reconfigure(config.trigger.clone()).unwrap();
+            let on = trig.observe(now, &flows);
+            trig.shutdown().unwrap();
+            (flows, off, on)
+        })
+        .unwrap();
+    assert!(
+        flows.iter().any(|f| f.key.peer == P1 && f.bytes >= 2048),
+        "{flows:?}"
+    );
+    assert!(off.is_empty(), "read before the reload to manual: {off:?}");
+    assert_eq!(on.len(), 1, "{on:?}");
+    assert_eq!(on[0].pair, UlidPair::new(L, P1));
+}

@@ -49,7 +49,9 @@
 //! 2. Every [`POLL_INTERVAL`] (a `tokio::time::interval` arm of the loop's `select!`):
 //!    `for t in trig.poll(now)? { endpoint.establish(now, t.pair.local, t.pair.peer) }`;
 //!    an `Err` from `establish` → `trig.establish_failed(now, t.pair)`. Drain the core's
-//!    pollers afterwards as after any command.
+//!    pollers afterwards as after any command. The read blocks for one `nft` run: the
+//!    daemon runs [`TriggerPoller::query`]'s [`FlowQuery::run`] on tokio's blocking pool
+//!    (one at a time) and hands the flows to [`TriggerPoller::observe`] when they come.
 //! 3. Core events: `Event::Established { key, .. }` → `trig.context_up(pair)` (also when
 //!    the peer initiated); `Event::Failed { key, .. }` → `trig.establish_failed(now,
 //!    pair)` (not retried for `retry_after`, so a peer without Shim6 does not get an I1
@@ -349,17 +351,41 @@ impl FlowAccounting {
 
     /// Reads every counted flow (one blocking `nft` run).
     pub fn read(&self) -> Result<Vec<FlowSample>, nft::Error> {
-        let t = self.table();
-        let doc = nft::list_json(
-            &format!("read table inet {t}"),
-            &["list", "table", "inet", t],
-        )?;
-        parse_flows(&doc)
+        self.query().run()
+    }
+
+    /// The blocking read, detached so that it can run on another thread.
+    pub fn query(&self) -> FlowQuery {
+        FlowQuery {
+            table: self.table().to_owned(),
+        }
     }
 
     /// Deletes the table.
     pub fn delete(self) -> Result<(), nft::Error> {
         self.table.delete()
+    }
+}
+
+/// The blocking half of [`TriggerPoller::poll`] (one `nft` run, 15–20 ms on the CI
+/// VM), detached from the poller so the service loop can run it on tokio's blocking
+/// pool and keep moving packets meanwhile; hand its flows to
+/// [`TriggerPoller::observe`]. Reading has no side effect: a query whose result is
+/// dropped costs nothing but its time.
+#[derive(Clone, Debug)]
+pub struct FlowQuery {
+    table: String,
+}
+
+impl FlowQuery {
+    /// Reads every counted flow of the table (`nft -j -nn list table`).
+    pub fn run(&self) -> Result<Vec<FlowSample>, nft::Error> {
+        let t = &self.table;
+        let doc = nft::list_json(
+            &format!("read table inet {t}"),
+            &["list", "table", "inet", t],
+        )?;
+        parse_flows(&doc)
     }
 }
 
@@ -452,13 +478,31 @@ impl TriggerPoller {
         &self.decider
     }
 
-    /// Reads the kernel's counters and returns the pairs to establish.
+    /// Reads the kernel's counters (blocking) and returns the pairs to establish:
+    /// [`TriggerPoller::query`], [`FlowQuery::run`] and [`TriggerPoller::observe`] in
+    /// one call.
     pub fn poll(&mut self, now: Instant) -> Result<Vec<Triggered>, nft::Error> {
-        let Some(a) = &self.accounting else {
+        let Some(q) = self.query() else {
             return Ok(Vec::new());
         };
-        let flows = a.read()?;
-        Ok(self.decider.observe(now, &flows))
+        let flows = q.run()?;
+        Ok(self.observe(now, &flows))
+    }
+
+    /// The blocking half of [`TriggerPoller::poll`], to run elsewhere; `None` without
+    /// accounting (not `auto` mode).
+    pub fn query(&self) -> Option<FlowQuery> {
+        self.accounting.as_ref().map(FlowAccounting::query)
+    }
+
+    /// The pairs to establish given the flows a [`FlowQuery`] read. Flows read while
+    /// accounting was on but handed over after a reload turned it off are ignored, as
+    /// a poll after the reload would have read none.
+    pub fn observe(&mut self, now: Instant, flows: &[FlowSample]) -> Vec<Triggered> {
+        if self.accounting.is_none() {
+            return Vec::new();
+        }
+        self.decider.observe(now, flows)
     }
 
     /// See [`Decider::context_up`].
