@@ -218,3 +218,86 @@ fn detached_read_on_the_blocking_pool_and_a_reload_in_between() {
     assert_eq!(on.len(), 1, "{on:?}");
     assert_eq!(on[0].pair, UlidPair::new(L, P1));
 }
+
+/// The kernel counts both ports of a connection, so `never port 53` (the default rule)
+/// also covers a DNS server of ours: big UDP to our port 53 from the peer's ephemeral
+/// port is never reported, the same to another port of ours is.
+#[test]
+fn traffic_to_our_dns_server_never_triggers() {
+    if !netns::require_net_admin() || !have_nft() {
+        return;
+    }
+    let a = Netns::new("trigsrv").unwrap();
+    let b = Netns::new("trigsrvb").unwrap();
+    netns::veth(&a, "a0", &b, "b0").unwrap();
+    a.ip(&[
+        "-6",
+        "addr",
+        "add",
+        &format!("{L}/64"),
+        "dev",
+        "a0",
+        "nodad",
+    ])
+    .unwrap();
+    for addr in [P1, P2] {
+        b.ip(&[
+            "-6",
+            "addr",
+            "add",
+            &format!("{addr}/64"),
+            "dev",
+            "b0",
+            "nodad",
+        ])
+        .unwrap();
+    }
+    a.ip(&["link", "set", "a0", "up"]).unwrap();
+    b.ip(&["link", "set", "b0", "up"]).unwrap();
+    let config = Config::default();
+    let mut options = AccountingOptions::for_daemon(&config);
+    options.tun = None;
+    options.table = "shim6d_trig_srv".into();
+    let mut trig = a
+        .run(move || async move { TriggerPoller::new(config.trigger.clone(), options) })
+        .unwrap()
+        .unwrap();
+    // From the peers' ephemeral ports: P1 to our DNS port, P2 to our port 5353;
+    // 10 × 300 octets each, past the 2 KB threshold.
+    b.run(|| async {
+        for (from, port) in [(P1, 53), (P2, 5353)] {
+            let s = UdpSocket::bind(SocketAddr::new(from.into(), 0)).unwrap();
+            for _ in 0..10 {
+                s.send_to(&[0x5a; 300], SocketAddr::new(L.into(), port))
+                    .unwrap();
+            }
+        }
+    })
+    .unwrap();
+    let t0 = Instant::now();
+    let (reported, flows) = a
+        .run(move || async move {
+            let mut reported = Vec::new();
+            let mut flows = Vec::new();
+            for i in 0..50 {
+                let q = trig.query().unwrap();
+                flows = q.run().unwrap();
+                reported.extend(trig.observe(t0 + Duration::from_millis(i), &flows));
+                if !reported.is_empty() && flows.len() >= 2 {
+                    break;
+                }
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            trig.shutdown().unwrap();
+            (reported, flows)
+        })
+        .unwrap();
+    assert!(
+        flows
+            .iter()
+            .any(|f| f.key.peer == P1 && f.local_port == Some(53) && f.bytes >= 2048),
+        "the kernel counted the DNS traffic with our port: {flows:?}"
+    );
+    assert_eq!(reported.len(), 1, "{reported:?}");
+    assert_eq!(reported[0].pair, UlidPair::new(L, P2), "{reported:?}");
+}
