@@ -56,6 +56,29 @@ use crate::{
     visibility::{self, UlidPair, Visibility},
 };
 
+/// The MTUs of the links that may carry locators: up, not loopback, not the TUN, allowed
+/// by `[interfaces]`.
+fn locator_link_mtus<'a>(
+    links: impl Iterator<Item = &'a xfrm_sys::Link> + 'a,
+    config: &'a Config,
+) -> impl Iterator<Item = u32> + 'a {
+    links
+        .filter(|l| {
+            l.mtu > 0
+                && l.is_up()
+                && l.name != "lo"
+                && l.name != config.tun.name
+                && (config.interfaces.include.is_empty()
+                    || config.interfaces.include.contains(&l.name))
+                && !config.interfaces.exclude.contains(&l.name)
+        })
+        .map(|l| l.mtu)
+}
+
+/// How often the loop re-reads the locators' link MTUs from the monitor's view (an MTU
+/// change alone raises no monitor event).
+const PATH_MTU_REFRESH: Duration = Duration::from_secs(1);
+
 /// An `nft` read running on tokio's blocking pool.
 type NftJob<T> = tokio::task::JoinHandle<Result<T, trigger::nft::Error>>;
 /// What such a read gives back (the outer error: it panicked or was cancelled).
@@ -181,19 +204,7 @@ pub async fn run(
     // at most the smallest MTU of the locators' links; the TUN leaves 8 octets of it for
     // the payload header (RFC 5533 §5.1) unless `[tun] mtu` was set by the operator.
     let link_mtus: Vec<u32> = match handle.links().await {
-        Ok(links) => links
-            .iter()
-            .filter(|l| {
-                l.mtu > 0
-                    && l.is_up()
-                    && l.name != "lo"
-                    && l.name != config.tun.name
-                    && (config.interfaces.include.is_empty()
-                        || config.interfaces.include.contains(&l.name))
-                    && !config.interfaces.exclude.contains(&l.name)
-            })
-            .map(|l| l.mtu)
-            .collect(),
+        Ok(links) => locator_link_mtus(links.iter(), &config).collect(),
         Err(e) => {
             tracing::warn!(error = %e, "list links for the TUN MTU");
             Vec::new()
@@ -391,6 +402,8 @@ impl Daemon {
         // timeout waits for `vis_job` (REAP must hear of the peer's packets first).
         let mut timeout_waits = false;
         let mut trig_job: Option<NftJob<Vec<trigger::FlowSample>>> = None;
+        let mut mtu_tick = tokio::time::interval(PATH_MTU_REFRESH);
+        mtu_tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let mut trigger_tick = tokio::time::interval(trigger::POLL_INTERVAL);
         trigger_tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         tokio::pin!(shutdown);
@@ -438,6 +451,7 @@ impl Daemon {
                     let now = Instant::now();
                     self.stats.inbound_icmp(&mut icmp_batch, self.core.as_deref_mut(), tun, now).await;
                 }
+                _ = mtu_tick.tick() => self.refresh_path_mtu(),
                 ev = monitor.next() => match ev {
                     Ok(ev) => self.on_link_event(&ev, Instant::now()),
                     // The monitor retries its resync on the next call; a failing socket
@@ -714,8 +728,31 @@ impl Daemon {
         }
     }
 
+    /// Follows the smallest MTU of the locators' links (a link narrowed at run time):
+    /// rewritten packets above it are answered with a Packet Too Big into the TUN
+    /// ([`dataplane::Stats::outbound`]), so the kernel lowers its path MTU towards the
+    /// peer instead of the raw socket failing with EMSGSIZE (RFC 8201 §4, RFC 5533
+    /// §5.1). The TUN's own MTU stays as set at start.
+    fn refresh_path_mtu(&mut self) {
+        let Some(m) = self.monitor.as_ref() else {
+            return;
+        };
+        let Some(now) = locator_link_mtus(m.links(), &self.config).min() else {
+            return;
+        };
+        if now != self.path_mtu {
+            tracing::info!(
+                from = self.path_mtu,
+                to = now,
+                "smallest MTU of the locators' links changed"
+            );
+            self.path_mtu = now;
+        }
+    }
+
     fn on_link_event(&mut self, ev: &Event, now: Instant) {
         tracing::debug!(?ev, "link/address event");
+        self.refresh_path_mtu();
         if matches!(
             ev,
             Event::AddressAdded(_)

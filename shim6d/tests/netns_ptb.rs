@@ -16,6 +16,10 @@
 //! datagram whole), the router having sent Packet Too Big, A's daemon having translated
 //! it, and A's kernel having fragmented (UDP). Counting only, no timing.
 //!
+//! A third test narrows A's *own* link at run time instead: no router complains then
+//! (A's kernel refuses the daemon's oversized raw send with EMSGSIZE), and the daemon
+//! follows its locators' link MTUs and answers with Packet Too Big itself.
+//!
 //! Root only (`SKIPPED: needs CAP_NET_ADMIN` otherwise).
 
 use std::{
@@ -70,9 +74,20 @@ fn core_stat(p: &Pair, name: &str) -> u64 {
     p.a.json("stats").unwrap()["core"][name].as_u64().unwrap()
 }
 
+/// Which link is narrowed to [`NARROW`].
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+enum Narrowed {
+    /// The router's link towards B (`rb`, and `b0` on B's side): further along A's
+    /// path, so the router answers with Packet Too Big.
+    RouterToB,
+    /// A's own link (`a0`, and `ra` on the router's side): A's daemon must notice its
+    /// locators' link shrink and answer with Packet Too Big itself.
+    AOwn,
+}
+
 /// The pair with both contexts off the ULID pair (broken both ways at the router), then
-/// the router's link towards B (`rb`, and `b0` on B's side) narrowed to [`NARROW`].
-fn rewriting_pair_behind_a_narrow_link(tag: &str) -> Pair {
+/// `which` link narrowed to [`NARROW`].
+fn rewriting_pair_behind_a_narrow_link(tag: &str, which: Narrowed) -> Pair {
     let p = Pair::start(
         tag,
         &bins(),
@@ -103,11 +118,15 @@ fn rewriting_pair_behind_a_narrow_link(tag: &str) -> Pair {
     )
     .unwrap_or_else(|e| panic!("{e}\n{}", logs(&p)));
     let mtu = NARROW.to_string();
+    let (host, host_dev, router_dev) = match which {
+        Narrowed::RouterToB => (&p.bed.b, "b0", "rb"),
+        Narrowed::AOwn => (&p.bed.a, "a0", "ra"),
+    };
     p.bed
         .router
-        .ip(&["link", "set", "rb", "mtu", &mtu])
+        .ip(&["link", "set", router_dev, "mtu", &mtu])
         .unwrap();
-    p.bed.b.ip(&["link", "set", "b0", "mtu", &mtu]).unwrap();
+    host.ip(&["link", "set", host_dev, "mtu", &mtu]).unwrap();
     p
 }
 
@@ -116,12 +135,9 @@ fn pattern(i: usize) -> u8 {
     (i % 251) as u8
 }
 
-#[test]
-fn tcp_stream_through_a_narrowed_link_learns_the_path_mtu() {
-    if !netns::require_net_admin() {
-        return;
-    }
-    let p = rewriting_pair_behind_a_narrow_link("ptbt");
+/// Sends 1 MiB over TCP from A's ULID to B's and checks it arrived intact; returns the
+/// report for further assertions.
+fn tcp_mib_arrives(p: &Pair) -> String {
     let (ua, ub) = p.ulids();
     let pair = p.current_pair().unwrap();
     let ptb0 = snmp6(&p.bed.router, "Icmp6OutPktTooBigs");
@@ -180,27 +196,70 @@ fn tcp_stream_through_a_narrowed_link_learns_the_path_mtu() {
         .unwrap();
     let got = receiver.join().unwrap();
     let report = format!(
-        "sent {sent:?}, received {got:?}; router Packet Too Big {}; A translated {}; \
-         pair {pair:?}\n{}",
+        "sent {sent:?}, received {got:?}; router Packet Too Big {}; A translated {}, \
+         sent Packet Too Big {}; pair {pair:?}\n{}",
         snmp6(&p.bed.router, "Icmp6OutPktTooBigs") - ptb0,
-        core_stat(&p, "icmp_translated"),
-        logs(&p)
+        core_stat(p, "icmp_translated"),
+        ptb_sent(p),
+        logs(p)
     );
     println!("{report}");
     assert_eq!(sent.as_ref().ok(), Some(&TOTAL), "{report}");
     let (n, first_bad) = got.unwrap_or_else(|e| panic!("receiver: {e}\n{report}"));
     assert_eq!((n, first_bad), (TOTAL, None), "{report}");
+    assert_ne!(
+        p.current_pair().unwrap(),
+        (ua, ub),
+        "still rewriting: {report}"
+    );
+    report
+}
+
+/// Packet Too Big messages A's daemon wrote into its TUN itself.
+fn ptb_sent(p: &Pair) -> u64 {
+    p.a.json("stats").unwrap()["dataplane"]["ptb_sent"]
+        .as_u64()
+        .unwrap()
+}
+
+#[test]
+fn tcp_stream_through_a_narrowed_link_learns_the_path_mtu() {
+    if !netns::require_net_admin() {
+        return;
+    }
+    let p = rewriting_pair_behind_a_narrow_link("ptbt", Narrowed::RouterToB);
+    let ptb0 = snmp6(&p.bed.router, "Icmp6OutPktTooBigs");
+    let report = tcp_mib_arrives(&p);
     // The path really was too narrow, and the daemon passed the news on.
     assert!(
         snmp6(&p.bed.router, "Icmp6OutPktTooBigs") > ptb0,
         "{report}"
     );
     assert!(core_stat(&p, "icmp_translated") > 0, "{report}");
-    assert_ne!(
-        p.current_pair().unwrap(),
-        (ua, ub),
-        "still rewriting: {report}"
-    );
+}
+
+/// A's own locator link narrowed at run time: nothing on the path sends a Packet Too
+/// Big (the kernel refuses the daemon's oversized raw send with EMSGSIZE), so A's daemon
+/// must follow its links' MTU and answer the application itself.
+#[test]
+fn tcp_stream_after_the_local_link_narrowed_at_run_time() {
+    if !netns::require_net_admin() {
+        return;
+    }
+    let p = rewriting_pair_behind_a_narrow_link("ptbl", Narrowed::AOwn);
+    // The daemon noticed (it re-reads its links' MTUs every second and on link events).
+    until(
+        Duration::from_secs(10),
+        "A's daemon to notice the MTU",
+        || {
+            Ok(p.a
+                .log()
+                .contains("smallest MTU of the locators' links changed"))
+        },
+    )
+    .unwrap_or_else(|e| panic!("{e}\n{}", logs(&p)));
+    let report = tcp_mib_arrives(&p);
+    assert!(ptb_sent(&p) > 0, "{report}");
 }
 
 #[test]
@@ -208,7 +267,7 @@ fn udp_datagrams_through_a_narrowed_link_get_fragmented() {
     if !netns::require_net_admin() {
         return;
     }
-    let p = rewriting_pair_behind_a_narrow_link("ptbu");
+    let p = rewriting_pair_behind_a_narrow_link("ptbu", Narrowed::RouterToB);
     let (ua, ub) = p.ulids();
     let ptb0 = snmp6(&p.bed.router, "Icmp6OutPktTooBigs");
     let frag0 = snmp6(&p.bed.a, "Ip6FragCreates");
