@@ -10,7 +10,9 @@
 //!   class and flow label from `IPV6_RECVHOPLIMIT` / `IPV6_RECVTCLASS` /
 //!   `IPV6_FLOWINFO`;
 //! - while such a socket is open the kernel sends no ICMPv6 Parameter Problem for next
-//!   header 140 (with none open it does: that is how a peer without Shim6 shows);
+//!   header 140 (with none open it does: that is how a peer without Shim6 shows) —
+//!   unless the socket's receive queue is full: a full raw socket is skipped, and the
+//!   datagram is answered as if none were open ([`RECV_BUFFER`]);
 //! - an `IPPROTO_RAW` socket sends the buffer as the whole IPv6 packet (header included,
 //!   hop limit and traffic class as given), routed by its destination with `SO_MARK`
 //!   applied, so the loop-guard rule keeps it out of the TUN.
