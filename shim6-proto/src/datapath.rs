@@ -280,8 +280,12 @@ impl Endpoint {
         let Ok(new_len) =
             icmp::translate_quoted(&mut buf[icmp_range.clone()], &q, &ulid_local, &ulid_peer)
         else {
-            // A Parameter Problem about the Shim6 header itself: ours to handle, not
-            // passed up (digest §1.13).
+            // A Parameter Problem about the Shim6 header itself, or about the Next
+            // Header octet announcing it: ours to handle, not passed up (digest §1.13).
+            // Translated, the latter would tell the ULP that its own header was
+            // unrecognized. A Linux receiver sends it whenever its protocol-140 socket
+            // is full (docs/bench/dataplane.md): the packet is lost, nothing more.
+            self.stats.icmp_about_shim6 += 1;
             return Inbound::Consumed;
         };
         // The outer packet: 8 octets shorter, delivered to ULID(local), checksum anew.

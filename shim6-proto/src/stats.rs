@@ -31,6 +31,10 @@ pub struct Stats {
     pub payload_restored: u64,
     /// ICMPv6 errors translated back to the ULIDs.
     pub icmp_translated: u64,
+    /// ICMPv6 Parameter Problems about a Shim6 field of a payload packet (the payload
+    /// header, or the Next Header octet announcing it: the receiving kernel had no taker
+    /// for protocol 140), handled by the shim and not passed up (digest §1.13).
+    pub icmp_about_shim6: u64,
 }
 
 impl Default for Stats {
@@ -49,6 +53,7 @@ impl Default for Stats {
             payload_passed: 0,
             payload_restored: 0,
             icmp_translated: 0,
+            icmp_about_shim6: 0,
         }
     }
 }

@@ -281,7 +281,8 @@ impl Action {
 pub struct TriggerRule {
     /// `prefix`: the peer's address must be in it.
     pub prefix: Ipv6Prefix,
-    /// `port`: the peer's port (TCP/UDP), if given.
+    /// `port`: a TCP/UDP port, if given; either side's port matches (the peer's port
+    /// for a client, ours for a server).
     pub port: Option<u16>,
     /// `protocol`: `any`, `tcp` or `udp`.
     pub protocol: Protocol,
@@ -316,23 +317,36 @@ impl Protocol {
     }
 }
 
+/// A flow's transport ports (TCP and UDP).
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug)]
+pub struct Ports {
+    /// Our port.
+    pub local: u16,
+    /// The peer's port.
+    pub peer: u16,
+}
+
 impl TriggerRule {
-    /// Whether a flow to `peer` over IP protocol `proto`, peer port `port` (when the
-    /// transport has ports), matches this rule.
-    pub fn matches(&self, peer: Ipv6Addr, proto: u8, port: Option<u16>) -> bool {
+    /// Whether a flow to `peer` over IP protocol `proto`, with transport ports `ports`
+    /// (`None`: a transport without ports), matches this rule. A rule's port matches
+    /// either side's port: `never port 53` keeps out our queries to DNS servers and the
+    /// queries a DNS server of ours answers.
+    pub fn matches(&self, peer: Ipv6Addr, proto: u8, ports: Option<Ports>) -> bool {
         self.prefix.contains(peer)
             && self.protocol.matches(proto)
-            && self.port.is_none_or(|p| port == Some(p))
+            && self
+                .port
+                .is_none_or(|p| ports.is_some_and(|x| x.local == p || x.peer == p))
     }
 }
 
 impl Trigger {
     /// The action of the first rule matching the flow, if any; a flow matching none
     /// follows the byte and age thresholds.
-    pub fn rule_for(&self, peer: Ipv6Addr, proto: u8, port: Option<u16>) -> Option<Action> {
+    pub fn rule_for(&self, peer: Ipv6Addr, proto: u8, ports: Option<Ports>) -> Option<Action> {
         self.rules
             .iter()
-            .find(|r| r.matches(peer, proto, port))
+            .find(|r| r.matches(peer, proto, ports))
             .map(|r| r.action)
     }
 }
@@ -1686,27 +1700,57 @@ mod tests {
         .unwrap();
         let t = &c.trigger;
         let b1: Ipv6Addr = "2001:db8:b1::1".parse().unwrap();
-        assert_eq!(t.rule_for(b1, 6, Some(22)), Some(Action::Always));
+        // Ports as a client sees them (ephemeral local port, the service's port).
+        let to = |peer: u16| Some(Ports { local: 40000, peer });
+        assert_eq!(t.rule_for(b1, 6, to(22)), Some(Action::Always));
         assert_eq!(
-            t.rule_for(b1, 17, Some(22)),
+            t.rule_for(b1, 17, to(22)),
             Some(Action::Never),
             "udp skips rule 1"
         );
-        assert_eq!(t.rule_for(b1, 6, Some(80)), Some(Action::Never));
+        assert_eq!(t.rule_for(b1, 6, to(80)), Some(Action::Never));
         assert_eq!(
             t.rule_for(b1, 58, None),
             Some(Action::Never),
             "no ports: rule 1 needs one"
         );
-        assert_eq!(
-            t.rule_for("2001:db9::1".parse().unwrap(), 6, Some(22)),
-            None
-        );
+        assert_eq!(t.rule_for("2001:db9::1".parse().unwrap(), 6, to(22)), None);
         // The default: never for DNS, over any protocol, to any peer.
         let d = Config::default().trigger;
-        assert_eq!(d.rule_for(b1, 17, Some(53)), Some(Action::Never));
-        assert_eq!(d.rule_for(b1, 6, Some(53)), Some(Action::Never));
-        assert_eq!(d.rule_for(b1, 6, Some(443)), None);
+        assert_eq!(d.rule_for(b1, 17, to(53)), Some(Action::Never));
+        assert_eq!(d.rule_for(b1, 6, to(53)), Some(Action::Never));
+        assert_eq!(d.rule_for(b1, 6, to(443)), None);
+    }
+
+    #[test]
+    fn trigger_rule_ports_match_either_side() {
+        let b1: Ipv6Addr = "2001:db8:b1::1".parse().unwrap();
+        let d = Config::default().trigger;
+        // A DNS server of ours: the client's ephemeral port is the peer's, 53 is ours.
+        let served = Some(Ports {
+            local: 53,
+            peer: 51234,
+        });
+        assert_eq!(d.rule_for(b1, 17, served), Some(Action::Never));
+        assert_eq!(d.rule_for(b1, 6, served), Some(Action::Never));
+        // Neither side 53: no rule.
+        let other = Some(Ports {
+            local: 5353,
+            peer: 51234,
+        });
+        assert_eq!(d.rule_for(b1, 17, other), None);
+        // An `always` rule on a server port catches the server's side too.
+        let c = Config::parse(
+            "[[trigger.rule]]\nprefix = \"::/0\"\nport = 22\nprotocol = \"tcp\"\naction = \"always\"\n",
+            Path::new("t"),
+        )
+        .unwrap();
+        let ssh_server = Some(Ports {
+            local: 22,
+            peer: 40022,
+        });
+        assert_eq!(c.trigger.rule_for(b1, 6, ssh_server), Some(Action::Always));
+        assert_eq!(c.trigger.rule_for(b1, 17, ssh_server), None, "tcp only");
     }
 
     #[test]

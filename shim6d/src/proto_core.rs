@@ -692,6 +692,7 @@ impl ProtoCore {
             "payload_passed": s.payload_passed,
             "payload_restored": s.payload_restored,
             "icmp_translated": s.icmp_translated,
+            "icmp_about_shim6": s.icmp_about_shim6,
             "resend": self.resend.as_ref().map(|r| {
                 let st = r.stats();
                 json!({

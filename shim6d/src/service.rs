@@ -13,11 +13,19 @@
 //! Everything mutable (counters, locators, configuration, the core) belongs to the one
 //! task running [`run`]; nothing is locked. Each turn of the loop waits for the first of:
 //! shutdown, a batch from the TUN, a batch from the protocol-140 socket, an address or
-//! link event, a control request, a new configuration, the core's timer. It takes one
-//! `now` for the turn, hands the input over, then drains the core (transmits, then
-//! events, then the next timeout; [`crate::core`]). Every future in the `select!` is
-//! cancel safe: the batch reads complete in one poll once data is there, the monitor
-//! and channels are documented so.
+//! link event, a control request, a new configuration, the core's timer, the end of an
+//! `nft` read. It takes one `now` for the turn, hands the input over, then drains the
+//! core (transmits, then events, then the next timeout; [`crate::core`]). Every future
+//! in the `select!` is cancel safe: the batch reads complete in one poll once data is
+//! there, the monitor and channels are documented so, and a `JoinHandle` can be polled
+//! again after a turn that did not finish it.
+//!
+//! The two periodic `nft` reads — inbound visibility ([`crate::visibility`]) and the
+//! trigger's flow counters ([`crate::trigger`]), 15–20 ms each — run on tokio's
+//! blocking pool, one of each at a time; their results come back as turns of the loop.
+//! When the core's deadline passes while visibility pairs are registered, the timeout
+//! is handed over once a visibility read has finished (REAP hears of the peer's packets
+//! that bypassed the daemon first).
 //!
 //! # Shutdown
 //!
@@ -47,6 +55,34 @@ use crate::{
     trigger::{self, AccountingOptions, TriggerPoller},
     visibility::{self, UlidPair, Visibility},
 };
+
+/// The MTUs of the links that may carry locators: up, not loopback, not the TUN, allowed
+/// by `[interfaces]`.
+fn locator_link_mtus<'a>(
+    links: impl Iterator<Item = &'a xfrm_sys::Link> + 'a,
+    config: &'a Config,
+) -> impl Iterator<Item = u32> + 'a {
+    links
+        .filter(|l| {
+            l.mtu > 0
+                && l.is_up()
+                && l.name != "lo"
+                && l.name != config.tun.name
+                && (config.interfaces.include.is_empty()
+                    || config.interfaces.include.contains(&l.name))
+                && !config.interfaces.exclude.contains(&l.name)
+        })
+        .map(|l| l.mtu)
+}
+
+/// How often the loop re-reads the locators' link MTUs from the monitor's view (an MTU
+/// change alone raises no monitor event).
+const PATH_MTU_REFRESH: Duration = Duration::from_secs(1);
+
+/// An `nft` read running on tokio's blocking pool.
+type NftJob<T> = tokio::task::JoinHandle<Result<T, trigger::nft::Error>>;
+/// What such a read gives back (the outer error: it panicked or was cancelled).
+type JobResult<T> = Result<Result<T, trigger::nft::Error>, tokio::task::JoinError>;
 
 /// Why the service could not start or stopped on error.
 #[derive(Debug, thiserror::Error)]
@@ -168,19 +204,7 @@ pub async fn run(
     // at most the smallest MTU of the locators' links; the TUN leaves 8 octets of it for
     // the payload header (RFC 5533 §5.1) unless `[tun] mtu` was set by the operator.
     let link_mtus: Vec<u32> = match handle.links().await {
-        Ok(links) => links
-            .iter()
-            .filter(|l| {
-                l.mtu > 0
-                    && l.is_up()
-                    && l.name != "lo"
-                    && l.name != config.tun.name
-                    && (config.interfaces.include.is_empty()
-                        || config.interfaces.include.contains(&l.name))
-                    && !config.interfaces.exclude.contains(&l.name)
-            })
-            .map(|l| l.mtu)
-            .collect(),
+        Ok(links) => locator_link_mtus(links.iter(), &config).collect(),
         Err(e) => {
             tracing::warn!(error = %e, "list links for the TUN MTU");
             Vec::new()
@@ -369,6 +393,17 @@ impl Daemon {
                 })?,
         );
         self.push_locators(Instant::now());
+        // The nftables reads of inbound visibility and of the trigger block for 15–20 ms
+        // each (an `nft` process): they run on tokio's blocking pool, at most one of
+        // each kind at a time, and the loop keeps moving packets meanwhile. Their
+        // results come back through the two job arms below.
+        let mut vis_job: Option<NftJob<serde_json::Value>> = None;
+        // The core's deadline passed while visibility pairs are registered: its
+        // timeout waits for `vis_job` (REAP must hear of the peer's packets first).
+        let mut timeout_waits = false;
+        let mut trig_job: Option<NftJob<Vec<trigger::FlowSample>>> = None;
+        let mut mtu_tick = tokio::time::interval(PATH_MTU_REFRESH);
+        mtu_tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let mut trigger_tick = tokio::time::interval(trigger::POLL_INTERVAL);
         trigger_tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         tokio::pin!(shutdown);
@@ -416,6 +451,7 @@ impl Daemon {
                     let now = Instant::now();
                     self.stats.inbound_icmp(&mut icmp_batch, self.core.as_deref_mut(), tun, now).await;
                 }
+                _ = mtu_tick.tick() => self.refresh_path_mtu(),
                 ev = monitor.next() => match ev {
                     Ok(ev) => self.on_link_event(&ev, Instant::now()),
                     // The monitor retries its resync on the next call; a failing socket
@@ -425,9 +461,27 @@ impl Daemon {
                         tokio::time::sleep(Duration::from_millis(100)).await;
                     }
                 },
-                () = vis_sleep => self.poll_visibility(Instant::now()),
-                _ = trigger_tick.tick(), if self.trigger.as_ref().is_some_and(|t| t.accounting().is_some()) => {
-                    self.poll_trigger(Instant::now());
+                () = vis_sleep, if vis_job.is_none() => {
+                    vis_job = self.start_visibility_query(Instant::now());
+                }
+                r = async { vis_job.as_mut().expect("guarded by is_some").await }, if vis_job.is_some() => {
+                    vis_job = None;
+                    let now = Instant::now();
+                    self.visibility_done(r, now);
+                    if std::mem::take(&mut timeout_waits) {
+                        self.handle_due_timeout(now);
+                    }
+                }
+                _ = trigger_tick.tick(), if trig_job.is_none() && self.trigger.as_ref().is_some_and(|t| t.accounting().is_some()) => {
+                    trig_job = self
+                        .trigger
+                        .as_ref()
+                        .and_then(TriggerPoller::query)
+                        .map(|q| tokio::task::spawn_blocking(move || q.run()));
+                }
+                r = async { trig_job.as_mut().expect("guarded by is_some").await }, if trig_job.is_some() => {
+                    trig_job = None;
+                    self.trigger_done(r, Instant::now());
                 }
                 Some(req) = requests.recv() => {
                     let answer = if req.command == Command::Mptcp {
@@ -444,17 +498,21 @@ impl Daemon {
                         None => std::future::pending().await,
                     }
                 } => self.reload(new),
-                () = sleep => {
+                () = sleep, if !timeout_waits => {
                     // Handle the timeout only when the clock says so (style.md "Time").
                     let now = Instant::now();
                     if deadline.is_some_and(|d| now >= d) {
                         // REAP's Send timer only ever fires from here: first report the
                         // peer's packets that bypassed the daemon since the last poll
                         // (architecture hazard 2), or a working ULID pair would be
-                        // declared failed.
-                        self.poll_visibility(now);
-                        if let Some(c) = self.core.as_mut() {
-                            c.handle_timeout(now);
+                        // declared failed. With pairs registered the timeout waits for
+                        // a visibility read (the one under way, or a new one).
+                        if vis_job.is_none() {
+                            vis_job = self.start_visibility_query(now);
+                        }
+                        timeout_waits = vis_job.is_some();
+                        if !timeout_waits {
+                            self.handle_due_timeout(now);
                         }
                     }
                 }
@@ -478,21 +536,26 @@ impl Daemon {
         Ok(Reply::new(status.to_string(), json))
     }
 
-    /// Reads the kernel's flow counters and establishes a context for each pair the
-    /// trigger picked (LinShim6's heuristic and the policy rules; the decider never
-    /// initiates in `responder-only` or `manual` mode, and then no table is read).
-    fn poll_trigger(&mut self, now: Instant) {
+    /// Establishes a context for each pair the trigger picked from the flow counters
+    /// a [`trigger::FlowQuery`] read (LinShim6's heuristic and the policy rules; the
+    /// decider never initiates in `responder-only` or `manual` mode, and then no table
+    /// is read).
+    fn trigger_done(&mut self, read: JobResult<Vec<trigger::FlowSample>>, now: Instant) {
         let Some(t) = self.trigger.as_mut() else {
             return;
         };
-        let decisions = match t.poll(now) {
-            Ok(d) => d,
-            Err(e) => {
+        let flows = match read {
+            Ok(Ok(flows)) => flows,
+            Ok(Err(e)) => {
                 tracing::warn!(error = %e, "trigger: read the flow counters");
                 return;
             }
+            Err(e) => {
+                tracing::warn!(error = %e, "trigger: the flow-counter read did not finish");
+                return;
+            }
         };
-        for d in decisions {
+        for d in t.observe(now, &flows) {
             tracing::info!(
                 peer = %d.pair.peer,
                 local = %d.pair.local,
@@ -514,23 +577,55 @@ impl Daemon {
         }
     }
 
-    /// Reads which registered ULID pairs received packets since the last poll and
-    /// tells the core (RFC 5534 §4.1: any packet from the peer counts as received).
-    fn poll_visibility(&mut self, now: Instant) {
-        let (Some(v), Some(core)) = (self.visibility.as_mut(), self.core.as_mut()) else {
-            return;
+    /// Starts reading which registered ULID pairs received packets since the last read
+    /// (two `nft` runs on the blocking pool), and schedules the next periodic one.
+    /// `None`: nothing to read (no visibility, no core, no pair registered).
+    fn start_visibility_query(&mut self, now: Instant) -> Option<NftJob<serde_json::Value>> {
+        let (Some(v), Some(_)) = (self.visibility.as_ref(), self.core.as_ref()) else {
+            return None;
         };
         self.visibility_due = now + visibility::poll_interval(self.config.reap.send_timeout);
         if v.is_empty() {
-            return;
+            return None;
         }
-        match v.poll() {
+        let q = v.query();
+        Some(tokio::task::spawn_blocking(move || q.run()))
+    }
+
+    /// A visibility read finished: tells the core about each active pair (RFC 5534
+    /// §4.1: any packet from the peer counts as received).
+    fn visibility_done(&mut self, read: JobResult<serde_json::Value>, now: Instant) {
+        let (Some(v), Some(core)) = (self.visibility.as_mut(), self.core.as_mut()) else {
+            return;
+        };
+        let doc = match read {
+            Ok(Ok(doc)) => doc,
+            Ok(Err(e)) => {
+                tracing::warn!(error = %e, "inbound visibility poll");
+                return;
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "inbound visibility poll did not finish");
+                return;
+            }
+        };
+        match v.update(&doc) {
             Ok(active) => {
                 for p in active {
                     core.peer_activity(now, p.local, p.peer);
                 }
             }
             Err(e) => tracing::warn!(error = %e, "inbound visibility poll"),
+        }
+    }
+
+    /// Hands the core its timeout if its deadline has passed (it may have moved while
+    /// the timeout waited for a visibility read).
+    fn handle_due_timeout(&mut self, now: Instant) {
+        if let Some(c) = self.core.as_mut()
+            && c.poll_timeout().is_some_and(|d| now >= d)
+        {
+            c.handle_timeout(now);
         }
     }
 
@@ -633,8 +728,31 @@ impl Daemon {
         }
     }
 
+    /// Follows the smallest MTU of the locators' links (a link narrowed at run time):
+    /// rewritten packets above it are answered with a Packet Too Big into the TUN
+    /// ([`dataplane::Stats::outbound`]), so the kernel lowers its path MTU towards the
+    /// peer instead of the raw socket failing with EMSGSIZE (RFC 8201 §4, RFC 5533
+    /// §5.1). The TUN's own MTU stays as set at start.
+    fn refresh_path_mtu(&mut self) {
+        let Some(m) = self.monitor.as_ref() else {
+            return;
+        };
+        let Some(now) = locator_link_mtus(m.links(), &self.config).min() else {
+            return;
+        };
+        if now != self.path_mtu {
+            tracing::info!(
+                from = self.path_mtu,
+                to = now,
+                "smallest MTU of the locators' links changed"
+            );
+            self.path_mtu = now;
+        }
+    }
+
     fn on_link_event(&mut self, ev: &Event, now: Instant) {
         tracing::debug!(?ev, "link/address event");
+        self.refresh_path_mtu();
         if matches!(
             ev,
             Event::AddressAdded(_)

@@ -76,10 +76,12 @@
 //!    deadline would not do: an idle context has no Send timer armed, so packets the peer
 //!    sends would start our Keepalive timer (RFC 5534 §4.1) only at the next deadline,
 //!    and the peer's Send timer could expire first.
-//! 4. A poll blocks for two `nft` runs (15–20 ms measured on the loaded CI VM); if the
-//!    stall matters, run
-//!    [`Query::run`] (from [`Visibility::query`]) with `tokio::task::spawn_blocking` and
-//!    hand its document to [`Visibility::update`]; never run two queries at once.
+//! 4. A poll blocks for two `nft` runs (15–20 ms measured on the loaded CI VM), so the
+//!    daemon's loop does not call [`Visibility::poll`]: it runs [`Query::run`] (from
+//!    [`Visibility::query`]) with `tokio::task::spawn_blocking`, keeps moving packets,
+//!    and hands the document to [`Visibility::update`] when it comes; never two queries
+//!    at once. A core timeout that falls due meanwhile waits for that document (step 3's
+//!    "just before").
 
 use std::{collections::BTreeSet, fmt, net::Ipv6Addr, time::Duration};
 

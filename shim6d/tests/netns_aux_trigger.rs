@@ -142,3 +142,162 @@ fn responder_only_installs_nothing_and_drop_cleans_up() {
     assert!(during);
     assert!(!after, "dropped: table deleted");
 }
+
+/// The daemon's way (service.rs): the read runs on tokio's blocking pool
+/// ([`TriggerPoller::query`], `FlowQuery::run`) and its flows reach the decider later
+/// ([`TriggerPoller::observe`]); flows read before a reload turned the accounting off
+/// are ignored, as a poll after the reload would have read none.
+#[test]
+fn detached_read_on_the_blocking_pool_and_a_reload_in_between() {
+    if !netns::require_net_admin() || !have_nft() {
+        return;
+    }
+    let a = Netns::new("trigjob").unwrap();
+    let b = Netns::new("trigjobb").unwrap();
+    netns::veth(&a, "a0", &b, "b0").unwrap();
+    a.ip(&[
+        "-6",
+        "addr",
+        "add",
+        &format!("{L}/64"),
+        "dev",
+        "a0",
+        "nodad",
+    ])
+    .unwrap();
+    b.ip(&[
+        "-6",
+        "addr",
+        "add",
+        &format!("{P1}/64"),
+        "dev",
+        "b0",
+        "nodad",
+    ])
+    .unwrap();
+    a.ip(&["link", "set", "a0", "up"]).unwrap();
+    b.ip(&["link", "set", "b0", "up"]).unwrap();
+    let (flows, off, on) = a
+        .run(|| async {
+            let mut config = Config::default();
+            let mut options = AccountingOptions::for_daemon(&config);
+            options.tun = None;
+            options.table = "shim6d_trig_job".into();
+            let mut trig = TriggerPoller::new(config.trigger.clone(), options).unwrap();
+            send(P1, 9999, 10);
+            // Read on the blocking pool until the kernel counted the 3000 octets.
+            let mut flows = Vec::new();
+            for _ in 0..50 {
+                let q = trig.query().expect("auto mode reads");
+                flows = tokio::task::spawn_blocking(move || q.run())
+                    .await
+                    .unwrap()
+                    .unwrap();
+                if flows.iter().any(|f| f.key.peer == P1 && f.bytes >= 2048) {
+                    break;
+                }
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+            let now = Instant::now();
+            config.trigger.mode = shim6d::config::TriggerMode::Manual;
+            trig.reconfigure(config.trigger.clone()).unwrap();
+            assert!(trig.query().is_none(), "manual mode reads nothing");
+            let off = trig.observe(now, &flows);
+            config.trigger.mode = shim6d::config::TriggerMode::Auto;
+            trig.reconfigure(config.trigger.clone()).unwrap();
+            let on = trig.observe(now, &flows);
+            trig.shutdown().unwrap();
+            (flows, off, on)
+        })
+        .unwrap();
+    assert!(
+        flows.iter().any(|f| f.key.peer == P1 && f.bytes >= 2048),
+        "{flows:?}"
+    );
+    assert!(off.is_empty(), "read before the reload to manual: {off:?}");
+    assert_eq!(on.len(), 1, "{on:?}");
+    assert_eq!(on[0].pair, UlidPair::new(L, P1));
+}
+
+/// The kernel counts both ports of a connection, so `never port 53` (the default rule)
+/// also covers a DNS server of ours: big UDP to our port 53 from the peer's ephemeral
+/// port is never reported, the same to another port of ours is.
+#[test]
+fn traffic_to_our_dns_server_never_triggers() {
+    if !netns::require_net_admin() || !have_nft() {
+        return;
+    }
+    let a = Netns::new("trigsrv").unwrap();
+    let b = Netns::new("trigsrvb").unwrap();
+    netns::veth(&a, "a0", &b, "b0").unwrap();
+    a.ip(&[
+        "-6",
+        "addr",
+        "add",
+        &format!("{L}/64"),
+        "dev",
+        "a0",
+        "nodad",
+    ])
+    .unwrap();
+    for addr in [P1, P2] {
+        b.ip(&[
+            "-6",
+            "addr",
+            "add",
+            &format!("{addr}/64"),
+            "dev",
+            "b0",
+            "nodad",
+        ])
+        .unwrap();
+    }
+    a.ip(&["link", "set", "a0", "up"]).unwrap();
+    b.ip(&["link", "set", "b0", "up"]).unwrap();
+    let config = Config::default();
+    let mut options = AccountingOptions::for_daemon(&config);
+    options.tun = None;
+    options.table = "shim6d_trig_srv".into();
+    let mut trig = a
+        .run(move || async move { TriggerPoller::new(config.trigger.clone(), options) })
+        .unwrap()
+        .unwrap();
+    // From the peers' ephemeral ports: P1 to our DNS port, P2 to our port 5353;
+    // 10 × 300 octets each, past the 2 KB threshold.
+    b.run(|| async {
+        for (from, port) in [(P1, 53), (P2, 5353)] {
+            let s = UdpSocket::bind(SocketAddr::new(from.into(), 0)).unwrap();
+            for _ in 0..10 {
+                s.send_to(&[0x5a; 300], SocketAddr::new(L.into(), port))
+                    .unwrap();
+            }
+        }
+    })
+    .unwrap();
+    let t0 = Instant::now();
+    let (reported, flows) = a
+        .run(move || async move {
+            let mut reported = Vec::new();
+            let mut flows = Vec::new();
+            for i in 0..50 {
+                let q = trig.query().unwrap();
+                flows = q.run().unwrap();
+                reported.extend(trig.observe(t0 + Duration::from_millis(i), &flows));
+                if !reported.is_empty() && flows.len() >= 2 {
+                    break;
+                }
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            trig.shutdown().unwrap();
+            (reported, flows)
+        })
+        .unwrap();
+    assert!(
+        flows
+            .iter()
+            .any(|f| f.key.peer == P1 && f.local_port == Some(53) && f.bytes >= 2048),
+        "the kernel counted the DNS traffic with our port: {flows:?}"
+    );
+    assert_eq!(reported.len(), 1, "{reported:?}");
+    assert_eq!(reported[0].pair, UlidPair::new(L, P2), "{reported:?}");
+}

@@ -663,8 +663,7 @@ fn udp_blast(p: &Pair, src: std::net::Ipv6Addr, dst: std::net::Ipv6Addr, port: u
 /// flow between the ULIDs past the 2 KB threshold gets a context without any
 /// `establish` command, while as much traffic to the DNS port (the default `never`
 /// rule) does not. B runs `responder-only` (a server): it sees the same flows and never
-/// initiates (the rule names the peer's port, so an `auto` B would see port 53 as
-/// A's ephemeral port).
+/// initiates.
 #[test]
 fn trigger_establishes_for_big_flows_not_for_dns() {
     if !netns::require_net_admin() {

@@ -258,9 +258,10 @@ fn measure(pair: &Pair, secs: &str) -> std::io::Result<Sample> {
         .as_f64()
         .unwrap_or(0.0)
         / 1e9;
-    // An iperf3 UDP test can end early with EPROTO (an ICMPv6 error reached its
-    // connected socket; seen in the rewritten condition): that round's rate is recorded
-    // as missing (NaN, left out of the medians) and said on stderr.
+    // An iperf3 UDP test can end early with an error (it did with EPROTO in the
+    // rewritten condition until the daemon kept the receiver's "unrecognized Next
+    // Header" to itself, docs/bench/dataplane.md): that round's rate is recorded as
+    // missing (NaN, left out of the medians) and said on stderr.
     let udp_pps = match iperf(&ns, ua, ub, &["-u", "-b", "0", "-l", UDP_LEN, "-t", secs]) {
         Ok(udp) => {
             let s = &udp["end"]["sum"];

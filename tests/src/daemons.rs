@@ -708,6 +708,9 @@ pub type Progress = Arc<Mutex<Vec<(Instant, u64)>>>;
 /// A paced TCP stream from A's ULID to B's, checked byte by byte at B.
 pub struct Stream {
     stop: Arc<AtomicBool>,
+    /// Set by [`Stream::finish`] once its wait is over: the receiver stops at its next
+    /// read timeout even without the sender's FIN.
+    give_up: Arc<AtomicBool>,
     /// The receiver's progress.
     pub progress: Progress,
     sender: Option<NetnsThread<io::Result<u64>>>,
@@ -735,11 +738,12 @@ impl Stream {
     /// Starts the listener in B, then the sender in A (bound to `src`, to `dst`).
     pub fn start(a: &Netns, b: &Netns, src: Ipv6Addr, dst: Ipv6Addr) -> io::Result<Self> {
         let stop = Arc::new(AtomicBool::new(false));
+        let give_up = Arc::new(AtomicBool::new(false));
         let progress: Progress = Arc::new(Mutex::new(Vec::new()));
         // Bind inside B's namespace: a socket belongs to the namespace it was made in.
         let (ltx, lrx) = std::sync::mpsc::channel();
         let p2 = progress.clone();
-        let stop_r = stop.clone();
+        let give_up_r = give_up.clone();
         let receiver = b.spawn(move || async move {
             let l = std::net::TcpListener::bind(SocketAddr::V6(SocketAddrV6::new(
                 dst,
@@ -786,7 +790,10 @@ impl Stream {
                             io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
                         ) =>
                     {
-                        if stop_r.load(Ordering::Relaxed) {
+                        // Not on `stop`: the sender's data may still be on its way (TCP
+                        // backed off after an outage sends nothing for seconds), and
+                        // closing now would reset the connection under it.
+                        if give_up_r.load(Ordering::Relaxed) {
                             return Ok(total);
                         }
                     }
@@ -830,6 +837,7 @@ impl Stream {
         })?;
         Ok(Self {
             stop,
+            give_up,
             progress,
             sender: Some(sender),
             receiver: Some(receiver),
@@ -845,7 +853,14 @@ impl Stream {
             .map_or(0, |p| p.1)
     }
 
-    /// Stops the sender, waits (bounded) for the receiver to read everything.
+    /// Stops the sender (it completes its last write and half-closes), waits (bounded by
+    /// `wait`) for the receiver to read everything up to the sender's FIN, then makes it
+    /// give up.
+    ///
+    /// The receiver never stops on its own before that: right after an outage TCP may
+    /// be in retransmission back-off with nothing arriving for seconds, and a receiver
+    /// that closed its socket then had the connection reset under the sender (EPIPE,
+    /// ENOTCONN at the half-close; docs/bench/netns-exploration.md).
     pub fn finish(mut self, wait: Duration) -> StreamResult {
         self.stop.store(true, Ordering::Relaxed);
         let mut error = None;
@@ -862,6 +877,7 @@ impl Stream {
         while self.received() < sent && Instant::now() < deadline {
             std::thread::sleep(Duration::from_millis(20));
         }
+        self.give_up.store(true, Ordering::Relaxed);
         let received = match self.receiver.take().map(NetnsThread::join) {
             Some(Ok(Ok(n))) => n,
             Some(Ok(Err(e))) | Some(Err(e)) => {
@@ -881,6 +897,7 @@ impl Stream {
 impl Drop for Stream {
     fn drop(&mut self) {
         self.stop.store(true, Ordering::Relaxed);
+        self.give_up.store(true, Ordering::Relaxed);
     }
 }
 

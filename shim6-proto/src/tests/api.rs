@@ -412,3 +412,76 @@ fn icmp_packet_too_big_about_shimmed_packet_is_translated_to_ulids() {
     assert_eq!((q.src_addr(), q.dst_addr(), q.next_header()), (ua, ub, 17));
     assert_eq!(t.ep(A).stats().icmp_translated, 1);
 }
+
+/// docs/bench/dataplane.md, "The UDP rate in `rewritten`": the receiver's kernel skips
+/// a full protocol-140 socket and answers Parameter Problem code 1 (unrecognized Next
+/// Header) with Pointer 6, the fixed header's Next Header = 140. That is about the shim,
+/// not the ULP: consumed and counted, never delivered to the TUN (where it became
+/// EPROTO on the application's UDP socket).
+#[test]
+fn parameter_problem_about_next_header_140_is_not_passed_up() {
+    let mut t = Two::new(Kind::Hba, 2);
+    t.establish();
+    let (ua, ub) = (t.ua, t.ub);
+    t.net.cut(ua, ub);
+    t.traffic(Duration::from_secs(40), Duration::from_millis(200));
+    let mut buf = vec![0u8; 8 + 40 + 72];
+    shim6_wire::ipv6::Repr {
+        traffic_class: 0,
+        flow_label: 0,
+        payload_len: 72,
+        next_header: 17,
+        hop_limit: 64,
+        src_addr: ua,
+        dst_addr: ub,
+    }
+    .emit(&mut shim6_wire::ipv6::Packet::new_unchecked(&mut buf[8..]));
+    let now = t.net.now();
+    let len = buf.len();
+    let crate::Outbound::Send(s) = t.ep(A).handle_outbound(now, &mut buf, 8..len) else {
+        panic!("rewritten");
+    };
+    let quoted = buf[s.packet.clone()].to_vec();
+    assert_eq!(
+        quoted[6], 140,
+        "the fixed header announces the payload header"
+    );
+    // The peer's kernel (at the peer's locator) answers about it.
+    let error = |pointer: u32| {
+        let mut p = vec![0u8; 40 + 8 + quoted.len()];
+        shim6_wire::ipv6::Repr {
+            traffic_class: 0,
+            flow_label: 0,
+            payload_len: (8 + quoted.len()) as u16,
+            next_header: 58,
+            hop_limit: 64,
+            src_addr: s.dst,
+            dst_addr: s.src,
+        }
+        .emit(&mut shim6_wire::ipv6::Packet::new_unchecked(&mut p[..]));
+        p[48..].copy_from_slice(&quoted);
+        let mut m = shim6_wire::ipv6::icmp::Packet::new_unchecked(&mut p[40..]);
+        m.set_msg_type(shim6_wire::ipv6::icmp::TYPE_PARAM_PROBLEM);
+        m.set_code(1);
+        m.set_data_word(pointer);
+        m.fill_checksum(&s.dst, &s.src);
+        p
+    };
+    let mut p = error(6);
+    let plen = p.len();
+    let r = t.ep(A).handle_inbound(now, &mut p, 0..plen);
+    assert_eq!(r, Inbound::Consumed);
+    assert_eq!(t.ep(A).stats().icmp_about_shim6, 1);
+    assert_eq!(t.ep(A).stats().icmp_translated, 0);
+    // A Parameter Problem about the ULP's own header (the UDP header, quoted at 48 past
+    // the 8-octet payload header) still goes up, Pointer moved back to 40.
+    let mut p = error(48);
+    let r = t.ep(A).handle_inbound(now, &mut p, 0..plen);
+    let Inbound::DeliverToTun(r) = r else {
+        panic!("{r:?}")
+    };
+    let icmp = shim6_wire::ipv6::icmp::Packet::new_checked(&p[r.start + 40..r.end]).unwrap();
+    assert_eq!(icmp.data_word(), 40);
+    assert_eq!(t.ep(A).stats().icmp_translated, 1);
+    assert_eq!(t.ep(A).stats().icmp_about_shim6, 1);
+}

@@ -267,8 +267,9 @@ pub fn quoted_shim6(icmp: &[u8]) -> Result<Option<QuotedShim6>> {
 ///
 /// # Errors
 /// `Malformed` if `q` does not match `icmp`, or a Parameter Problem points into the
-/// payload header itself (a problem with a Shim6 field: the shim handles it and the
-/// error is not passed up, digest §1.13). On error `icmp` is unchanged.
+/// payload header itself or at the Next Header octet announcing it (a problem with a
+/// Shim6 field: the shim handles it and the error is not passed up, digest §1.13). On
+/// error `icmp` is unchanged.
 pub fn translate_quoted(
     icmp: &mut [u8],
     q: &QuotedShim6,
@@ -304,6 +305,19 @@ pub fn translate_quoted(
                     "Parameter Problem points into the Shim6 payload header",
                 ));
             }
+            // The Next Header octet that announces the payload header (value 140) is a
+            // Shim6 field too (digest §1.13): "unrecognized Next Header" there (RFC 4443
+            // §3.4, code 1) means the receiving host's kernel found no taker for
+            // protocol 140 (a peer without Shim6, or one whose protocol-140 socket was
+            // full and skipped: Linux then answers as if there were none). The ULP's own
+            // packet announced its own header there, so after translation the error
+            // would blame a header the ULP never got wrong (EPROTO on its socket).
+            if ptr == at.announced_at {
+                return Err(Error::Malformed(
+                    "Parameter Problem points at the Next Header announcing the Shim6 \
+                     payload header",
+                ));
+            }
             if ptr >= end {
                 word - PAYLOAD_HEADER_LEN as u32
             } else {
@@ -335,7 +349,7 @@ pub fn quoted_addresses(icmp: &[u8]) -> Option<(Ipv6Addr, Ipv6Addr)> {
 #[cfg(test)]
 mod tests {
     use super::super::shim::{Shift, insert_payload_header, rewrite_addresses};
-    use super::super::testutil::{Ext, build};
+    use super::super::testutil::{Ext, arb_chain, build};
     use super::*;
     use hex_literal::hex;
     use proptest::prelude::*;
@@ -464,6 +478,56 @@ mod tests {
         assert_eq!(wire[..n], ulp[..]);
     }
 
+    /// The Parameter Problem that broke iperf3's UDP flood through a rewriting context
+    /// (docs/bench/dataplane.md), as captured in the sender's namespace: code 1
+    /// (unrecognized Next Header), Pointer 6, quoting a well-formed 64-octet UDP
+    /// datagram with the payload header (tag 0x21c9d4eab8f2), sent by the receiver's
+    /// kernel while its protocol-140 raw socket was full.
+    static UNRECOGNIZED_140: [u8; 128] = hex!(
+        "04 01 77a1 00000006
+         6007b36b 0050 8c 3f
+         20010db800a2000010f013a0e0858666
+         20010db800b2000008a643ebff964b53
+         11 00 a1c9d4eab8f2
+         951a 0fa1 0048 d785
+         000026ed000000000000000000000000
+         00000000000000000000000000000000
+         00000000000000000000000000000000
+         00000000000000000000000000000000"
+    );
+
+    #[test]
+    fn unrecognized_next_header_140_is_not_passed_up() {
+        let mut wire = UNRECOGNIZED_140;
+        let q = quoted_shim6(&wire).unwrap().unwrap();
+        assert_eq!(q.tag.value(), 0x21c9_d4ea_b8f2);
+        assert_eq!((q.at.offset, q.at.announced_at), (40, 6));
+        assert_eq!(q.at.repr.next_header, proto::UDP);
+        assert!(matches!(
+            translate_quoted(&mut wire, &q, &ip(ULID_LOCAL), &ip(ULID_PEER)),
+            Err(Error::Malformed(m)) if m.contains("Next Header announcing")
+        ));
+        assert_eq!(wire, UNRECOGNIZED_140, "unchanged on error");
+        // Behind a Hop-by-Hop header the announcing octet is the Hop-by-Hop header's
+        // Next Header (quoted offset 40); code 0 (erroneous field) there is refused too.
+        let original = build(&[Ext::HopByHop(0)], proto::UDP, 20);
+        for code in [0, 1] {
+            let (mut wire, _) = icmp_pair(&original, TYPE_PARAM_PROBLEM, 40, 1000);
+            wire[1] = code;
+            let q = quoted_shim6(&wire).unwrap().unwrap();
+            assert_eq!(q.at.announced_at, 40);
+            let before = wire.clone();
+            assert!(translate_quoted(&mut wire, &q, &ip(ULID_LOCAL), &ip(ULID_PEER)).is_err());
+            assert_eq!(wire, before);
+        }
+        // The fixed header's Next Header is not the announcing octet there: the ULP's
+        // own Hop-by-Hop header is, so the error goes up (Pointer unchanged).
+        let (mut wire, ulp) = icmp_pair(&original, TYPE_PARAM_PROBLEM, 6, 1000);
+        let q = quoted_shim6(&wire).unwrap().unwrap();
+        let n = translate_quoted(&mut wire, &q, &ip(ULID_LOCAL), &ip(ULID_PEER)).unwrap();
+        assert_eq!(wire[..n], ulp[..]);
+    }
+
     #[test]
     fn nothing_to_translate() {
         // Informational message, unshimmed quote, quoted control message.
@@ -495,6 +559,41 @@ mod tests {
     }
 
     proptest! {
+        /// Over arbitrary extension chains: a Parameter Problem pointing at the octet
+        /// that announces the payload header, or into it, never reaches the ULP; one
+        /// pointing anywhere else in the quote does, its Pointer moved back by 8 exactly
+        /// when it lay past the payload header.
+        #[test]
+        fn parameter_problem_about_shim6_fields_stays_with_the_shim(
+            (exts, upper, plen) in arb_chain(),
+            code in 0u8..3,
+            pick in any::<prop::sample::Index>(),
+        ) {
+            let original = build(&exts, upper, plen);
+            let (probe, _) = icmp_pair(&original, TYPE_PARAM_PROBLEM, 0, 2000);
+            let q0 = quoted_shim6(&probe).unwrap().unwrap();
+            let quoted_len = probe.len() - 8;
+            let ptr = pick.index(quoted_len);
+            let (mut wire, mut ulp) = icmp_pair(&original, TYPE_PARAM_PROBLEM, ptr as u32, 2000);
+            wire[1] = code;
+            ulp[1] = code;
+            let q = quoted_shim6(&wire).unwrap().unwrap();
+            prop_assert_eq!(q.at, q0.at);
+            let before = wire.clone();
+            let r = translate_quoted(&mut wire, &q, &ip(ULID_LOCAL), &ip(ULID_PEER));
+            let about_shim6 =
+                ptr == q.at.announced_at || (q.at.offset..q.at.offset + 8).contains(&ptr);
+            if about_shim6 {
+                prop_assert!(r.is_err(), "pointer {} passed up", ptr);
+                prop_assert_eq!(wire, before);
+            } else {
+                let n = r.unwrap();
+                let expect = if ptr >= q.at.offset + 8 { ptr - 8 } else { ptr };
+                ulp[4..8].copy_from_slice(&(expect as u32).to_be_bytes());
+                prop_assert_eq!(&wire[..n], &ulp[..]);
+            }
+        }
+
         #[test]
         fn arbitrary_bytes_never_panic(b in proptest::collection::vec(any::<u8>(), 0..120), six in any::<bool>()) {
             let mut b = b;

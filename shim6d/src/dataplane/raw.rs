@@ -10,7 +10,9 @@
 //!   class and flow label from `IPV6_RECVHOPLIMIT` / `IPV6_RECVTCLASS` /
 //!   `IPV6_FLOWINFO`;
 //! - while such a socket is open the kernel sends no ICMPv6 Parameter Problem for next
-//!   header 140 (with none open it does: that is how a peer without Shim6 shows);
+//!   header 140 (with none open it does: that is how a peer without Shim6 shows) —
+//!   unless the socket's receive queue is full: a full raw socket is skipped, and the
+//!   datagram is answered as if none were open ([`RECV_BUFFER`]);
 //! - an `IPPROTO_RAW` socket sends the buffer as the whole IPv6 packet (header included,
 //!   hop limit and traffic class as given), routed by its destination with `SO_MARK`
 //!   applied, so the loop-guard rule keeps it out of the TUN.
@@ -30,6 +32,14 @@ pub use crate::sys::RecvInfo as RecvMeta;
 
 /// IANA protocol number of Shim6 (RFC 5533 §17).
 pub const IPPROTO_SHIM6: i32 = shim6_wire::shim6::IP_PROTO_SHIM6 as i32;
+
+/// Receive buffer asked for on the receiving sockets, octets (`SO_RCVBUFFORCE`, else
+/// `SO_RCVBUF`, which the kernel caps at `net.core.rmem_max`). The default
+/// (`net.core.rmem_default`, 208 KiB) holds only a few hundred small datagrams, and a
+/// raw socket that is full is skipped: with no other taker for protocol 140 the kernel
+/// then answers the sender with an ICMPv6 Parameter Problem "unrecognized Next Header"
+/// (docs/bench/dataplane.md, the UDP flood through a rewriting context).
+pub const RECV_BUFFER: i32 = 4 << 20;
 
 /// The receiving socket for protocol 140.
 #[derive(Debug)]
@@ -77,6 +87,12 @@ impl RawRecv {
                     source,
                 }
             })?;
+        }
+        // Best effort: without CAP_NET_ADMIN the plain option (capped) still helps.
+        if let Err(e) = sys::set_int(&fd, libc::SOL_SOCKET, libc::SO_RCVBUFFORCE, RECV_BUFFER)
+            .or_else(|_| sys::set_int(&fd, libc::SOL_SOCKET, libc::SO_RCVBUF, RECV_BUFFER))
+        {
+            tracing::debug!(error = %e, "raw socket receive buffer stays at the default");
         }
         let fd = sys::async_fd(fd, Interest::READABLE).map_err(|source| Error::RawOpen {
             what: "receive socket (register with the runtime)",

@@ -4,8 +4,9 @@
 //! kernel counts it instead, and the daemon starts a context for a peer only once one of
 //! its flows is worth it. LinShim6's default heuristic: a flow that passes **2 KB** or
 //! lives **60 s** (the thresholds are `[trigger] bytes` and `seconds`), subject to the
-//! policy rules of [`Trigger::rule_for`] (`always` / `never` per prefix, protocol and peer
-//! port; the default configuration says `never` for DNS, port 53).
+//! policy rules of [`Trigger::rule_for`] (`always` / `never` per prefix, protocol and
+//! port, a port on either side; the default configuration says `never` for DNS, port
+//! 53, which covers our queries and a DNS server of ours alike).
 //!
 //! # Two halves
 //!
@@ -14,13 +15,16 @@
 //!   forgotten after `idle_timeout` without packets:
 //!
 //!   ```text
-//!   set flows    { type ipv6_addr . ipv6_addr . inet_proto . inet_service; ... counter }
+//!   set flows    { type ipv6_addr . ipv6_addr . inet_proto . inet_service . inet_service;
+//!                  ... counter }
 //!   set flows_np { type ipv6_addr . ipv6_addr . inet_proto; ... counter }  # no ports
 //!   chain output: skip lo, the TUN, our fwmark, link-local/multicast, ICMPv6 and
-//!     Shim6 (58, 140); TCP/UDP: update @flows { saddr . daddr . l4proto . th dport },
+//!     Shim6 (58, 140); TCP/UDP: update @flows { saddr . daddr . l4proto . th sport .
+//!     th dport },
 //!     others: update @flows_np { saddr . daddr . l4proto }
-//!   chain input: the mirror image (daddr . saddr . l4proto . th sport), so both
-//!     directions of a flow add to one element keyed (local, peer, proto, peer port)
+//!   chain input: the mirror image (daddr . saddr . l4proto . th dport . th sport), so
+//!     both directions of a connection add to one element keyed (local, peer, proto,
+//!     local port, peer port)
 //!   ```
 //!
 //!   Read with `nft -j -nn list table` and parsed by [`parse_flows`].
@@ -36,9 +40,10 @@
 //! Why nftables and not conntrack accounting: conntrack needs `nf_conntrack_acct=1`
 //! for the whole host and a dump of *every* tracked connection per poll (with a
 //! netlink library we do not have), while our own dynamic sets count only what we ask,
-//! are keyed exactly as the decision needs (one element per (local, peer, protocol,
-//! peer port) rather than per 5-tuple), and vanish with our table. Flows are counted
-//! once per poll interval, so the age threshold has the poll interval as resolution.
+//! are keyed as the decision needs (one element per connection: both ports, so that a
+//! rule's port matches either side; the decider sums them per (local, peer, protocol,
+//! peer port) for the thresholds), and vanish with our table. Flows are counted once
+//! per poll interval, so the age threshold has the poll interval as resolution.
 //!
 //! # How to wire it (service loop and `Endpoint` adapter)
 //!
@@ -49,7 +54,9 @@
 //! 2. Every [`POLL_INTERVAL`] (a `tokio::time::interval` arm of the loop's `select!`):
 //!    `for t in trig.poll(now)? { endpoint.establish(now, t.pair.local, t.pair.peer) }`;
 //!    an `Err` from `establish` → `trig.establish_failed(now, t.pair)`. Drain the core's
-//!    pollers afterwards as after any command.
+//!    pollers afterwards as after any command. The read blocks for one `nft` run: the
+//!    daemon runs [`TriggerPoller::query`]'s [`FlowQuery::run`] on tokio's blocking pool
+//!    (one at a time) and hands the flows to [`TriggerPoller::observe`] when they come.
 //! 3. Core events: `Event::Established { key, .. }` → `trig.context_up(pair)` (also when
 //!    the peer initiated); `Event::Failed { key, .. }` → `trig.establish_failed(now,
 //!    pair)` (not retried for `retry_after`, so a peer without Shim6 does not get an I1
@@ -67,7 +74,7 @@ use std::{
 use serde_json::Value;
 
 use crate::{
-    config::{Action, Config, Trigger, TriggerMode},
+    config::{Action, Config, Ports, Trigger, TriggerMode},
     visibility::UlidPair,
 };
 
@@ -110,15 +117,26 @@ impl FlowKey {
     }
 }
 
-/// A flow's counters at one poll.
+/// A flow's counters at one poll: one connection as the kernel counts it (both ports),
+/// under the key the thresholds sum over ([`FlowKey`]: without our port).
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 pub struct FlowSample {
     /// The flow.
     pub key: FlowKey,
+    /// Our port (TCP and UDP only).
+    pub local_port: Option<u16>,
     /// Packets both ways.
     pub packets: u64,
     /// Bytes both ways (whole IPv6 packets).
     pub bytes: u64,
+}
+
+impl FlowSample {
+    /// Both ports, for the policy rules; `None` for a transport without ports.
+    pub fn ports(&self) -> Option<Ports> {
+        let (peer, local) = self.key.port.zip(self.local_port)?;
+        Some(Ports { local, peer })
+    }
 }
 
 /// Why a peer was reported.
@@ -210,6 +228,12 @@ impl Decider {
 
     /// The flow counters of one poll (every flow the kernel still tracks): returns the
     /// pairs to establish, each at most once; they count as pending from now on.
+    ///
+    /// The policy rules apply to each connection with both its ports (a rule's port
+    /// matches either side, [`crate::config::TriggerRule::matches`]): `never` takes the
+    /// connection out, `always` reports its pair. The thresholds apply to what is left,
+    /// summed per [`FlowKey`] (local, peer, protocol, peer port): many short connections
+    /// to one service add up, as they did when the kernel counted per peer port.
     pub fn observe(&mut self, now: Instant, flows: &[FlowSample]) -> Vec<Triggered> {
         // Flows the kernel forgot (idle timeout) start a new life if they come back.
         let live: BTreeSet<FlowKey> = flows.iter().map(|f| f.key).collect();
@@ -222,23 +246,33 @@ impl Decider {
         if self.config.mode != TriggerMode::Auto {
             return Vec::new();
         }
-        let mut out: Vec<Triggered> = Vec::new();
+        let mut candidates: Vec<(FlowKey, Option<Reason>)> = Vec::new();
+        let mut sums: BTreeMap<FlowKey, FlowSample> = BTreeMap::new();
         for f in flows {
-            let pair = f.key.pair();
+            match self.config.rule_for(f.key.peer, f.key.proto, f.ports()) {
+                Some(Action::Never) => {}
+                Some(Action::Always) => candidates.push((f.key, Some(Reason::Always))),
+                None => {
+                    let s = sums.entry(f.key).or_insert(FlowSample {
+                        key: f.key,
+                        local_port: None,
+                        packets: 0,
+                        bytes: 0,
+                    });
+                    s.packets += f.packets;
+                    s.bytes += f.bytes;
+                }
+            }
+        }
+        candidates.extend(sums.values().map(|s| (s.key, self.threshold(now, s))));
+        let mut out: Vec<Triggered> = Vec::new();
+        for (flow, reason) in candidates {
+            let pair = flow.pair();
             if self.is_busy(now, &pair) || out.iter().any(|t| t.pair == pair) {
                 continue;
             }
-            let reason = match self.config.rule_for(f.key.peer, f.key.proto, f.key.port) {
-                Some(Action::Never) => None,
-                Some(Action::Always) => Some(Reason::Always),
-                None => self.threshold(now, f),
-            };
             if let Some(reason) = reason {
-                out.push(Triggered {
-                    pair,
-                    flow: f.key,
-                    reason,
-                });
+                out.push(Triggered { pair, flow, reason });
             }
         }
         self.pending.extend(out.iter().map(|t| t.pair));
@@ -315,13 +349,16 @@ impl AccountingOptions {
         Ok(format!(
             "{}{}  chain output {{\n    type filter hook output priority 0; policy accept;\n{common}{out_skip}\
              \x20   ip6 daddr {{ fe80::/10, ff00::/8 }} return\n\
-             \x20   meta l4proto {{ {TCP}, {UDP} }} update @flows {{ ip6 saddr . ip6 daddr . meta l4proto . th dport }}\n\
+             \x20   meta l4proto {{ {TCP}, {UDP} }} update @flows {{ ip6 saddr . ip6 daddr . meta l4proto . th sport . th dport }}\n\
              \x20   meta l4proto != {{ {TCP}, {UDP} }} update @flows_np {{ ip6 saddr . ip6 daddr . meta l4proto }}\n  }}\n\
              \x20 chain input {{\n    type filter hook input priority 0; policy accept;\n{common}{in_skip}\
              \x20   ip6 saddr fe80::/10 return\n    ip6 daddr ff00::/8 return\n\
-             \x20   meta l4proto {{ {TCP}, {UDP} }} update @flows {{ ip6 daddr . ip6 saddr . meta l4proto . th sport }}\n\
+             \x20   meta l4proto {{ {TCP}, {UDP} }} update @flows {{ ip6 daddr . ip6 saddr . meta l4proto . th dport . th sport }}\n\
              \x20   meta l4proto != {{ {TCP}, {UDP} }} update @flows_np {{ ip6 daddr . ip6 saddr . meta l4proto }}\n  }}",
-            set("flows", "ipv6_addr . ipv6_addr . inet_proto . inet_service"),
+            set(
+                "flows",
+                "ipv6_addr . ipv6_addr . inet_proto . inet_service . inet_service",
+            ),
             set("flows_np", "ipv6_addr . ipv6_addr . inet_proto"),
         ))
     }
@@ -349,12 +386,14 @@ impl FlowAccounting {
 
     /// Reads every counted flow (one blocking `nft` run).
     pub fn read(&self) -> Result<Vec<FlowSample>, nft::Error> {
-        let t = self.table();
-        let doc = nft::list_json(
-            &format!("read table inet {t}"),
-            &["list", "table", "inet", t],
-        )?;
-        parse_flows(&doc)
+        self.query().run()
+    }
+
+    /// The blocking read, detached so that it can run on another thread.
+    pub fn query(&self) -> FlowQuery {
+        FlowQuery {
+            table: self.table().to_owned(),
+        }
     }
 
     /// Deletes the table.
@@ -363,17 +402,41 @@ impl FlowAccounting {
     }
 }
 
+/// The blocking half of [`TriggerPoller::poll`] (one `nft` run, 15–20 ms on the CI
+/// VM), detached from the poller so the service loop can run it on tokio's blocking
+/// pool and keep moving packets meanwhile; hand its flows to
+/// [`TriggerPoller::observe`]. Reading has no side effect: a query whose result is
+/// dropped costs nothing but its time.
+#[derive(Clone, Debug)]
+pub struct FlowQuery {
+    table: String,
+}
+
+impl FlowQuery {
+    /// Reads every counted flow of the table (`nft -j -nn list table`).
+    pub fn run(&self) -> Result<Vec<FlowSample>, nft::Error> {
+        let t = &self.table;
+        let doc = nft::list_json(
+            &format!("read table inet {t}"),
+            &["list", "table", "inet", t],
+        )?;
+        parse_flows(&doc)
+    }
+}
+
 /// The flows of both sets in an `nft -j -nn list table` document.
 pub fn parse_flows(doc: &Value) -> Result<Vec<FlowSample>, nft::Error> {
     let mut out = Vec::new();
     for (set, with_port) in [("flows", true), ("flows_np", false)] {
         for e in nft::set_elements(doc, set)? {
-            let key = flow_key(&e.key, with_port).ok_or_else(|| nft::Error::Unexpected {
-                op: format!("read set {set}"),
-                what: format!("element {:?} is not a flow key", e.key),
-            })?;
+            let (key, local_port) =
+                flow_key(&e.key, with_port).ok_or_else(|| nft::Error::Unexpected {
+                    op: format!("read set {set}"),
+                    what: format!("element {:?} is not a flow key", e.key),
+                })?;
             out.push(FlowSample {
                 key,
+                local_port,
                 packets: e.packets,
                 bytes: e.bytes,
             });
@@ -382,23 +445,25 @@ pub fn parse_flows(doc: &Value) -> Result<Vec<FlowSample>, nft::Error> {
     Ok(out)
 }
 
-fn flow_key(key: &[Value], with_port: bool) -> Option<FlowKey> {
+/// A set element's key: `[local, peer, proto, local port, peer port]` in `flows`,
+/// `[local, peer, proto]` in `flows_np`; the flow key and our port.
+fn flow_key(key: &[Value], with_port: bool) -> Option<(FlowKey, Option<u16>)> {
     let addr = |v: &Value| v.as_str()?.parse::<Ipv6Addr>().ok();
-    let num = |v: &Value, max: u64| v.as_u64().filter(|n| *n <= max);
-    let (local, peer, proto, port) = match (key, with_port) {
-        ([l, p, pr, po], true) => (l, p, pr, Some(po)),
+    let port = |v: &Value| u16::try_from(v.as_u64()?).ok();
+    let (local, peer, proto, ports) = match (key, with_port) {
+        ([l, p, pr, lp, pp], true) => (l, p, pr, Some((port(lp)?, port(pp)?))),
         ([l, p, pr], false) => (l, p, pr, None),
         _ => return None,
     };
-    Some(FlowKey {
-        local: addr(local)?,
-        peer: addr(peer)?,
-        proto: u8::try_from(num(proto, 255)?).ok()?,
-        port: match port {
-            Some(v) => Some(u16::try_from(num(v, 65535)?).ok()?),
-            None => None,
+    Some((
+        FlowKey {
+            local: addr(local)?,
+            peer: addr(peer)?,
+            proto: u8::try_from(proto.as_u64()?).ok()?,
+            port: ports.map(|p| p.1),
         },
-    })
+        ports.map(|p| p.0),
+    ))
 }
 
 /// The trigger as the loop uses it: kernel accounting (in `auto` mode) and the decider.
@@ -452,13 +517,31 @@ impl TriggerPoller {
         &self.decider
     }
 
-    /// Reads the kernel's counters and returns the pairs to establish.
+    /// Reads the kernel's counters (blocking) and returns the pairs to establish:
+    /// [`TriggerPoller::query`], [`FlowQuery::run`] and [`TriggerPoller::observe`] in
+    /// one call.
     pub fn poll(&mut self, now: Instant) -> Result<Vec<Triggered>, nft::Error> {
-        let Some(a) = &self.accounting else {
+        let Some(q) = self.query() else {
             return Ok(Vec::new());
         };
-        let flows = a.read()?;
-        Ok(self.decider.observe(now, &flows))
+        let flows = q.run()?;
+        Ok(self.observe(now, &flows))
+    }
+
+    /// The blocking half of [`TriggerPoller::poll`], to run elsewhere; `None` without
+    /// accounting (not `auto` mode).
+    pub fn query(&self) -> Option<FlowQuery> {
+        self.accounting.as_ref().map(FlowAccounting::query)
+    }
+
+    /// The pairs to establish given the flows a [`FlowQuery`] read. Flows read while
+    /// accounting was on but handed over after a reload turned it off are ignored, as
+    /// a poll after the reload would have read none.
+    pub fn observe(&mut self, now: Instant, flows: &[FlowSample]) -> Vec<Triggered> {
+        if self.accounting.is_none() {
+            return Vec::new();
+        }
+        self.decider.observe(now, flows)
     }
 
     /// See [`Decider::context_up`].

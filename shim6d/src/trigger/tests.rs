@@ -2,15 +2,28 @@ use super::*;
 use crate::config::{Protocol, TriggerRule};
 
 /// `nft -j -nn list table inet shim6d_trigger` captured on the CI kernel (6.18,
-/// nftables 1.0.6) after UDP to ports 9999 (8 × 300 octets) and 53 (3 ×) and one ESP
-/// packet to `2001:db8:c1::2`.
+/// nftables 1.0.6) after UDP from `2001:db8:c1::1` port 40001 to `2001:db8:c1::2` port
+/// 9999 (8 × 300 octets), from port 40002 to port 53 (3 ×), one ESP packet, and UDP
+/// from the peer's port 51000 to our port 53 (4 ×: a DNS server of ours).
 const CAPTURED: &str = include_str!("testdata/list_table.json");
 
 const L: Ipv6Addr = Ipv6Addr::new(0x2001, 0xdb8, 0xc1, 0, 0, 0, 0, 1);
 const P: Ipv6Addr = Ipv6Addr::new(0x2001, 0xdb8, 0xc1, 0, 0, 0, 0, 2);
 const Q: Ipv6Addr = Ipv6Addr::new(0x2001, 0xdb8, 0xc2, 0, 0, 0, 0, 2);
 
+/// A client's flow: from an ephemeral port of ours to `port` of the peer.
 fn flow(peer: Ipv6Addr, proto: u8, port: Option<u16>, bytes: u64) -> FlowSample {
+    served(peer, proto, port.map(|_| 40000), port, bytes)
+}
+
+/// A flow with both ports given.
+fn served(
+    peer: Ipv6Addr,
+    proto: u8,
+    local_port: Option<u16>,
+    port: Option<u16>,
+    bytes: u64,
+) -> FlowSample {
     FlowSample {
         key: FlowKey {
             local: L,
@@ -18,6 +31,7 @@ fn flow(peer: Ipv6Addr, proto: u8, port: Option<u16>, bytes: u64) -> FlowSample 
             proto,
             port,
         },
+        local_port,
         packets: bytes.div_ceil(100),
         bytes,
     }
@@ -35,43 +49,19 @@ fn pairs(t: &[Triggered]) -> Vec<UlidPair> {
 fn captured_table_parses_to_flows() {
     let doc: Value = serde_json::from_str(CAPTURED).unwrap();
     let mut flows = parse_flows(&doc).unwrap();
-    flows.sort_by_key(|f| f.key);
+    flows.sort_by_key(|f| (f.key, f.local_port));
+    let with_packets = |f: FlowSample, packets: u64| FlowSample { packets, ..f };
     assert_eq!(
         flows,
         [
-            FlowSample {
-                key: FlowKey {
-                    local: L,
-                    peer: P,
-                    proto: 17,
-                    port: Some(53)
-                },
-                packets: 3,
-                bytes: 1044
-            },
-            FlowSample {
-                key: FlowKey {
-                    local: L,
-                    peer: P,
-                    proto: 17,
-                    port: Some(9999)
-                },
-                packets: 8,
-                bytes: 2784
-            },
-            FlowSample {
-                key: FlowKey {
-                    local: L,
-                    peer: P,
-                    proto: 50,
-                    port: None
-                },
-                packets: 1,
-                bytes: 140
-            },
+            with_packets(served(P, 17, Some(40002), Some(53), 1044), 3),
+            with_packets(served(P, 17, Some(40001), Some(9999), 2784), 8),
+            with_packets(served(P, 17, Some(53), Some(51000), 1392), 4),
+            with_packets(served(P, 50, None, None, 140), 1),
         ]
     );
-    // And the default policy on it: the 2784-octet UDP flow triggers, DNS never does.
+    // And the default policy on it: the 2784-octet UDP flow triggers; DNS never does,
+    // whichever side port 53 is on (1392 octets would not pass anyway: see below).
     let t = decider().observe(Instant::now(), &flows);
     assert_eq!(t.len(), 1);
     assert_eq!(t[0].flow.port, Some(9999));
@@ -80,7 +70,7 @@ fn captured_table_parses_to_flows() {
 
 #[test]
 fn malformed_listings_are_errors() {
-    let bad = CAPTURED.replace("9999", "70000");
+    let bad = CAPTURED.replace("40001", "70000");
     let doc: Value = serde_json::from_str(&bad).unwrap();
     let err = parse_flows(&doc).unwrap_err().to_string();
     assert!(err.contains("not a flow key"), "{err}");
@@ -300,4 +290,63 @@ fn table_body_excludes_tun_mark_and_checks_names() {
     assert!(!body.contains("meta mark"), "{body}");
     o.table = "bad-name".into();
     assert!(o.table_body().is_err());
+}
+
+#[test]
+fn a_never_port_covers_our_own_servers() {
+    let t0 = Instant::now();
+    let mut d = decider();
+    // A DNS server of ours: port 53 is our side; the peer's port is ephemeral.
+    let big_dns_served = served(P, 17, Some(53), Some(51000), 1 << 20);
+    assert!(d.observe(t0, &[big_dns_served]).is_empty());
+    assert!(
+        d.observe(t0 + Duration::from_secs(3600), &[big_dns_served])
+            .is_empty(),
+        "nor by age"
+    );
+    // The same traffic on another port of ours does trigger.
+    let t = d.observe(t0, &[served(P, 17, Some(5353), Some(51000), 1 << 20)]);
+    assert_eq!(pairs(&t), [UlidPair::new(L, P)]);
+}
+
+#[test]
+fn an_always_port_covers_our_own_servers() {
+    let t0 = Instant::now();
+    let mut c = Config::default().trigger;
+    c.rules.insert(
+        0,
+        TriggerRule {
+            prefix: "::/0".parse().unwrap(),
+            port: Some(22),
+            protocol: Protocol::Tcp,
+            action: Action::Always,
+        },
+    );
+    let mut d = Decider::new(c, Duration::from_secs(1));
+    // The first packets of a client's SSH session to our server.
+    let t = d.observe(t0, &[served(P, 6, Some(22), Some(40022), 60)]);
+    assert_eq!(t.len(), 1);
+    assert_eq!(t[0].reason, Reason::Always);
+}
+
+#[test]
+fn thresholds_sum_connections_to_one_service_but_not_ruled_out_ones() {
+    let t0 = Instant::now();
+    let mut d = decider();
+    // Three connections to the peer's port 443, 1000 octets each: 3000 together.
+    let conns: Vec<FlowSample> = (0..3)
+        .map(|i| served(P, 6, Some(40000 + i), Some(443), 1000))
+        .collect();
+    let t = d.observe(t0, &conns);
+    assert_eq!(t.len(), 1);
+    assert_eq!(t[0].reason, Reason::Bytes(3000));
+    assert_eq!(t[0].flow.port, Some(443));
+    // A connection a rule takes out adds nothing: our port 53 to the peer's port 443
+    // (whatever that is) stays out of the sum.
+    let mut d = decider();
+    let mixed = [
+        served(P, 6, Some(40000), Some(443), 1500),
+        served(P, 6, Some(53), Some(443), 1500),
+    ];
+    assert!(d.observe(t0, &mixed).is_empty(), "1500 of 3000 count");
 }

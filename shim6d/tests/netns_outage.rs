@@ -1,0 +1,85 @@
+//! A TCP stream between the ULIDs through two daemons across an outage of **every**
+//! path (all 18 unidirectional locator pairs dropped at the router), healed after
+//! seconds, and finished right after the healing.
+//!
+//! TCP backs off during the outage (its next retransmission may come seconds after the
+//! healing) while REAP explores until a pair works again (RFC 5534 §4.2). The stream
+//! must keep every byte, in order. This is also the regression test of the harness
+//! behind docs/bench/netns-exploration.md's "ENOTCONN after heal": `Stream::finish`
+//! used to let the receiver close as soon as it saw no data for 200 ms after the stop,
+//! which, with TCP still backed off, reset the connection under the sender.
+//!
+//! Root only (`SKIPPED: needs CAP_NET_ADMIN` otherwise).
+
+use std::{path::PathBuf, time::Duration};
+
+use shim6_tests::daemons::{Bins, Options, Pair, Stream, until};
+use xfrm_sys::netns;
+
+fn logs(p: &Pair) -> String {
+    let tail = |s: String| {
+        let l: Vec<&str> = s.lines().collect();
+        l[l.len().saturating_sub(30)..].join("\n")
+    };
+    format!(
+        "--- A ---\n{}\n--- B ---\n{}",
+        tail(p.a.log()),
+        p.b.as_ref().map(|b| tail(b.log())).unwrap_or_default()
+    )
+}
+
+#[test]
+fn stream_finished_right_after_an_outage_of_every_path_keeps_every_byte() {
+    if !netns::require_net_admin() {
+        return;
+    }
+    let p = Pair::start(
+        "outage",
+        &Bins {
+            shim6d: PathBuf::from(env!("CARGO_BIN_EXE_shim6d")),
+            cga_tool: None,
+        },
+        Options {
+            send_timeout: 1.0,
+            log: "info".into(),
+            ..Options::default()
+        },
+    )
+    .unwrap_or_else(|e| panic!("setup: {e}"));
+    p.establish()
+        .unwrap_or_else(|e| panic!("{e}\n{}", logs(&p)));
+    let (ua, ub) = p.ulids();
+    let stream = Stream::start(&p.bed.a, &p.bed.b, ua, ub).unwrap();
+    until(
+        Duration::from_secs(20),
+        "stream bytes before the outage",
+        || Ok(stream.received() > 50_000),
+    )
+    .unwrap_or_else(|e| panic!("{e}\n{}", logs(&p)));
+    for a in &p.a.hba {
+        for b in p.b_hba() {
+            p.bed.break_addrs(*a, *b).unwrap();
+            p.bed.break_addrs(*b, *a).unwrap();
+        }
+    }
+    // Long enough for TCP to back off past several seconds (RTO 0.2 s doubling) and for
+    // REAP to go through its exploration.
+    std::thread::sleep(Duration::from_secs(8));
+    let during = stream.received();
+    p.bed.heal_all().unwrap();
+    let r = stream.finish(Duration::from_secs(30));
+    let report = format!("{r:?}, {during} before the healing\n{}", logs(&p));
+    assert!(r.error.is_none(), "{report}");
+    assert_eq!(r.sent, r.received, "{report}");
+    assert!(r.received > during, "data after the healing: {report}");
+    assert_eq!(
+        p.a.state().unwrap().as_deref(),
+        Some("ESTABLISHED"),
+        "{report}"
+    );
+    assert_eq!(
+        p.b().state().unwrap().as_deref(),
+        Some("ESTABLISHED"),
+        "{report}"
+    );
+}
