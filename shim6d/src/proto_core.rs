@@ -1034,7 +1034,9 @@ impl ProtocolCore for ProtoCore {
                 }),
             )),
             Command::Help(_) | Command::Quit => Err(failed("answered by the session")),
-            Command::Mptcp => Err(failed("answered by the service loop")),
+            Command::Mptcp | Command::Bindings | Command::Bul => {
+                Err(failed("answered by the service loop"))
+            }
         }
     }
 }

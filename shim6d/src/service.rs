@@ -266,6 +266,15 @@ pub async fn run(
         Some((h, t)) => (Some(h), Some(t)),
         None => (None, None),
     };
+    // MipShim6 (issue 7): the role's own task, TUN and sockets (crate::mip).
+    let (mip, mip_task) = match start_mip(&config, &stop_control).await {
+        Ok(Some((h, t))) => (Some(h), Some(t)),
+        Ok(None) => (None, None),
+        Err(e) => {
+            tracing::error!(error = %e, "MipShim6 not started");
+            (None, None)
+        }
+    };
     let mut daemon = Daemon {
         started: Instant::now(),
         config,
@@ -279,6 +288,7 @@ pub async fn run(
         trigger,
         path_mtu,
         mptcp,
+        mip,
     };
     let result = daemon
         .main_loop(&handle, &tun, &rx, &icmp, &tx, req_rx, reload, shutdown)
@@ -294,6 +304,9 @@ pub async fn run(
             Err(e) => tracing::warn!(error = %e, "MPTCP path manager task"),
             Ok(Ok(())) => {}
         }
+    }
+    if let Some(t) = mip_task {
+        let _ = t.await;
     }
     let errors = daemon.plumbing.teardown().await;
     if let Some(c) = mss_clamp
@@ -337,6 +350,31 @@ struct Daemon {
     path_mtu: u32,
     /// The MPTCP path manager's inputs (`[mptcp] enabled`).
     mptcp: Option<crate::mptcp::driver::Handle>,
+    /// The MipShim6 driver (`[mip6] role`).
+    mip: Option<crate::mip::driver::Handle6>,
+}
+
+/// Starts the MipShim6 driver when `[mip6] role` asks for one; it stops with the
+/// control server.
+async fn start_mip(
+    config: &Config,
+    stop: &watch::Sender<bool>,
+) -> Result<
+    Option<(crate::mip::driver::Handle6, tokio::task::JoinHandle<()>)>,
+    crate::mip::driver::Error,
+> {
+    if config.mip6.role == crate::mip::Role::None {
+        return Ok(None);
+    }
+    let driver =
+        crate::mip::driver::Driver::start(&config.mip6, config.routing.fwmark, &config.tun.name)
+            .await?;
+    let handle = driver.handle();
+    let mut stop = stop.subscribe();
+    let task = tokio::spawn(driver.run(async move {
+        let _ = stop.wait_for(|s| *s).await;
+    }));
+    Ok(Some((handle, task)))
 }
 
 impl Daemon {
@@ -432,6 +470,8 @@ impl Daemon {
                 Some(req) = requests.recv() => {
                     let answer = if req.command == Command::Mptcp {
                         self.mptcp_reply().await
+                    } else if matches!(req.command, Command::Bindings | Command::Bul) {
+                        self.mip_reply(&req.command).await
                     } else {
                         self.command(&req.command, Instant::now())
                     };
@@ -461,6 +501,23 @@ impl Daemon {
             }
             self.drain_core(tx, &mut scratch).await;
         }
+    }
+
+    /// The `bindings` / `bul` commands: the MipShim6 driver's snapshot.
+    async fn mip_reply(&self, cmd: &Command) -> Result<Reply, CommandError> {
+        use crate::mip::driver::Which;
+        let Some(m) = &self.mip else {
+            return Err(CommandError::Failed(format!(
+                "MipShim6 not running ([mip6] role = \"{}\")",
+                self.config.mip6.role.as_str()
+            )));
+        };
+        let which = if *cmd == Command::Bindings {
+            Which::Bindings
+        } else {
+            Which::Bul
+        };
+        m.snapshot(which).await.map_err(CommandError::Failed)
     }
 
     /// The `mptcp` command: the path manager's status snapshot.
@@ -784,7 +841,9 @@ impl Daemon {
             Command::Help(_) | Command::Quit => {
                 Err(CommandError::Failed("answered by the session".into()))
             }
-            Command::Mptcp => Err(CommandError::Failed("answered by the loop".into())),
+            Command::Mptcp | Command::Bindings | Command::Bul => {
+                Err(CommandError::Failed("answered by the loop".into()))
+            }
         }
     }
 
