@@ -177,6 +177,24 @@ impl Daemon {
         self.child.as_ref().map(Child::id)
     }
 
+    /// Writes `config` as `DIR/shim6d.toml` (and an HBA file without addresses, so
+    /// that the daemon runs without the Shim6 core unless `config` names another) and
+    /// starts `shim6d` in `ns` (the MipShim6 scenarios, [`crate::mip_testbed`]).
+    pub fn launch(shim6d: &Path, ns: &Netns, dir: PathBuf, config: &str) -> io::Result<Self> {
+        std::fs::create_dir_all(&dir)?;
+        std::fs::write(dir.join("hba.json"), "{\"sec\": 0, \"addresses\": []}\n")?;
+        std::fs::write(dir.join("shim6d.toml"), config)?;
+        let mut d = Self {
+            child: None,
+            hba: Vec::new(),
+            dir,
+            shim6d: shim6d.to_owned(),
+            netns: ns.name().to_owned(),
+        };
+        d.spawn()?;
+        Ok(d)
+    }
+
     /// Whether the process still runs.
     pub fn running(&mut self) -> bool {
         self.child
