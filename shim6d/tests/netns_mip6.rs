@@ -279,3 +279,98 @@ fn double_jump_recovers_through_the_home_agents() {
         })
     );
 }
+
+/// Issue 7 scenario (c), the part that exists: with two home addresses at two home
+/// agents, home agent 1 dies and the node moves. Its BUs to HA1 go unanswered (RFC 6275
+/// §11.8 back-off) until HA1 is reported unreachable, while HoA2 registers the new
+/// care-of address at HA2 and a new TCP exchange from HoA2 flows through HA2. The Shim6
+/// rewrite of an existing HoA1 flow to HoA2 is not wired (docs/daemon.md "MipShim6").
+#[test]
+fn home_agent_failure_leaves_the_other_home_working() {
+    let bins = Bins::locate().unwrap();
+    let tag = unique("mipc");
+    let bed = MipBed::new(&tag).expect("bed");
+    let dir = std::env::temp_dir().join(format!("shim6d-mip-{tag}"));
+    let mut r = Run {
+        daemons: Vec::new(),
+        bed,
+        dir,
+    };
+    let hoa2 = mip_testbed::HOA2;
+    let specs = [
+        ("ha1", 1, mip_testbed::ha_section(1, &[(HOA1, SPI, KEY)])),
+        ("ha2", 2, mip_testbed::ha_section(2, &[(hoa2, SPI, KEY)])),
+        (
+            "mn",
+            0,
+            mip_testbed::mn_section(&[(HOA1, ha_addr(1), SPI, KEY), (hoa2, ha_addr(2), SPI, KEY)]),
+        ),
+    ];
+    for (name, i, section) in &specs {
+        let ns = match i {
+            1 => &r.bed.ha1,
+            2 => &r.bed.ha2,
+            _ => &r.bed.mn,
+        };
+        let d = mip_testbed::daemon(&bins.shim6d, ns, &r.dir, name, section).unwrap();
+        r.daemons.push(d);
+    }
+    let mn = &r.daemons[2];
+    until(Duration::from_secs(15), "both homes registered", || {
+        let b = mn.json("bul")?;
+        Ok(b["registered_home_addresses"].as_array().map(Vec::len) == Some(2))
+    })
+    .unwrap_or_else(|e| panic!("{e}\n{}", mn.log()));
+
+    r.daemons[0].kill();
+    let killed = Instant::now();
+    r.bed.attach(&r.bed.mn, MN_NETS[1]).unwrap();
+    r.bed.detach(&r.bed.mn, MN_NETS[0]).unwrap();
+    let mn = &r.daemons[2];
+    let mut detected = None;
+    until(
+        Duration::from_secs(30),
+        "HA1 unreachable, HoA2 at the new care-of address",
+        || {
+            let b = mn.json("bul")?;
+            let e1 = &b["bul"][0];
+            let e2 = &b["bul"][1];
+            let done = e1["ha_reachable"] == false
+                && e2["state"] == "registered"
+                && e2["registered_coa"] == MN_NETS[1].address().to_string();
+            if e1["ha_reachable"] == false && detected.is_none() {
+                detected = Some(killed.elapsed());
+            }
+            Ok(done)
+        },
+    )
+    .unwrap_or_else(|e| panic!("{e}\n{}", mn.log()));
+    let b = mn.json("bul").unwrap();
+    assert_eq!(
+        b["registered_home_addresses"],
+        serde_json::json!([hoa2.to_string()]),
+        "{b}"
+    );
+    assert!(b["bul"][0]["unanswered"].as_u64().unwrap() >= 3, "{b}");
+    assert_eq!(
+        binding(&r.daemons[1], hoa2).unwrap()["care_of_address"],
+        MN_NETS[1].address().to_string()
+    );
+
+    // A new exchange from the surviving home address goes through HA2.
+    let stream = Stream::start(&r.bed.mn, &r.bed.cn, hoa2, CN_NETS[0].address()).expect("stream");
+    until(Duration::from_secs(10), "a stream from HoA2", || {
+        Ok(stream.received() > 20_000)
+    })
+    .unwrap_or_else(|e| panic!("{e}\n{}", r.daemons[2].log()));
+    let result = stream.finish(Duration::from_secs(15));
+    assert!(result.error.is_none(), "{result:?}");
+    assert_eq!(result.received, result.sent);
+    println!(
+        "{}",
+        serde_json::json!({
+            "scenario": "home agent 1 failure, detection by the BU back-off",
+            "unreachable_after_ms": detected.map(|d| d.as_secs_f64() * 1000.0),
+        })
+    );
+}
