@@ -282,9 +282,10 @@ fn double_jump_recovers_through_the_home_agents() {
 
 /// Issue 7 scenario (c), the part that exists: with two home addresses at two home
 /// agents, home agent 1 dies and the node moves. Its BUs to HA1 go unanswered (RFC 6275
-/// §11.8 back-off) until HA1 is reported unreachable, while HoA2 registers the new
-/// care-of address at HA2 and a new TCP exchange from HoA2 flows through HA2. The Shim6
-/// rewrite of an existing HoA1 flow to HoA2 is not wired (docs/daemon.md "MipShim6").
+/// §11.8 back-off) until HA1 is reported unreachable, while `HoA2` registers the new
+/// care-of address at HA2 and a new TCP exchange from `HoA2` flows through HA2. The
+/// Shim6 rewrite of an existing `HoA1` flow to `HoA2` is not wired (docs/daemon.md
+/// "MipShim6").
 #[test]
 fn home_agent_failure_leaves_the_other_home_working() {
     let bins = Bins::locate().unwrap();
