@@ -1224,6 +1224,21 @@ impl<'a> Reader<'a> {
         let t = self.table(&mut root, "mip6", &empty);
         let mut s = Section::new("mip6", t);
         let mip6 = self.mip6(&mut s, &d.mip6, &tun.name);
+        if mip6.role == crate::mip::Role::MobileNode
+            && mip6.rule_priority <= routing.rule_priority
+            && let Some((_, v)) = s.table.iter().find(|(k, _)| k.get_ref() == "rule_priority")
+        {
+            let span = v.span();
+            self.problem(
+                &span,
+                format!(
+                    "mip6.rule_priority = {} must come after routing.rule_priority = {} (the \
+                     Shim6 rule), or peers with a Shim6 context would still go through the \
+                     home agent",
+                    mip6.rule_priority, routing.rule_priority
+                ),
+            );
+        }
         self.finish(s);
 
         self.finish_root(root);
@@ -1329,6 +1344,7 @@ impl<'a> Reader<'a> {
         let unreachable_after = self.int(s, "unreachable_after", 1..=100, d.unreachable_after, "");
         let care_of_interfaces =
             self.list(s, "care_of_interfaces", "interface names", parse_ifname);
+        let route_optimisation = self.boolean(s, "route_optimisation", d.route_optimisation);
 
         // The entry tables: looked up without recording their keys as known (see above).
         let mut mobile_nodes = Vec::new();
@@ -1441,6 +1457,7 @@ impl<'a> Reader<'a> {
             lifetime,
             unreachable_after,
             care_of_interfaces,
+            route_optimisation,
         }
     }
 

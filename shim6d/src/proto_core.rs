@@ -959,6 +959,11 @@ impl ProtocolCore for ProtoCore {
         self.ep.note_peer_activity(now, ulid_local, ulid_peer);
     }
 
+    fn local_address_down(&mut self, now: Instant, addr: Ipv6Addr) {
+        self.now = now;
+        self.ep.handle_hint(now, reap::Hint::LocalAddressDown(addr));
+    }
+
     fn command(&mut self, now: Instant, command: &Command) -> Result<Reply, CommandError> {
         self.now = now;
         match command {

@@ -644,6 +644,10 @@ impl Daemon {
                     ulid_local,
                     ulid_peer,
                 } => {
+                    // MipShim6 route optimisation (issue 7): off the home agent's tunnel.
+                    for hoa in crate::mip::route_optimised_homes(&self.config.mip6) {
+                        core.local_address_down(now, hoa);
+                    }
                     if let Some(t) = self.trigger.as_mut() {
                         t.context_up(UlidPair::new(ulid_local, ulid_peer));
                     }
@@ -718,6 +722,11 @@ impl Daemon {
             .collect();
         if let Some(core) = self.core.as_mut() {
             core.local_locators(now, &locators);
+            // MipShim6 route optimisation (issue 7): the home addresses stay ULIDs but
+            // carry no Shim6 traffic while a care-of pair works.
+            for hoa in crate::mip::route_optimised_homes(&self.config.mip6) {
+                core.local_address_down(now, hoa);
+            }
         }
     }
 

@@ -55,6 +55,11 @@ impl Visited {
     pub fn address(&self) -> Ipv6Addr {
         doc_addr(self.net, 1)
     }
+
+    /// The network's prefix (`/64`).
+    pub fn net_prefix(&self) -> Ipv6Addr {
+        doc_addr(self.net, 0)
+    }
 }
 
 /// The mobile node's visited networks.
@@ -226,15 +231,35 @@ pub fn mn_section(homes: &[(Ipv6Addr, Ipv6Addr, u32, &str)]) -> String {
     s
 }
 
-/// Starts shim6d in `ns` with `mip6` (a `[mip6]` section) and a unix control socket,
-/// in `dir/name`.
-pub fn daemon(shim6d: &Path, ns: &Netns, dir: &Path, name: &str, mip6: &str) -> io::Result<Daemon> {
+/// Starts shim6d in `ns` with `sections` (a `[mip6]` section, and any other but
+/// `[identity]`, `[trigger]`, `[control]`, `[log]`) and a unix control socket, in
+/// `dir/name`.
+pub fn daemon(
+    shim6d: &Path,
+    ns: &Netns,
+    dir: &Path,
+    name: &str,
+    sections: &str,
+) -> io::Result<Daemon> {
+    daemon_with(shim6d, ns, dir, name, "", sections)
+}
+
+/// [`daemon`] with extra `[identity]` keys (`ulids = [...]`); the HBA file is
+/// `dir/name/hba.json` (none there: no Shim6 core).
+pub fn daemon_with(
+    shim6d: &Path,
+    ns: &Netns,
+    dir: &Path,
+    name: &str,
+    identity: &str,
+    sections: &str,
+) -> io::Result<Daemon> {
     let config = format!(
         "# written by shim6_tests::mip_testbed for {name}\n\
-         [identity]\nmode = \"hba\"\nparams_file = \"hba.json\"\n\
+         [identity]\nmode = \"hba\"\nparams_file = \"hba.json\"\n{identity}\n\
          [trigger]\nmode = \"manual\"\n\
          [control]\nlisten = \"\"\nunix_socket = \"ctl.sock\"\n\
-         [log]\nlevel = \"info,shim6d=debug\"\n{mip6}"
+         [log]\nlevel = \"info,shim6d=debug\"\n{sections}"
     );
     Daemon::launch(shim6d, ns, dir.join(name), &config)
 }

@@ -119,7 +119,9 @@ pub struct Mip6Config {
     pub mtu: u32,
     /// Mobile node: the routing table of the `from HOA` rule.
     pub table: u32,
-    /// Mobile node: the priority of that rule.
+    /// Mobile node: the priority of that rule; after Shim6's rule (`[routing]
+    /// rule_priority`), so that a peer with a Shim6 context goes through the Shim6 TUN
+    /// (route optimisation) and only the others through the home agent.
     pub rule_priority: u32,
     /// Home agent: its own address (BA source, tunnel end point).
     pub address: Option<Ipv6Addr>,
@@ -140,6 +142,23 @@ pub struct Mip6Config {
     /// Mobile node: the interfaces whose addresses are care-of addresses (empty: all but
     /// `lo` and the daemon's TUNs).
     pub care_of_interfaces: Vec<String>,
+    /// Mobile node with a Shim6 core: the home addresses stay the ULIDs of Shim6
+    /// contexts but carry no Shim6 traffic, so that REAP moves each context to a
+    /// care-of address pair it has probed (route optimisation); `false` keeps contexts on
+    /// the home agent's tunnel.
+    pub route_optimisation: bool,
+}
+
+/// The home addresses the Shim6 core must not use as locators (a mobile node with
+/// `route_optimisation`): the service loop sends each as a trusted "local address
+/// down" hint (RFC 5534 §3.2) to every context after a locator change and when a
+/// context comes up.
+pub fn route_optimised_homes(c: &Mip6Config) -> Vec<Ipv6Addr> {
+    if c.role == Role::MobileNode && c.route_optimisation {
+        c.homes.iter().map(|h| h.home_address).collect()
+    } else {
+        Vec::new()
+    }
 }
 
 impl Default for Mip6Config {
@@ -149,7 +168,7 @@ impl Default for Mip6Config {
             tun: "mip6".into(),
             mtu: 1500 - 40,
             table: 52,
-            rule_priority: 90,
+            rule_priority: 110,
             address: None,
             home_prefixes: Vec::new(),
             max_lifetime: Duration::from_secs(420),
@@ -159,6 +178,7 @@ impl Default for Mip6Config {
             lifetime: Duration::from_secs(420),
             unreachable_after: 3,
             care_of_interfaces: Vec::new(),
+            route_optimisation: true,
         }
     }
 }

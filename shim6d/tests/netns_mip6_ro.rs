@@ -1,0 +1,213 @@
+//! MipShim6 route optimisation (issue 7 item 2) in network namespaces: the mobile node
+//! runs the Shim6 core with its home address as the only ULID and its care-of
+//! addresses as locators (members of its HBA set over the home prefix and the two
+//! visited prefixes), the correspondent runs plain Shim6. A TCP stream from the home
+//! address starts through the home agent's tunnel; a Shim6 context is established over
+//! that path; when the node moves, the Update Request lists the new care-of address and
+//! REAP moves the context to the direct path (new care-of address ↔ correspondent),
+//! while the binding at the home agent follows as well. Every byte of the stream
+//! arrives in order; the interruption is printed, not asserted.
+
+use std::{
+    io,
+    net::Ipv6Addr,
+    path::PathBuf,
+    time::{Duration, Instant},
+};
+
+use shim6_tests::{
+    daemons::{self, Bins, Daemon, Stream, current_pair_of, until},
+    mip_testbed::{self, CN_NETS, KEY, MN_NETS, MipBed, SPI, ha_addr},
+    testbed::doc_addr,
+};
+
+struct Run {
+    daemons: Vec<Daemon>,
+    _bed: MipBed,
+    dir: PathBuf,
+}
+
+impl Drop for Run {
+    fn drop(&mut self) {
+        for d in &mut self.daemons {
+            d.stop();
+        }
+        if !std::thread::panicking() {
+            let _ = std::fs::remove_dir_all(&self.dir);
+        }
+    }
+}
+
+fn add(ns: &xfrm_sys::netns::Netns, a: Ipv6Addr, dev: &str) -> io::Result<()> {
+    ns.ip(&["-6", "addr", "add", &format!("{a}/64"), "dev", dev, "nodad"])
+        .map(drop)
+}
+
+fn del(ns: &xfrm_sys::netns::Netns, a: Ipv6Addr, dev: &str) -> io::Result<()> {
+    ns.ip(&["-6", "addr", "del", &format!("{a}/64"), "dev", dev])
+        .map(drop)
+}
+
+#[test]
+fn movement_switches_the_shim6_context_to_the_direct_path() {
+    let bins = Bins::locate().unwrap();
+    let tag = format!("miro{}", std::process::id() % 10000);
+    let bed = MipBed::new(&tag).expect("bed");
+    let dir = std::env::temp_dir().join(format!("shim6d-mip-{tag}"));
+    std::fs::create_dir_all(dir.join("mn")).unwrap();
+    std::fs::create_dir_all(dir.join("cn")).unwrap();
+    // The mobile node's HBA set: home prefix, then the two visited prefixes.
+    let mn_set = daemons::hba_set(
+        &bins,
+        &[
+            doc_addr(0x1001, 0),
+            MN_NETS[0].net_prefix(),
+            MN_NETS[1].net_prefix(),
+        ],
+        &dir.join("mn/hba.json"),
+    )
+    .unwrap();
+    let (hoa, coa1, coa2) = (mn_set[0], mn_set[1], mn_set[2]);
+    let cn_set =
+        daemons::hba_set(&bins, &[CN_NETS[0].net_prefix()], &dir.join("cn/hba.json")).unwrap();
+    let cnu = cn_set[0];
+    // The hosts use their HBA addresses instead of ::1.
+    bed.detach(&bed.mn, MN_NETS[0]).unwrap();
+    bed.detach(&bed.cn, CN_NETS[0]).unwrap();
+    add(&bed.mn, coa1, MN_NETS[0].dev).unwrap();
+    add(&bed.cn, cnu, CN_NETS[0].dev).unwrap();
+
+    let mut r = Run {
+        daemons: Vec::new(),
+        _bed: bed,
+        dir: dir.clone(),
+    };
+    let bed = &r._bed;
+    let shim6 = "[reap]\nsend_timeout = 3\n[resend]\nenabled = true\n";
+    let ha1 = mip_testbed::ha_section(1, &[(hoa, SPI, KEY)]);
+    r.daemons
+        .push(mip_testbed::daemon(&bins.shim6d, &bed.ha1, &dir, "ha1", &ha1).unwrap());
+    let mn = format!(
+        "{shim6}[interfaces]\nexclude = [\"mip6\"]\n{}",
+        mip_testbed::mn_section(&[(hoa, ha_addr(1), SPI, KEY)])
+    );
+    let ulids = format!("ulids = [\"{hoa}\"]");
+    r.daemons
+        .push(mip_testbed::daemon_with(&bins.shim6d, &bed.mn, &dir, "mn", &ulids, &mn).unwrap());
+    r.daemons
+        .push(mip_testbed::daemon(&bins.shim6d, &bed.cn, &dir, "cn", shim6).unwrap());
+    let (ha, mnd, cnd) = (&r.daemons[0], &r.daemons[1], &r.daemons[2]);
+    let registered_at = |coa: Ipv6Addr| {
+        until(
+            Duration::from_secs(15),
+            &format!("registered at {coa}"),
+            || {
+                let b = mnd.json("bul")?;
+                Ok(b["bul"][0]["registered_coa"] == coa.to_string())
+            },
+        )
+        .unwrap_or_else(|e| panic!("{e}\n{}", mnd.log()));
+    };
+    registered_at(coa1);
+
+    // A new exchange: through the home agent (no context yet).
+    let stream = Stream::start(&bed.mn, &bed.cn, hoa, cnu).expect("stream");
+    until(
+        Duration::from_secs(10),
+        "the stream through the tunnel",
+        || Ok(stream.received() > 20_000),
+    )
+    .unwrap_or_else(|e| panic!("{e}\n{}", mnd.log()));
+    let tunnelled = ha.json("bindings").unwrap()["stats"]["tunnelled_in"]
+        .as_u64()
+        .unwrap();
+    assert!(tunnelled > 0);
+
+    // The Shim6 context, home address as ULID.
+    let (code, out) = mnd.ctl(&format!("establish {cnu}")).unwrap();
+    assert_eq!(code, 0, "{out}");
+    until(Duration::from_secs(15), "ESTABLISHED on both sides", || {
+        Ok(mnd.state()?.as_deref() == Some("ESTABLISHED")
+            && cnd.state()?.as_deref() == Some("ESTABLISHED"))
+    })
+    .unwrap_or_else(|e| panic!("{e}\n{}\n{}", mnd.log(), cnd.log()));
+    let c = &mnd.contexts().unwrap()[0];
+    assert_eq!(c["ulid_local"], hoa.to_string(), "{c}");
+    // Route optimisation: REAP leaves the home address's pair for the care-of pair.
+    until(
+        Duration::from_secs(15),
+        "the context on the care-of pair",
+        || Ok(current_pair_of(mnd)? == (coa1, cnu)),
+    )
+    .unwrap_or_else(|e| panic!("{e}\n{}", mnd.log()));
+
+    // Move.
+    let moved = Instant::now();
+    add(&bed.mn, coa2, MN_NETS[1].dev).unwrap();
+    del(&bed.mn, coa1, MN_NETS[0].dev).unwrap();
+    registered_at(coa2);
+    let mut direct_at = None;
+    until(
+        Duration::from_secs(30),
+        "the context on the direct path",
+        || {
+            let (local, remote) = current_pair_of(mnd)?;
+            if local == coa2 && remote == cnu {
+                direct_at.get_or_insert(moved.elapsed());
+                return Ok(true);
+            }
+            Ok(false)
+        },
+    )
+    .unwrap_or_else(|e| {
+        panic!(
+            "{e}\n{}\n--- mn ---\n{}\n--- cn ---\n{}",
+            serde_json::to_string_pretty(&mnd.contexts().unwrap_or_default()).unwrap_or_default(),
+            mnd.log(),
+            cnd.log()
+        )
+    });
+    let at_move = stream.received();
+    until(Duration::from_secs(20), "the stream flowing again", || {
+        Ok(stream.received() > at_move + 20_000)
+    })
+    .unwrap_or_else(|e| panic!("{e}\n{}\n{}", mnd.log(), cnd.log()));
+    let tunnelled_before = ha.json("bindings").unwrap()["stats"]["tunnelled_in"]
+        .as_u64()
+        .unwrap();
+    let at = stream.received();
+    until(Duration::from_secs(10), "more of the stream", || {
+        Ok(stream.received() > at + 20_000)
+    })
+    .unwrap();
+    // On the direct path the home agent no longer carries the stream.
+    let tunnelled_after = ha.json("bindings").unwrap()["stats"]["tunnelled_in"]
+        .as_u64()
+        .unwrap();
+    let gap = {
+        let p = stream.progress.lock().unwrap_or_else(|p| p.into_inner());
+        p.windows(2)
+            .filter(|w| w[1].0 >= moved)
+            .map(|w| w[1].0 - w[0].0)
+            .max()
+    };
+    let result = stream.finish(Duration::from_secs(15));
+    assert!(result.error.is_none(), "{result:?}");
+    assert_eq!(result.received, result.sent, "every byte, in order");
+    // The correspondent learnt the new care-of address from the Update Request.
+    let peer_locators = cnd.contexts().unwrap()[0]["peer_locators"].to_string();
+    assert!(peer_locators.contains(&coa2.to_string()), "{peer_locators}");
+    assert!(
+        tunnelled_after - tunnelled_before < 5,
+        "the stream left the tunnel: {tunnelled_before} -> {tunnelled_after}"
+    );
+    println!(
+        "{}",
+        serde_json::json!({
+            "scenario": "movement, Shim6 route optimisation",
+            "interruption_ms": gap.map(|g| g.as_secs_f64() * 1000.0),
+            "direct_path_after_ms": direct_at.map(|d| d.as_secs_f64() * 1000.0),
+            "bytes": result.received,
+        })
+    );
+}
