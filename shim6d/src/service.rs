@@ -196,6 +196,8 @@ pub async fn run(
         .copied()
         .min()
         .unwrap_or(tun_mtu + PAYLOAD_HEADER_LEN);
+    // A mobile node's Shim6 packets may ride the home agent's tunnel (crate::mip).
+    let tun_mtu = crate::mip::shim6_tun_mtu(&config.mip6, tun_mtu);
     let tun = Tun::create(&handle, &config.tun.name, tun_mtu).await?;
     // TCP SYNs leaving through the TUN get an MSS that fits the route's MTU.
     let mss_clamp = match MssClamp::install(mtu::DEFAULT_TABLE, &config.tun.name, Mss::Route) {

@@ -183,6 +183,18 @@ impl Default for Mip6Config {
     }
 }
 
+/// The Shim6 TUN's MTU on a mobile node: a packet the Shim6 core sends from a home
+/// address as locator (a context on the home agent's path) carries the payload header
+/// (8 octets, RFC 5533 §5.1) and then goes through the `[mip6]` device, so it must fit
+/// `[mip6] mtu`. Other roles keep `mtu`.
+pub fn shim6_tun_mtu(c: &Mip6Config, mtu: u32) -> u32 {
+    if c.role == Role::MobileNode {
+        mtu.min(c.mtu.saturating_sub(8)).max(1280)
+    } else {
+        mtu
+    }
+}
+
 /// A lifetime in the 4-second units of the Binding Update (RFC 6275 §6.1.7), rounded
 /// down, at least 1, at most 65535.
 pub fn lifetime_units(d: Duration) -> u16 {
@@ -277,6 +289,17 @@ mod tests {
         assert!(parse_key("zz").unwrap_err().contains("hexadecimal"));
         assert!(parse_key(&"a".repeat(130)).is_err());
         assert_eq!(format!("{:?}", Key(vec![1, 2, 3])), "Key(<3 octets>)");
+    }
+
+    #[test]
+    fn a_mobile_node_shim6_tun_fits_the_tunnel() {
+        let mut c = Mip6Config::default();
+        assert_eq!(shim6_tun_mtu(&c, 1492), 1492);
+        c.role = Role::MobileNode;
+        assert_eq!(shim6_tun_mtu(&c, 1492), 1452);
+        assert_eq!(shim6_tun_mtu(&c, 1300), 1300);
+        c.mtu = 1280;
+        assert_eq!(shim6_tun_mtu(&c, 1492), 1280);
     }
 
     #[test]
