@@ -115,13 +115,21 @@ fn binding(ha: &Daemon, hoa: Ipv6Addr) -> io::Result<Value> {
         .ok_or_else(|| io::Error::other(format!("no binding for {hoa}: {b}")))
 }
 
-/// The longest gap between two reads of the receiver that spans `at`.
-fn interruption(progress: &Progress, at: Instant) -> Option<Duration> {
+/// The longest gap between two reads of the receiver after `at`, and (the baseline of
+/// the same run) the longest one before it.
+fn interruption(progress: &Progress, at: Instant) -> (Option<Duration>, Option<Duration>) {
     let p = progress.lock().unwrap_or_else(|p| p.into_inner());
-    p.windows(2)
-        .filter(|w| w[1].0 >= at)
-        .map(|w| w[1].0 - w[0].0)
-        .max()
+    let gap = |after: bool| {
+        p.windows(2)
+            .filter(|w| (w[1].0 >= at) == after)
+            .map(|w| w[1].0 - w[0].0)
+            .max()
+    };
+    (gap(true), gap(false))
+}
+
+fn ms(d: Option<Duration>) -> Option<f64> {
+    d.map(|d| d.as_secs_f64() * 1000.0)
 }
 
 #[test]
@@ -229,7 +237,8 @@ fn movement_keeps_a_tcp_stream() {
         "{}",
         serde_json::json!({
             "scenario": "movement, tunnel mode",
-            "interruption_ms": gap.map(|g| g.as_secs_f64() * 1000.0),
+            "interruption_ms": ms(gap.0),
+            "baseline_gap_ms": ms(gap.1),
             "bytes": result.received,
         })
     );
@@ -274,7 +283,8 @@ fn double_jump_recovers_through_the_home_agents() {
         "{}",
         serde_json::json!({
             "scenario": "double jump, tunnel mode",
-            "interruption_ms": gap.map(|g| g.as_secs_f64() * 1000.0),
+            "interruption_ms": ms(gap.0),
+            "baseline_gap_ms": ms(gap.1),
             "bytes": result.received,
         })
     );

@@ -48,6 +48,19 @@ fn del(ns: &xfrm_sys::netns::Netns, a: Ipv6Addr, dev: &str) -> io::Result<()> {
         .map(drop)
 }
 
+/// The longest gap (ms) between two reads of the receiver after `at`, and the longest
+/// before it (the baseline of the same run).
+fn gaps(stream: &Stream, at: Instant) -> (Option<f64>, Option<f64>) {
+    let p = stream.progress.lock().unwrap_or_else(|p| p.into_inner());
+    let gap = |after: bool| {
+        p.windows(2)
+            .filter(|w| (w[1].0 >= at) == after)
+            .map(|w| (w[1].0 - w[0].0).as_secs_f64() * 1000.0)
+            .reduce(f64::max)
+    };
+    (gap(true), gap(false))
+}
+
 /// Packets the home agent carried, both tunnel directions.
 fn tunnelled(ha: &Daemon) -> u64 {
     let s = &ha.json("bindings").unwrap()["stats"];
@@ -215,13 +228,7 @@ fn movement_switches_the_shim6_context_to_the_direct_path() {
     .unwrap();
     // On the direct path the home agent no longer carries the stream.
     let tunnelled_after = tunnelled(ha);
-    let gap = {
-        let p = stream.progress.lock().unwrap_or_else(|p| p.into_inner());
-        p.windows(2)
-            .filter(|w| w[1].0 >= moved)
-            .map(|w| w[1].0 - w[0].0)
-            .max()
-    };
+    let gap = gaps(&stream, moved);
     let result = stream.finish(Duration::from_secs(15));
     assert!(result.error.is_none(), "{result:?}");
     assert_eq!(result.received, result.sent, "every byte, in order");
@@ -236,7 +243,8 @@ fn movement_switches_the_shim6_context_to_the_direct_path() {
         "{}",
         serde_json::json!({
             "scenario": "movement, Shim6 route optimisation",
-            "interruption_ms": gap.map(|g| g.as_secs_f64() * 1000.0),
+            "interruption_ms": gap.0,
+            "baseline_gap_ms": gap.1,
             "direct_path_after_ms": direct_at.map(|d| d.as_secs_f64() * 1000.0),
             "bytes": result.received,
         })
@@ -363,13 +371,7 @@ fn home_agent_failure_is_survived_through_the_other_home_address() {
             .filter_map(|e| e["unix_us"].as_u64())
             .find(|t| *t >= failed_us)
     });
-    let gap = {
-        let p = stream.progress.lock().unwrap_or_else(|p| p.into_inner());
-        p.windows(2)
-            .filter(|w| w[1].0 >= failed)
-            .map(|w| w[1].0 - w[0].0)
-            .max()
-    };
+    let gap = gaps(&stream, failed);
     let result = stream.finish(Duration::from_secs(15));
     assert!(result.error.is_none(), "{result:?}");
     assert_eq!(result.received, result.sent, "every byte, in order");
@@ -384,7 +386,8 @@ fn home_agent_failure_is_survived_through_the_other_home_address() {
             "scenario": "home agent 1 failure, HoA1 -> HoA2 through Shim6",
             "send_timeout_s": send_timeout,
             "recovery_ms": switched_us.map(|t| (t - failed_us) as f64 / 1000.0),
-            "interruption_ms": gap.map(|g| g.as_secs_f64() * 1000.0),
+            "interruption_ms": gap.0,
+            "baseline_gap_ms": gap.1,
             "bytes": result.received,
         })
     );

@@ -35,12 +35,30 @@
 //! anyone without the key of the home address is answered with BA 146 (or discarded,
 //! RFC 4285 §5.1.1) and counted; `bindings --json` shows the counters.
 //!
-//! # What is not done (issue 7 item 2, Shim6 route optimisation)
+//! # Shim6 route optimisation (issue 7 item 2)
 //!
-//! The mobile node's Shim6 context with a correspondent (home address as ULID, care-of
-//! addresses as locators, Update Request on movement, `HoA1` → `HoA2` through the other home
-//! agent) is not wired: traffic goes through the home agent's tunnel only. See
-//! docs/daemon.md "MipShim6" for the exact state.
+//! The mobile node's Shim6 core (`crate::proto_core`, when `[identity]` names the home
+//! address as ULID) needs no channel from the driver:
+//! - its **locators** come from the service loop's address monitor like any host's: the
+//!   care-of addresses on the visited interfaces, and the home addresses on the
+//!   `[mip6]` device unless `[interfaces] exclude` lists it or `[identity] locators`
+//!   fixes the set. A care-of address change is a locator change: Update Request to
+//!   every peer (RFC 5533 §10.1), and REAP leaves a removed current locator;
+//! - with `route_optimisation`, the service loop hints each home address down to REAP
+//!   ([`route_optimised_homes`], `ProtocolCore::local_address_down`, RFC 5534 §3.2)
+//!   after every locator change and when a context comes up: the context explores and
+//!   settles on a (care-of address, peer) pair its probes confirmed — the direct path;
+//! - the routing: the Shim6 rule (`[routing] rule_priority`, 100) comes before the
+//!   home-address rule (`[mip6] rule_priority`, 110), so a peer with a context goes
+//!   through the Shim6 TUN and only the others through the home agent; a Shim6 packet
+//!   sent from a home address (a context on a home address pair) is marked, skips the
+//!   Shim6 table, matches the home-address rule and is reverse-tunnelled like any
+//!   other; the Shim6 TUN's MTU leaves room for that ([`shim6_tun_mtu`]).
+//!
+//! This differs from the `mip6` crate's wiring notes in one way: the `MnEvent`s are
+//! logged and shown by `bul`, not turned into locator sets; the address monitor and the
+//! hint give the same sets (a home address whose home agent fails stays a locator and
+//! REAP finds it dead, which is how `HoA1` → `HoA2` happens in the netns test).
 
 pub mod driver;
 pub mod report;
