@@ -66,6 +66,9 @@ pub enum Error {
     /// sysctl fix).
     #[error(transparent)]
     Mptcp(#[from] crate::mptcp::driver::Error),
+    /// The MipShim6 role (`[mip6] role`) could not be set up.
+    #[error(transparent)]
+    Mip(#[from] crate::mip::driver::Error),
     /// Binding a control listener failed.
     #[error("control interface: bind {what}: {source}")]
     ControlBind {
@@ -163,6 +166,21 @@ pub async fn run(
         Some(crate::mptcp::driver::Driver::start(&config.mptcp).await?)
     } else {
         None
+    };
+    // MipShim6 (issue 7): its own TUN, routes and sockets (crate::mip); a role that
+    // cannot start stops the daemon here. Dropped on a later setup failure, its device
+    // goes with its routes and addresses; a rule left behind is replaced at next start.
+    let mip_driver = if config.mip6.role == crate::mip::Role::None {
+        None
+    } else {
+        Some(
+            crate::mip::driver::Driver::start(
+                &config.mip6,
+                config.routing.fwmark,
+                &config.tun.name,
+            )
+            .await?,
+        )
     };
     // MTU (architecture hazard 4, `crate::mtu`): the path carrying rewritten packets is
     // at most the smallest MTU of the locators' links; the TUN leaves 8 octets of it for
@@ -268,14 +286,17 @@ pub async fn run(
         Some((h, t)) => (Some(h), Some(t)),
         None => (None, None),
     };
-    // MipShim6 (issue 7): the role's own task, TUN and sockets (crate::mip).
-    let (mip, mip_task) = match start_mip(&config, &stop_control).await {
-        Ok(Some((h, t))) => (Some(h), Some(t)),
-        Ok(None) => (None, None),
-        Err(e) => {
-            tracing::error!(error = %e, "MipShim6 not started");
-            (None, None)
+    // MipShim6 (issue 7): the role's task stops with the control server.
+    let (mip, mip_task) = match mip_driver {
+        Some(driver) => {
+            let handle = driver.handle();
+            let mut stop = stop_control.subscribe();
+            let task = tokio::spawn(driver.run(async move {
+                let _ = stop.wait_for(|s| *s).await;
+            }));
+            (Some(handle), Some(task))
         }
+        None => (None, None),
     };
     let mut daemon = Daemon {
         started: Instant::now(),
@@ -354,29 +375,6 @@ struct Daemon {
     mptcp: Option<crate::mptcp::driver::Handle>,
     /// The MipShim6 driver (`[mip6] role`).
     mip: Option<crate::mip::driver::Handle6>,
-}
-
-/// Starts the MipShim6 driver when `[mip6] role` asks for one; it stops with the
-/// control server.
-async fn start_mip(
-    config: &Config,
-    stop: &watch::Sender<bool>,
-) -> Result<
-    Option<(crate::mip::driver::Handle6, tokio::task::JoinHandle<()>)>,
-    crate::mip::driver::Error,
-> {
-    if config.mip6.role == crate::mip::Role::None {
-        return Ok(None);
-    }
-    let driver =
-        crate::mip::driver::Driver::start(&config.mip6, config.routing.fwmark, &config.tun.name)
-            .await?;
-    let handle = driver.handle();
-    let mut stop = stop.subscribe();
-    let task = tokio::spawn(driver.run(async move {
-        let _ = stop.wait_for(|s| *s).await;
-    }));
-    Ok(Some((handle, task)))
 }
 
 impl Daemon {

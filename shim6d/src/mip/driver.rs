@@ -243,6 +243,25 @@ impl Driver {
             .await
             .map_err(nl("set the device up".into()))?;
 
+        // Sockets first: what can fail without leaving state behind.
+        let sock = |op| move |source| Error::Socket { op, source };
+        let rx = sys::raw6(IPPROTO_IPV6).map_err(sock("open the protocol-41 socket"))?;
+        sys::set_int(&rx, libc::IPPROTO_IPV6, libc::IPV6_RECVPKTINFO, 1)
+            .map_err(sock("IPV6_RECVPKTINFO"))?;
+        let rx = sys::async_fd(rx, Interest::READABLE).map_err(sock("register"))?;
+        let tx = sys::raw6(libc::IPPROTO_RAW).map_err(sock("open the IPPROTO_RAW socket"))?;
+        sys::set_int(&tx, libc::SOL_SOCKET, libc::SO_MARK, fwmark as i32)
+            .map_err(sock("SO_MARK"))?;
+        let tx = sys::async_fd(tx, Interest::WRITABLE).map_err(sock("register"))?;
+        let monitor = match core {
+            Core::Mn(_) => Some(
+                handle
+                    .monitor(MonitorOptions::default())
+                    .await
+                    .map_err(nl("open the address monitor".into()))?,
+            ),
+            Core::Ha(_) => None,
+        };
         let mut rules = Vec::new();
         match &core {
             Core::Ha(ha) => {
@@ -263,42 +282,34 @@ impl Driver {
                     .map_err(nl(format!("default route in table {}", config.table)))?;
                 for e in mn.binding_update_list() {
                     let hoa = e.home.home_address;
-                    handle
-                        .add_address(&AddressRequest::new(link.index, hoa, 128).nodad())
-                        .await
-                        .map_err(nl(format!("add home address {hoa}")))?;
                     let rule = Rule::lookup(config.table)
                         .from(Ipv6Prefix::host(hoa))
                         .priority(config.rule_priority);
-                    // A rule left by a crashed run: replace it.
-                    let _ = handle.delete_rule(&rule).await;
-                    handle
-                        .add_rule(&rule)
-                        .await
-                        .map_err(nl(format!("rule {}", rule.describe())))?;
+                    let added = async {
+                        handle
+                            .add_address(&AddressRequest::new(link.index, hoa, 128).nodad())
+                            .await
+                            .map_err(nl(format!("add home address {hoa}")))?;
+                        // A rule left by a crashed run: replace it.
+                        let _ = handle.delete_rule(&rule).await;
+                        handle
+                            .add_rule(&rule)
+                            .await
+                            .map_err(nl(format!("rule {}", rule.describe())))
+                    }
+                    .await;
+                    if let Err(e) = added {
+                        // Undo the rules added so far (the device takes the rest).
+                        for r in &rules {
+                            let _ = handle.delete_rule(r).await;
+                        }
+                        return Err(e);
+                    }
                     rules.push(rule);
                 }
             }
         }
 
-        let sock = |op| move |source| Error::Socket { op, source };
-        let rx = sys::raw6(IPPROTO_IPV6).map_err(sock("open the protocol-41 socket"))?;
-        sys::set_int(&rx, libc::IPPROTO_IPV6, libc::IPV6_RECVPKTINFO, 1)
-            .map_err(sock("IPV6_RECVPKTINFO"))?;
-        let rx = sys::async_fd(rx, Interest::READABLE).map_err(sock("register"))?;
-        let tx = sys::raw6(libc::IPPROTO_RAW).map_err(sock("open the IPPROTO_RAW socket"))?;
-        sys::set_int(&tx, libc::SOL_SOCKET, libc::SO_MARK, fwmark as i32)
-            .map_err(sock("SO_MARK"))?;
-        let tx = sys::async_fd(tx, Interest::WRITABLE).map_err(sock("register"))?;
-        let monitor = match core {
-            Core::Mn(_) => Some(
-                handle
-                    .monitor(MonitorOptions::default())
-                    .await
-                    .map_err(nl("open the address monitor".into()))?,
-            ),
-            Core::Ha(_) => None,
-        };
         let (handle_tx, inputs) = mpsc::unbounded_channel();
         tracing::info!(
             role = config.role.as_str(),
