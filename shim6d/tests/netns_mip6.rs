@@ -385,3 +385,30 @@ fn home_agent_failure_leaves_the_other_home_working() {
         })
     );
 }
+
+/// The commands answer in their role only, and a mobile node that stops de-registers
+/// (RFC 6275 §11.7.1: a BU with lifetime 0): the home agent keeps the entry as deleted
+/// (the §10.3.2 hold-down) and counts the de-registration.
+#[test]
+fn stopping_the_mobile_node_deregisters() {
+    let mut r = start("mipe", false).expect("bed and daemons");
+    let (code, out) = r.daemons[0].ctl("bul").unwrap();
+    assert_ne!(code, 0);
+    assert!(out.contains("not a mobile node"), "{out}");
+    let (code, out) = r.daemons[2].ctl("bindings").unwrap();
+    assert_ne!(code, 0);
+    assert!(out.contains("not a home agent"), "{out}");
+    let text = r.daemons[0].ctl("bindings").unwrap().1;
+    assert!(text.contains(&HOA1.to_string()), "{text}");
+
+    assert!(r.daemons[2].stop(), "the mobile node exits cleanly");
+    let ha1 = &r.daemons[0];
+    until(Duration::from_secs(5), "the de-registration", || {
+        Ok(binding(ha1, HOA1)?["state"] == "deleted")
+    })
+    .unwrap_or_else(|e| panic!("{e}\n{}", ha1.log()));
+    let b = ha1.json("bindings").unwrap();
+    assert_eq!(b["stats"]["bu_deregistered"], 1, "{b}");
+    // Counted apart from registrations.
+    assert_eq!(b["stats"]["bu_accepted"], 1, "{b}");
+}

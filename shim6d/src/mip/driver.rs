@@ -26,6 +26,12 @@
 //! protocol-41 socket, an address event (mobile node), a snapshot request, the core's
 //! timer. After each turn the core is drained: transmits first, then events (logged and
 //! kept in a short history shown by `bindings`/`bul`). Every arm is cancel safe.
+//!
+//! # Shutdown
+//!
+//! A mobile node de-registers every home (RFC 6275 §11.7.1) and waits at most 1 s for
+//! the acknowledgements; then the rules go, and the device with its routes and
+//! addresses when the driver is dropped.
 
 use std::{
     collections::VecDeque,
@@ -61,6 +67,8 @@ const OUTER: usize = 40;
 const IPPROTO_IPV6: i32 = 41;
 /// Events kept for the snapshots.
 const HISTORY: usize = 32;
+/// How long a stopping mobile node waits for its de-registrations to be acknowledged.
+const DEREGISTER_WAIT: Duration = Duration::from_secs(1);
 
 /// Why the driver could not start.
 #[derive(Debug, thiserror::Error)]
@@ -424,12 +432,61 @@ impl Driver {
             }
             self.drain().await;
         }
+        self.deregister(&rx, &mut rx_buf).await;
         for rule in &self.rules {
             if let Err(e) = self.handle.delete_rule(rule).await {
                 tracing::warn!(error = %e, rule = rule.describe(), "[mip6] delete rule");
             }
         }
         tracing::info!("MipShim6 driver stopped");
+    }
+
+    /// Mobile node at shutdown: de-registers every home (a BU with lifetime 0, RFC 6275
+    /// §11.7.1) and waits at most [`DEREGISTER_WAIT`] for the acknowledgements, so that
+    /// the home agents stop tunnelling to a care-of address nobody reads any more.
+    async fn deregister(&mut self, rx: &AsyncFd<OwnedFd>, rx_buf: &mut [u8]) {
+        let Core::Mn(mn) = &mut self.core else {
+            return;
+        };
+        let now = Instant::now();
+        let homes: Vec<Ipv6Addr> = mn
+            .binding_update_list()
+            .iter()
+            .map(|e| e.home.home_address)
+            .collect();
+        let mut any = false;
+        for h in &homes {
+            any |= mn.deregister(now, h);
+        }
+        if !any {
+            return;
+        }
+        self.drain().await;
+        let deadline = tokio::time::Instant::now() + DEREGISTER_WAIT;
+        let pending = |c: &Core| match c {
+            Core::Mn(m) => m
+                .binding_update_list()
+                .iter()
+                .any(|e| e.state == mn::BulState::Deregistering),
+            Core::Ha(_) => false,
+        };
+        while pending(&self.core) {
+            tokio::select! {
+                () = tokio::time::sleep_until(deadline) => break,
+                r = rx.readable() => {
+                    let Ok(mut guard) = r else { break };
+                    match guard.try_io(|fd| sys::recv_info(fd.get_ref(), &mut rx_buf[OUTER..])) {
+                        Ok(Ok(info)) => self.on_tunnelled(rx_buf, info).await,
+                        Ok(Err(_)) | Err(_) => {}
+                    }
+                }
+            }
+            self.drain().await;
+        }
+        tracing::info!(
+            deregistered = !pending(&self.core),
+            "[mip6] home registrations ended"
+        );
     }
 
     fn snapshot(&self, which: Which, now: Instant) -> Result<Reply, String> {
