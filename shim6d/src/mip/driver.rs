@@ -475,9 +475,9 @@ impl Driver {
                 () = tokio::time::sleep_until(deadline) => break,
                 r = rx.readable() => {
                     let Ok(mut guard) = r else { break };
-                    match guard.try_io(|fd| sys::recv_info(fd.get_ref(), &mut rx_buf[OUTER..])) {
-                        Ok(Ok(info)) => self.on_tunnelled(rx_buf, info).await,
-                        Ok(Err(_)) | Err(_) => {}
+                    let read = guard.try_io(|fd| sys::recv_info(fd.get_ref(), &mut rx_buf[OUTER..]));
+                    if let Ok(Ok(info)) = read {
+                        self.on_tunnelled(rx_buf, info).await;
                     }
                 }
             }
