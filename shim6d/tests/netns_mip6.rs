@@ -254,12 +254,12 @@ fn double_jump_recovers_through_the_home_agents() {
     })
     .unwrap_or_else(|e| panic!("{e}\n{}\n{}", mn.log(), cn.log()));
 
-    // Both move at once.
+    // Both move at once, break before make.
     let moved = Instant::now();
-    r.bed.attach(&r.bed.mn, MN_NETS[1]).unwrap();
-    r.bed.attach(&r.bed.cn, CN_NETS[1]).unwrap();
     r.bed.detach(&r.bed.mn, MN_NETS[0]).unwrap();
     r.bed.detach(&r.bed.cn, CN_NETS[0]).unwrap();
+    r.bed.attach(&r.bed.mn, MN_NETS[1]).unwrap();
+    r.bed.attach(&r.bed.cn, CN_NETS[1]).unwrap();
     registered(mn, MN_NETS[1].address()).unwrap();
     registered(cn, CN_NETS[1].address()).unwrap();
     let at_move = stream.received();
