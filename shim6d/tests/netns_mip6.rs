@@ -412,3 +412,50 @@ fn stopping_the_mobile_node_deregisters() {
     // Counted apart from registrations.
     assert_eq!(b["stats"]["bu_accepted"], 1, "{b}");
 }
+
+/// RFC 2473 §3.1: the tunnel entry point is a hop. A packet for the home address that
+/// reaches the home agent with hop limit 1 (after its own forwarding decrement) cannot
+/// be encapsulated; its sender gets an ICMPv6 Time Exceeded from the home agent.
+#[test]
+fn hop_limit_exhausted_at_the_tunnel_entry_gets_time_exceeded() {
+    let r = start("miph", false).expect("bed and daemons");
+    let ha1 = &r.daemons[0];
+    let cn_addr = CN_NETS[0].address();
+    let got = r
+        .bed
+        .cn
+        .spawn(move || async move {
+            use socket2::{Domain, Protocol, Socket, Type};
+            let icmp = Socket::new(Domain::IPV6, Type::RAW, Some(Protocol::ICMPV6))?;
+            icmp.set_read_timeout(Some(Duration::from_secs(3)))?;
+            let udp = Socket::new(Domain::IPV6, Type::DGRAM, Some(Protocol::UDP))?;
+            // Router 3 -> 2, home agent's forwarding 2 -> 1, the tunnel entry 1 -> 0.
+            udp.set_unicast_hops_v6(3)?;
+            udp.bind(&SocketAddr::V6(SocketAddrV6::new(cn_addr, 0, 0, 0)).into())?;
+            let dst = SocketAddr::V6(SocketAddrV6::new(HOA1, 9, 0, 0));
+            udp.send_to(b"hop limit probe", &dst.into())?;
+            // A raw socket read through std's datagram API (recvfrom).
+            let icmp = std::net::UdpSocket::from(icmp);
+            let mut buf = [0u8; 1500];
+            loop {
+                let (n, from) = icmp.recv_from(&mut buf)?;
+                // RFC 4443 §3.3: type 3.
+                if buf[0] == 3 {
+                    return io::Result::Ok((buf[1], from.ip(), n));
+                }
+            }
+        })
+        .unwrap()
+        .join()
+        .unwrap();
+    let (code, from, len) = got.unwrap_or_else(|e| panic!("no Time Exceeded: {e}\n{}", ha1.log()));
+    assert_eq!(code, 0, "hop limit exceeded in transit");
+    assert_eq!(
+        from,
+        std::net::IpAddr::V6(ha_addr(1)),
+        "from the tunnel entry point"
+    );
+    assert!(len >= 8 + 40 + 8, "quotes the invoking packet");
+    let b = ha1.json("bindings").unwrap();
+    assert_eq!(b["stats"]["intercept_hop_limit"], 1, "{b}");
+}

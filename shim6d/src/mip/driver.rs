@@ -527,9 +527,18 @@ impl Driver {
             Core::Ha(h) => match h.handle_home_link_packet(now, buf, range) {
                 Intercept::Tunnel { range, .. } => Some(range),
                 Intercept::NotRegistered => None,
+                Intercept::Drop(ha::InterceptDrop::HopLimitExceeded) => {
+                    // RFC 2473 §3.1: the tunnel entry point is a hop; its source hears
+                    // of it (RFC 4443 §3.3).
+                    let from = h.config().address;
+                    if let Some(te) = time_exceeded(from, &buf[OUTER..OUTER + n]) {
+                        self.io.tun_dropped += 1;
+                        self.send(&te).await;
+                        return;
+                    }
+                    None
+                }
                 Intercept::Drop(why) => {
-                    // RFC 2473 §3.1 would send ICMPv6 Time Exceeded for
-                    // HopLimitExceeded; not done (counted by the core).
                     tracing::trace!(?why, "[mip6] intercepted packet dropped");
                     None
                 }
@@ -686,6 +695,45 @@ impl Driver {
     }
 }
 
+/// An `ICMPv6` Time Exceeded, code 0 "hop limit exceeded in transit" (RFC 4443 §3.3),
+/// from `from` to the source of `original`, quoting as much of it as fits in 1280
+/// octets (RFC 4443 §2.4 c). `None` for what must not get one (RFC 4443 §2.4 e): a
+/// non-unicast source, or an `ICMPv6` error message (checked on the first header only).
+pub fn time_exceeded(from: Ipv6Addr, original: &[u8]) -> Option<Vec<u8>> {
+    use shim6_wire::ipv6::{
+        self as v6,
+        icmp::{self, HEADER_LEN_ICMP, TYPE_TIME_EXCEEDED},
+    };
+    let orig = v6::Packet::new_checked(original).ok()?;
+    let src = orig.src_addr();
+    if src.is_unspecified() || src.is_multicast() || src.is_loopback() {
+        return None;
+    }
+    if orig.next_header() == v6::proto::ICMPV6 && original.get(OUTER).is_none_or(|t| *t < 128) {
+        return None;
+    }
+    let quoted = original.len().min(1280 - OUTER - HEADER_LEN_ICMP);
+    let icmp_len = HEADER_LEN_ICMP + quoted;
+    let mut out = vec![0u8; OUTER + icmp_len];
+    v6::Repr {
+        traffic_class: 0,
+        flow_label: 0,
+        payload_len: u16::try_from(icmp_len).ok()?,
+        next_header: v6::proto::ICMPV6,
+        hop_limit: 64,
+        src_addr: from,
+        dst_addr: src,
+    }
+    .emit(&mut v6::Packet::new_unchecked(&mut out[..]));
+    let mut msg = icmp::Packet::new_unchecked(&mut out[OUTER..]);
+    msg.set_msg_type(TYPE_TIME_EXCEEDED);
+    msg.set_code(0);
+    msg.set_data_word(0);
+    msg.body_mut().copy_from_slice(&original[..quoted]);
+    msg.fill_checksum(&from, &src);
+    Some(out)
+}
+
 fn describe_ha(e: &ha::HaEvent) -> String {
     match e {
         ha::HaEvent::BindingCreated {
@@ -752,6 +800,30 @@ fn describe_mn(e: &mn::MnEvent) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn time_exceeded_quotes_and_refuses() {
+        let ha: Ipv6Addr = "2001:db8:e1::1".parse().unwrap();
+        let cn: Ipv6Addr = "2001:db8:c1::1".parse().unwrap();
+        let hoa: Ipv6Addr = "2001:db8:1001::100".parse().unwrap();
+        let udp = packet::ipv6_packet(cn, hoa, 17, 1, &[&[7; 2000]]);
+        let te = time_exceeded(ha, &udp).unwrap();
+        assert_eq!(te.len(), 1280, "quote cut at the minimum MTU");
+        assert_eq!(addrs_of(&te), Some((ha, cn)));
+        assert_eq!(te[6], 58, "ICMPv6");
+        assert_eq!((te[40], te[41]), (3, 0), "Time Exceeded, hop limit");
+        assert_eq!(&te[48..88], &udp[..40], "the invoking packet's header");
+        assert!(crate::mtu::icmp_checksum_ok(&te));
+        // Never about an ICMPv6 error (RFC 4443 §2.4 e.1), nor to a multicast source.
+        assert!(time_exceeded(ha, &te).is_none());
+        let m = packet::ipv6_packet("ff02::1".parse().unwrap(), hoa, 17, 1, &[&[0; 8]]);
+        assert!(time_exceeded(ha, &m).is_none());
+        let echo = packet::ipv6_packet(cn, hoa, 58, 1, &[&[128, 0, 0, 0, 0, 1, 0, 1]]);
+        assert!(
+            time_exceeded(ha, &echo).is_some(),
+            "an echo request gets one"
+        );
+    }
 
     #[test]
     fn ntp_is_after_1900_and_addresses_parse() {
