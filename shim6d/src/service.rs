@@ -615,7 +615,14 @@ impl Daemon {
         }
         while let Some(ev) = core.poll_event() {
             let r = match ev {
-                CoreEvent::RouteAdd(peer) => self.plumbing.add_peer(peer).await,
+                CoreEvent::RouteAdd(peer) => {
+                    // Flows older than the context (a MipShim6 flow that started through
+                    // the home agent, one the trigger picked) move onto it.
+                    match self.plumbing.add_peer(peer).await {
+                        Ok(()) => self.plumbing.flush_route_caches().await,
+                        Err(e) => Err(e),
+                    }
+                }
                 CoreEvent::RouteRemove(peer) => self.plumbing.remove_peer(peer).await,
                 // The TCP re-send (hazard 6) already left in `poll_transmit` above: the
                 // adapter queues it when it applies the endpoint's path change

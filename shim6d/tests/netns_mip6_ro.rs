@@ -67,15 +67,15 @@ fn tunnelled(ha: &Daemon) -> u64 {
     s["tunnelled_in"].as_u64().unwrap() + s["tunnelled_out"].as_u64().unwrap()
 }
 
-/// A short stream from the home address before any context: it goes through the home
-/// agent's tunnel (both directions counted there).
-fn tunnel_exchange(
+/// Starts the stream from the home address before any context: it goes through the
+/// home agent's tunnel (both directions counted there).
+fn stream_through_tunnel(
     mn: &xfrm_sys::netns::Netns,
     cn: &xfrm_sys::netns::Netns,
     hoa: Ipv6Addr,
     cnu: Ipv6Addr,
     ha: &Daemon,
-) {
+) -> Stream {
     let before = tunnelled(ha);
     let stream = Stream::start(mn, cn, hoa, cnu).expect("stream");
     until(
@@ -84,12 +84,11 @@ fn tunnel_exchange(
         || Ok(stream.received() > 20_000),
     )
     .unwrap_or_else(|e| panic!("{e}\n{}", ha.log()));
-    let r = stream.finish(Duration::from_secs(10));
-    assert!(r.error.is_none() && r.received == r.sent, "{r:?}");
     assert!(
         tunnelled(ha) > before + 20,
-        "the exchange went through the home agent"
+        "the new exchange goes through the home agent"
     );
+    stream
 }
 
 /// `establish CN` on the mobile node; both sides ESTABLISHED.
@@ -166,9 +165,9 @@ fn movement_switches_the_shim6_context_to_the_direct_path() {
     registered_at(coa1);
 
     // A new exchange: through the home agent (no context yet).
-    tunnel_exchange(&bed.mn, &bed.cn, hoa, cnu, ha);
+    let stream = stream_through_tunnel(&bed.mn, &bed.cn, hoa, cnu, ha);
 
-    // The Shim6 context, home address as ULID.
+    // The Shim6 context, home address as ULID, under the running stream.
     establish(mnd, cnd, cnu);
     let c = &mnd.contexts().unwrap()[0];
     assert_eq!(c["ulid_local"], hoa.to_string(), "{c}");
@@ -179,15 +178,20 @@ fn movement_switches_the_shim6_context_to_the_direct_path() {
         || Ok(current_pair_of(mnd)? == (coa1, cnu)),
     )
     .unwrap_or_else(|e| panic!("{e}\n{}", mnd.log()));
-    // A flow started now rides the context (the kernel keeps the route a socket cached:
-    // a flow older than its context stays on the tunnel, see docs/daemon.md).
-    let stream = Stream::start(&bed.mn, &bed.cn, hoa, cnu).expect("stream");
+    // The running stream left the tunnel for the direct path: the home agent carries
+    // (almost) nothing more while it goes on.
+    let (t0, at) = (tunnelled(ha), stream.received());
     until(
         Duration::from_secs(10),
         "the stream on the direct path",
-        || Ok(stream.received() > 20_000),
+        || Ok(stream.received() > at + 20_000),
     )
     .unwrap_or_else(|e| panic!("{e}\n{}", mnd.log()));
+    assert!(
+        tunnelled(ha) < t0 + 5,
+        "the stream left the tunnel: {t0} -> {}",
+        tunnelled(ha)
+    );
 
     // Move.
     let moved = Instant::now();
@@ -321,12 +325,15 @@ fn home_agent_failure_is_survived_through_the_other_home_address() {
     })
     .unwrap_or_else(|e| panic!("{e}\n{}", mnd.log()));
 
-    tunnel_exchange(&bed.mn, &bed.cn, hoa1, cnu, &r.daemons[0]);
+    // The stream starts through HA1's tunnel; the context comes under it.
+    let stream = stream_through_tunnel(&bed.mn, &bed.cn, hoa1, cnu, &r.daemons[0]);
     establish(mnd, cnd, cnu);
-    let stream = Stream::start(&bed.mn, &bed.cn, hoa1, cnu).expect("stream");
-    until(Duration::from_secs(10), "the stream through HA1", || {
-        Ok(stream.received() > 20_000)
-    })
+    let at = stream.received();
+    until(
+        Duration::from_secs(10),
+        "the stream through the context",
+        || Ok(stream.received() > at + 20_000),
+    )
     .unwrap_or_else(|e| panic!("{e}\n{}", mnd.log()));
     assert_eq!(current_pair_of(mnd).unwrap(), (hoa1, cnu));
     let ha2_before = ha2.json("bindings").unwrap()["stats"]["tunnelled_in"]

@@ -53,7 +53,10 @@
 //!   through the Shim6 TUN and only the others through the home agent; a Shim6 packet
 //!   sent from a home address (a context on a home address pair) is marked, skips the
 //!   Shim6 table, matches the home-address rule and is reverse-tunnelled like any
-//!   other; the Shim6 TUN's MTU leaves room for that ([`shim6_tun_mtu`]).
+//!   other; the Shim6 TUN's MTU leaves room for that ([`shim6_tun_mtu`]). A flow that
+//!   started through the tunnel moves onto its context when it comes up: the plumbing
+//!   flushes the routes sockets cached after adding the peer's route
+//!   (`Plumbing::flush_route_caches`).
 //!
 //! This differs from the `mip6` crate's wiring notes in one way: the `MnEvent`s are
 //! logged and shown by `bul`, not turned into locator sets; the address monitor and the
