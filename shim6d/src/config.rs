@@ -396,6 +396,9 @@ pub struct Config {
     pub log: Log,
     /// `[mptcp]`: the MPTCP path manager (its struct and docs are in [`crate::mptcp`]).
     pub mptcp: crate::mptcp::MptcpConfig,
+    /// `[mip6]`: MipShim6, home agent or mobile node (its struct and docs are in
+    /// [`crate::mip`]).
+    pub mip6: crate::mip::Mip6Config,
 }
 
 /// RFC 8200 §5: every IPv6 link carries 1280 octets.
@@ -477,6 +480,7 @@ impl Default for Config {
                 level: "info".into(),
             },
             mptcp: crate::mptcp::MptcpConfig::default(),
+            mip6: crate::mip::Mip6Config::default(),
         }
     }
 }
@@ -622,6 +626,9 @@ impl Config {
             || self.mptcp.set_sysctls != new.mptcp.set_sysctls
         {
             keys.push("mptcp.enabled/sample_interval/set_sysctls");
+        }
+        if self.mip6 != new.mip6 {
+            keys.push("mip6");
         }
         if self.control.listen != new.control.listen
             || self.control.allow_remote != new.control.allow_remote
@@ -1228,6 +1235,26 @@ impl<'a> Reader<'a> {
         let mptcp = self.mptcp(&mut s, &d.mptcp);
         self.finish(s);
 
+        let t = self.table(&mut root, "mip6", &empty);
+        let mut s = Section::new("mip6", t);
+        let mip6 = self.mip6(&mut s, &d.mip6, &tun.name);
+        if mip6.role == crate::mip::Role::MobileNode
+            && mip6.rule_priority <= routing.rule_priority
+            && let Some((_, v)) = s.table.iter().find(|(k, _)| k.get_ref() == "rule_priority")
+        {
+            let span = v.span();
+            self.problem(
+                &span,
+                format!(
+                    "mip6.rule_priority = {} must come after routing.rule_priority = {} (the \
+                     Shim6 rule), or peers with a Shim6 context would still go through the \
+                     home agent",
+                    mip6.rule_priority, routing.rule_priority
+                ),
+            );
+        }
+        self.finish(s);
+
         self.finish_root(root);
         Config {
             identity,
@@ -1240,6 +1267,310 @@ impl<'a> Reader<'a> {
             control,
             log,
             mptcp,
+            mip6,
+        }
+    }
+
+    /// `[mip6]`; the struct and what each key does are in [`crate::mip`]. The keys of
+    /// its `[[mip6.mobile_node]]` and `[[mip6.home]]` tables are checked when present
+    /// (the shipped example shows them commented out: an entry would change the
+    /// defaults).
+    fn mip6(
+        &mut self,
+        s: &mut Section<'_, '_>,
+        d: &crate::mip::Mip6Config,
+        shim6_tun: &str,
+    ) -> crate::mip::Mip6Config {
+        use crate::mip::{Home, Mip6Config, Role, ServedNode};
+        let role = self.choice(
+            s,
+            "role",
+            &[
+                ("none", Role::None),
+                ("home-agent", Role::HomeAgent),
+                ("mobile-node", Role::MobileNode),
+            ],
+            d.role,
+        );
+        let tun = self.string(s, "tun", &d.tun);
+        let tun_problem = match parse_ifname(&tun) {
+            Err(e) => Some(format!("mip6.tun: {e}")),
+            Ok(_) if tun == shim6_tun => Some(format!(
+                "mip6.tun = \"{tun}\" is the Shim6 device ([tun] name): MipShim6 needs a \
+                 device of its own"
+            )),
+            Ok(_) => None,
+        };
+        if let Some(message) = tun_problem
+            && let Some((_, v)) = s.table.iter().find(|(k, _)| k.get_ref() == "tun")
+        {
+            let span = v.span();
+            self.problem(&span, message);
+        }
+        let mtu = self.int(
+            s,
+            "mtu",
+            u64::from(IPV6_MIN_MTU)..=65535,
+            d.mtu,
+            "IPv6 needs 1280 (RFC 8200 §5)",
+        );
+        let table = self.routing_table(s, d.table);
+        let rule_priority = self.int(
+            s,
+            "rule_priority",
+            1..=32765,
+            d.rule_priority,
+            "the rule must come before `lookup main` (32766)",
+        );
+        let address_text = self.string(s, "address", "");
+        let address = if address_text.is_empty() {
+            None
+        } else {
+            match parse_unicast(&address_text) {
+                Ok(a) => Some(a),
+                Err(e) => {
+                    if let Some((_, v)) = s.table.iter().find(|(k, _)| k.get_ref() == "address") {
+                        let span = v.span();
+                        self.problem(&span, format!("mip6.address: {e}"));
+                    }
+                    None
+                }
+            }
+        };
+        let home_prefixes = self.list(s, "home_prefixes", "IPv6 prefixes", |p| {
+            p.parse::<Ipv6Prefix>().map_err(|e| e.to_string())
+        });
+        let max_lifetime = self.seconds(
+            s,
+            "max_lifetime",
+            4.0..=262_140.0,
+            d.max_lifetime,
+            "RFC 6275 §6.1.7: 4-second units, 16 bits",
+        );
+        let require_timestamp = self.boolean(s, "require_timestamp", d.require_timestamp);
+        let lifetime = self.seconds(
+            s,
+            "lifetime",
+            4.0..=262_140.0,
+            d.lifetime,
+            "RFC 6275 §6.1.7: 4-second units, 16 bits",
+        );
+        let unreachable_after = self.int(s, "unreachable_after", 1..=100, d.unreachable_after, "");
+        let care_of_interfaces =
+            self.list(s, "care_of_interfaces", "interface names", parse_ifname);
+        let route_optimisation = self.boolean(s, "route_optimisation", d.route_optimisation);
+
+        // The entry tables: looked up without recording their keys as known (see above).
+        let mut mobile_nodes = Vec::new();
+        for (span, t) in self.entry_tables(s, "mobile_node") {
+            let mut e = Section::new("mip6.mobile_node", t);
+            let hoa = self.required_addr(&mut e, "home_address", &span);
+            let spi = self.required_spi(&mut e, &span);
+            let key = self.required_key(&mut e, &span);
+            self.finish(e);
+            if let (Some(home_address), Some(spi), Some(key)) = (hoa, spi, key) {
+                if !home_prefixes.is_empty()
+                    && !home_prefixes.iter().any(|p| p.contains(home_address))
+                {
+                    self.problem(
+                        &span,
+                        format!(
+                            "mip6.mobile_node: home address {home_address} is in none of \
+                             mip6.home_prefixes (RFC 6275 §10.3.1: the home agent would answer \
+                             132, not home subnet)"
+                        ),
+                    );
+                }
+                if mobile_nodes
+                    .iter()
+                    .any(|m: &ServedNode| m.home_address == home_address)
+                {
+                    self.problem(
+                        &span,
+                        format!("mip6.mobile_node: {home_address} is listed twice"),
+                    );
+                }
+                mobile_nodes.push(ServedNode {
+                    home_address,
+                    spi,
+                    key,
+                });
+            }
+        }
+        let mut homes = Vec::new();
+        for (span, t) in self.entry_tables(s, "home") {
+            let mut e = Section::new("mip6.home", t);
+            let hoa = self.required_addr(&mut e, "home_address", &span);
+            let ha = self.required_addr(&mut e, "home_agent", &span);
+            let spi = self.required_spi(&mut e, &span);
+            let key = self.required_key(&mut e, &span);
+            self.finish(e);
+            if let (Some(home_address), Some(home_agent), Some(spi), Some(key)) =
+                (hoa, ha, spi, key)
+            {
+                if homes.iter().any(|h: &Home| h.home_address == home_address) {
+                    self.problem(&span, format!("mip6.home: {home_address} is listed twice"));
+                }
+                homes.push(Home {
+                    home_address,
+                    home_agent,
+                    spi,
+                    key,
+                });
+            }
+        }
+        // Keys of the entry tables are not known keys of the example (see above).
+        self.keys
+            .retain(|k| !k.starts_with("mip6.mobile_node.") && !k.starts_with("mip6.home."));
+
+        // What each role needs, reported at the role's line.
+        let role_line = s
+            .table
+            .iter()
+            .find(|(k, _)| k.get_ref() == "role")
+            .map(|(_, v)| v.span());
+        let need = |r: &mut Self, ok: bool, what: &str| {
+            if !ok && let Some(span) = &role_line {
+                r.problem(
+                    span,
+                    format!("mip6.role = \"{}\" needs {what}", role.as_str()),
+                );
+            }
+        };
+        match role {
+            Role::HomeAgent => {
+                need(
+                    self,
+                    address.is_some(),
+                    "mip6.address (the home agent's own address)",
+                );
+                need(self, !home_prefixes.is_empty(), "mip6.home_prefixes");
+                need(
+                    self,
+                    !mobile_nodes.is_empty(),
+                    "at least one [[mip6.mobile_node]]",
+                );
+            }
+            Role::MobileNode => {
+                need(self, !homes.is_empty(), "at least one [[mip6.home]]");
+            }
+            Role::None => {}
+        }
+        Mip6Config {
+            role,
+            tun,
+            mtu,
+            table,
+            rule_priority,
+            address,
+            home_prefixes,
+            max_lifetime,
+            require_timestamp,
+            mobile_nodes,
+            homes,
+            lifetime,
+            unreachable_after,
+            care_of_interfaces,
+            route_optimisation,
+        }
+    }
+
+    /// The tables of an array of tables `[[mip6.KEY]]`, with their spans.
+    fn entry_tables<'t, 'i>(
+        &mut self,
+        s: &mut Section<'t, 'i>,
+        key: &'static str,
+    ) -> Vec<(Range<usize>, &'t DeTable<'i>)> {
+        let v = self.get(s, key);
+        self.keys.remove(&format!("mip6.{key}"));
+        let Some(v) = v else {
+            return Vec::new();
+        };
+        match v.get_ref().as_array() {
+            Some(items) => items
+                .iter()
+                .filter_map(|item| match item.get_ref().as_table() {
+                    Some(t) => Some((item.span(), t)),
+                    None => {
+                        self.type_error("mip6", key, item, "a table");
+                        None
+                    }
+                })
+                .collect(),
+            None => {
+                self.type_error(
+                    "mip6",
+                    key,
+                    v,
+                    &format!("an array of tables ([[mip6.{key}]])"),
+                );
+                Vec::new()
+            }
+        }
+    }
+
+    /// A required unicast address key of an entry table.
+    fn required_addr(
+        &mut self,
+        e: &mut Section<'_, '_>,
+        key: &'static str,
+        span: &Range<usize>,
+    ) -> Option<Ipv6Addr> {
+        let name = e.name;
+        let Some(v) = self.get(e, key) else {
+            self.problem(span, format!("[[{name}]] needs `{key}`"));
+            return None;
+        };
+        let Some(text) = v.get_ref().as_str() else {
+            self.type_error(name, key, v, "a string");
+            return None;
+        };
+        match parse_unicast(text) {
+            Ok(a) => Some(a),
+            Err(m) => {
+                self.problem(&v.span(), format!("{name}.{key}: {m}"));
+                None
+            }
+        }
+    }
+
+    /// The required `spi` of an entry table (RFC 4285 §5.1: 0–255 are reserved).
+    fn required_spi(&mut self, e: &mut Section<'_, '_>, span: &Range<usize>) -> Option<u32> {
+        if self.get(e, "spi").is_none() {
+            self.problem(span, format!("[[{}]] needs `spi`", e.name));
+            return None;
+        }
+        let spi: u32 = self.int(
+            e,
+            "spi",
+            256..=u64::from(u32::MAX),
+            0,
+            "RFC 4285 §5.1 reserves 0-255",
+        );
+        (spi != 0).then_some(spi)
+    }
+
+    /// The required hexadecimal `key` of an entry table.
+    fn required_key(
+        &mut self,
+        e: &mut Section<'_, '_>,
+        span: &Range<usize>,
+    ) -> Option<crate::mip::Key> {
+        let name = e.name;
+        let Some(v) = self.get(e, "key") else {
+            self.problem(span, format!("[[{name}]] needs `key` (hexadecimal)"));
+            return None;
+        };
+        let Some(text) = v.get_ref().as_str() else {
+            self.type_error(name, "key", v, "a string of hexadecimal digits");
+            return None;
+        };
+        match crate::mip::parse_key(text) {
+            Ok(k) => Some(k),
+            Err(m) => {
+                self.problem(&v.span(), format!("{name}.key: {m}"));
+                None
+            }
         }
     }
 
@@ -1824,6 +2155,85 @@ mod tests {
             "{err}"
         );
         std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn mip6_home_agent_and_mobile_node_parse() {
+        let c = Config::parse(
+            "[mip6]\nrole = \"home-agent\"\naddress = \"2001:db8:e1::1\"\n\
+             home_prefixes = [\"2001:db8:1001::/64\"]\nmax_lifetime = 60\n\
+             [[mip6.mobile_node]]\nhome_address = \"2001:db8:1001::100\"\nspi = 300\n\
+             key = \"00112233445566778899aabbccddeeff\"\n",
+            Path::new("t.toml"),
+        )
+        .unwrap_or_else(|e| panic!("{e}"));
+        let ha = c.mip6.ha_config().unwrap();
+        assert_eq!(ha.address, "2001:db8:e1::1".parse::<Ipv6Addr>().unwrap());
+        assert_eq!(ha.max_lifetime_units, 15);
+        assert_eq!(ha.mobile_nodes[0].keys[0].spi, 300);
+        assert_eq!(ha.mobile_nodes[0].keys[0].key.len(), 16);
+        let c = Config::parse(
+            "[mip6]\nrole = \"mobile-node\"\n[[mip6.home]]\n\
+             home_address = \"2001:db8:1001::100\"\nhome_agent = \"2001:db8:e1::1\"\n\
+             spi = 300\nkey = \"0011\"\n[[mip6.home]]\n\
+             home_address = \"2001:db8:1002::100\"\nhome_agent = \"2001:db8:e2::1\"\n\
+             spi = 301\nkey = \"0022\"\n",
+            Path::new("t.toml"),
+        )
+        .unwrap_or_else(|e| panic!("{e}"));
+        let mn = c.mip6.mn_config().unwrap();
+        assert_eq!(mn.homes.len(), 2);
+        assert_eq!(mn.homes[1].key.spi, 301);
+    }
+
+    #[test]
+    fn mip6_problems_name_their_lines() {
+        let p = problems(
+            "[mip6]\nrole = \"home-agent\"\nhome_prefixes = [\"2001:db8:1001::/64\"]\n\
+             [[mip6.mobile_node]]\nhome_address = \"2001:db8:9::1\"\nspi = 12\n\
+             key = \"xyz\"\ncolour = 1\n",
+        );
+        let find = |needle: &str| {
+            p.iter()
+                .find(|p| p.message.contains(needle))
+                .unwrap_or_else(|| panic!("no problem with {needle:?}: {p:#?}"))
+                .line
+        };
+        assert_eq!(find("needs mip6.address"), 2);
+        assert_eq!(find("reserves 0-255"), 6);
+        assert_eq!(find("mip6.mobile_node.key"), 7);
+        assert_eq!(find("unknown key `colour`"), 8);
+        // The bad SPI and key drop the entry, so the role misses its mobile node.
+        assert_eq!(find("at least one [[mip6.mobile_node]]"), 2);
+        let p = problems(
+            "[mip6]\nrole = \"mobile-node\"\ntun = \"shim6\"\n[[mip6.home]]\n\
+             home_address = \"2001:db8:1001::100\"\nspi = 300\nkey = \"00\"\n",
+        );
+        assert!(
+            p.iter()
+                .any(|p| p.line == 3 && p.message.contains("Shim6 device")),
+            "{p:#?}"
+        );
+        assert!(
+            p.iter()
+                .any(|p| p.line == 4 && p.message.contains("needs `home_agent`")),
+            "{p:#?}"
+        );
+        let p = problems(
+            "[mip6]\nrole = \"home-agent\"\naddress = \"2001:db8:e1::1\"\n\
+             home_prefixes = [\"2001:db8:1001::/64\"]\n[[mip6.mobile_node]]\n\
+             home_address = \"2001:db8:2::1\"\nspi = 300\nkey = \"00\"\n",
+        );
+        assert!(
+            p.iter()
+                .any(|p| p.line == 5 && p.message.contains("none of")),
+            "{p:#?}"
+        );
+        assert!(
+            problems("[mip6]\nrole = \"router\"\n")[0]
+                .message
+                .contains("not one of")
+        );
     }
 
     #[test]

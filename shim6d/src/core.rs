@@ -184,6 +184,16 @@ pub trait ProtocolCore: Send {
         let _ = (now, ulid_local, ulid_peer);
     }
 
+    /// `addr` must not carry Shim6 traffic although it is still configured: a trusted
+    /// local failure hint (RFC 5534 §3.2), so that pairs using it leave REAP's candidate
+    /// set and a context whose current pair uses it explores to the others. MipShim6
+    /// route optimisation sends it for the home addresses (issue 7): traffic leaves the
+    /// home agent's tunnel for a care-of address pair once REAP's probes confirm one. The
+    /// default ignores it (a core without REAP).
+    fn local_address_down(&mut self, now: Instant, addr: Ipv6Addr) {
+        let _ = (now, addr);
+    }
+
     /// A control command about contexts (`ls`, `cat`, `rm`, `establish`, `explore`,
     /// `set tsend`), or the core's part of `stats` / `locators` / `params` (the shell
     /// merges it into its own answer under the key `core`).

@@ -39,6 +39,7 @@
 //! | [`control`] | the line protocol server, command table, `shim6d ctl` client |
 //! | [`core`] | **the seam**: [`core::ProtocolCore`], [`core::Outbound`], [`core::Inbound`], [`core::CoreEvent`] |
 //! | [`dataplane`] | TUN, raw sockets, routing plumbing, packet buffers and batches, counters |
+//! | [`mip`] | MipShim6 (issue 7): the `mip6` home agent or mobile node over a TUN and raw sockets of its own, `[mip6]` settings, the `bindings` / `bul` replies |
 //! | [`mptcp`] | the MPTCP userspace path manager: policy engine, driver, `[mptcp]` settings |
 //! | [`proto_core`] | the adapter: `shim6_proto::Endpoint` behind the seam, identity loading, commands |
 //! | [`mtu`] | TUN MTU, MSS clamp, ICMPv6 Packet Too Big for rewritten flows (hazard 4) |
@@ -59,6 +60,7 @@ pub mod config;
 pub mod control;
 pub mod core;
 pub mod dataplane;
+pub mod mip;
 pub mod mptcp;
 pub mod mtu;
 pub mod proto_core;

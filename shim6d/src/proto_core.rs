@@ -960,6 +960,11 @@ impl ProtocolCore for ProtoCore {
         self.ep.note_peer_activity(now, ulid_local, ulid_peer);
     }
 
+    fn local_address_down(&mut self, now: Instant, addr: Ipv6Addr) {
+        self.now = now;
+        self.ep.handle_hint(now, reap::Hint::LocalAddressDown(addr));
+    }
+
     fn command(&mut self, now: Instant, command: &Command) -> Result<Reply, CommandError> {
         self.now = now;
         match command {
@@ -1035,7 +1040,9 @@ impl ProtocolCore for ProtoCore {
                 }),
             )),
             Command::Help(_) | Command::Quit => Err(failed("answered by the session")),
-            Command::Mptcp => Err(failed("answered by the service loop")),
+            Command::Mptcp | Command::Bindings | Command::Bul => {
+                Err(failed("answered by the service loop"))
+            }
         }
     }
 }

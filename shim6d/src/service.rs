@@ -102,6 +102,9 @@ pub enum Error {
     /// sysctl fix).
     #[error(transparent)]
     Mptcp(#[from] crate::mptcp::driver::Error),
+    /// The MipShim6 role (`[mip6] role`) could not be set up.
+    #[error(transparent)]
+    Mip(#[from] crate::mip::driver::Error),
     /// Binding a control listener failed.
     #[error("control interface: bind {what}: {source}")]
     ControlBind {
@@ -200,6 +203,21 @@ pub async fn run(
     } else {
         None
     };
+    // MipShim6 (issue 7): its own TUN, routes and sockets (crate::mip); a role that
+    // cannot start stops the daemon here. Dropped on a later setup failure, its device
+    // goes with its routes and addresses; a rule left behind is replaced at next start.
+    let mip_driver = if config.mip6.role == crate::mip::Role::None {
+        None
+    } else {
+        Some(
+            crate::mip::driver::Driver::start(
+                &config.mip6,
+                config.routing.fwmark,
+                &config.tun.name,
+            )
+            .await?,
+        )
+    };
     // MTU (architecture hazard 4, `crate::mtu`): the path carrying rewritten packets is
     // at most the smallest MTU of the locators' links; the TUN leaves 8 octets of it for
     // the payload header (RFC 5533 §5.1) unless `[tun] mtu` was set by the operator.
@@ -220,6 +238,8 @@ pub async fn run(
         .copied()
         .min()
         .unwrap_or(tun_mtu + PAYLOAD_HEADER_LEN);
+    // A mobile node's Shim6 packets may ride the home agent's tunnel (crate::mip).
+    let tun_mtu = crate::mip::shim6_tun_mtu(&config.mip6, tun_mtu);
     let tun = Tun::create(&handle, &config.tun.name, tun_mtu).await?;
     // TCP SYNs leaving through the TUN get an MSS that fits the route's MTU.
     let mss_clamp = match MssClamp::install(mtu::DEFAULT_TABLE, &config.tun.name, Mss::Route) {
@@ -290,6 +310,18 @@ pub async fn run(
         Some((h, t)) => (Some(h), Some(t)),
         None => (None, None),
     };
+    // MipShim6 (issue 7): the role's task stops with the control server.
+    let (mip, mip_task) = match mip_driver {
+        Some(driver) => {
+            let handle = driver.handle();
+            let mut stop = stop_control.subscribe();
+            let task = tokio::spawn(driver.run(async move {
+                let _ = stop.wait_for(|s| *s).await;
+            }));
+            (Some(handle), Some(task))
+        }
+        None => (None, None),
+    };
     let mut daemon = Daemon {
         started: Instant::now(),
         config,
@@ -303,6 +335,7 @@ pub async fn run(
         trigger,
         path_mtu,
         mptcp,
+        mip,
     };
     let result = daemon
         .main_loop(&handle, &tun, &rx, &icmp, &tx, req_rx, reload, shutdown)
@@ -318,6 +351,9 @@ pub async fn run(
             Err(e) => tracing::warn!(error = %e, "MPTCP path manager task"),
             Ok(Ok(())) => {}
         }
+    }
+    if let Some(t) = mip_task {
+        let _ = t.await;
     }
     let errors = daemon.plumbing.teardown().await;
     if let Some(c) = mss_clamp
@@ -361,6 +397,8 @@ struct Daemon {
     path_mtu: u32,
     /// The MPTCP path manager's inputs (`[mptcp] enabled`).
     mptcp: Option<crate::mptcp::driver::Handle>,
+    /// The MipShim6 driver (`[mip6] role`).
+    mip: Option<crate::mip::driver::Handle6>,
 }
 
 impl Daemon {
@@ -486,6 +524,8 @@ impl Daemon {
                 Some(req) = requests.recv() => {
                     let answer = if req.command == Command::Mptcp {
                         self.mptcp_reply().await
+                    } else if matches!(req.command, Command::Bindings | Command::Bul) {
+                        self.mip_reply(&req.command).await
                     } else {
                         self.command(&req.command, Instant::now())
                     };
@@ -519,6 +559,23 @@ impl Daemon {
             }
             self.drain_core(tx, &mut scratch).await;
         }
+    }
+
+    /// The `bindings` / `bul` commands: the MipShim6 driver's snapshot.
+    async fn mip_reply(&self, cmd: &Command) -> Result<Reply, CommandError> {
+        use crate::mip::driver::Which;
+        let Some(m) = &self.mip else {
+            return Err(CommandError::Failed(format!(
+                "MipShim6 not running ([mip6] role = \"{}\")",
+                self.config.mip6.role.as_str()
+            )));
+        };
+        let which = if *cmd == Command::Bindings {
+            Which::Bindings
+        } else {
+            Which::Bul
+        };
+        m.snapshot(which).await.map_err(CommandError::Failed)
     }
 
     /// The `mptcp` command: the path manager's status snapshot.
@@ -653,7 +710,14 @@ impl Daemon {
         }
         while let Some(ev) = core.poll_event() {
             let r = match ev {
-                CoreEvent::RouteAdd(peer) => self.plumbing.add_peer(peer).await,
+                CoreEvent::RouteAdd(peer) => {
+                    // Flows older than the context (a MipShim6 flow that started through
+                    // the home agent, one the trigger picked) move onto it.
+                    match self.plumbing.add_peer(peer).await {
+                        Ok(()) => self.plumbing.flush_route_caches().await,
+                        Err(e) => Err(e),
+                    }
+                }
                 CoreEvent::RouteRemove(peer) => self.plumbing.remove_peer(peer).await,
                 // The TCP re-send (hazard 6) already left in `poll_transmit` above: the
                 // adapter queues it when it applies the endpoint's path change
@@ -682,6 +746,10 @@ impl Daemon {
                     ulid_local,
                     ulid_peer,
                 } => {
+                    // MipShim6 route optimisation (issue 7): off the home agent's tunnel.
+                    for hoa in crate::mip::route_optimised_homes(&self.config.mip6) {
+                        core.local_address_down(now, hoa);
+                    }
                     if let Some(t) = self.trigger.as_mut() {
                         t.context_up(UlidPair::new(ulid_local, ulid_peer));
                     }
@@ -779,6 +847,11 @@ impl Daemon {
             .collect();
         if let Some(core) = self.core.as_mut() {
             core.local_locators(now, &locators);
+            // MipShim6 route optimisation (issue 7): the home addresses stay ULIDs but
+            // carry no Shim6 traffic while a care-of pair works.
+            for hoa in crate::mip::route_optimised_homes(&self.config.mip6) {
+                core.local_address_down(now, hoa);
+            }
         }
     }
 
@@ -902,7 +975,9 @@ impl Daemon {
             Command::Help(_) | Command::Quit => {
                 Err(CommandError::Failed("answered by the session".into()))
             }
-            Command::Mptcp => Err(CommandError::Failed("answered by the loop".into())),
+            Command::Mptcp | Command::Bindings | Command::Bul => {
+                Err(CommandError::Failed("answered by the loop".into()))
+            }
         }
     }
 

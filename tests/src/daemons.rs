@@ -177,6 +177,26 @@ impl Daemon {
         self.child.as_ref().map(Child::id)
     }
 
+    /// Writes `config` as `DIR/shim6d.toml` (and, when `DIR/hba.json` does not exist,
+    /// an HBA file without addresses: the daemon then runs without the Shim6 core) and
+    /// starts `shim6d` in `ns` (the MipShim6 scenarios, [`crate::mip_testbed`]).
+    pub fn launch(shim6d: &Path, ns: &Netns, dir: PathBuf, config: &str) -> io::Result<Self> {
+        std::fs::create_dir_all(&dir)?;
+        if !dir.join("hba.json").exists() {
+            std::fs::write(dir.join("hba.json"), "{\"sec\": 0, \"addresses\": []}\n")?;
+        }
+        std::fs::write(dir.join("shim6d.toml"), config)?;
+        let mut d = Self {
+            child: None,
+            hba: Vec::new(),
+            dir,
+            shim6d: shim6d.to_owned(),
+            netns: ns.name().to_owned(),
+        };
+        d.spawn()?;
+        Ok(d)
+    }
+
     /// Whether the process still runs.
     pub fn running(&mut self) -> bool {
         self.child
@@ -356,6 +376,12 @@ fn generate_hba(
                 .ok_or_else(|| io::Error::other("cga-tool output: bad address"))
         })
         .collect()
+}
+
+/// An HBA set (RFC 5535) over `prefixes` (`/64`s) written to `out` as `cga-tool generate
+/// --hba --format json` does; its addresses, one per prefix in order.
+pub fn hba_set(bins: &Bins, prefixes: &[Ipv6Addr], out: &Path) -> io::Result<Vec<Ipv6Addr>> {
+    generate_hba(bins.cga_tool.as_deref(), 0, prefixes, out)
 }
 
 /// The same file as `cga-tool generate --sec 0 --hba --format json`, made with the

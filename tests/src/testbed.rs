@@ -85,7 +85,7 @@ fn check(what: &str, out: &std::process::Output) -> io::Result<()> {
 }
 
 /// A namespace with DAD off and, for routers, forwarding on.
-fn namespace(tag: &str, router: bool) -> io::Result<Netns> {
+pub(crate) fn namespace(tag: &str, router: bool) -> io::Result<Netns> {
     let ns = Netns::new(tag)?;
     sysctl(
         &ns,
@@ -105,12 +105,12 @@ fn namespace(tag: &str, router: bool) -> io::Result<Netns> {
     Ok(ns)
 }
 
-fn addr(ns: &Netns, a: Ipv6Addr, dev: &str) -> io::Result<()> {
+pub(crate) fn addr(ns: &Netns, a: Ipv6Addr, dev: &str) -> io::Result<()> {
     ns.ip(&["-6", "addr", "add", &format!("{a}/64"), "dev", dev, "nodad"])
         .map(drop)
 }
 
-fn up(ns: &Netns, dev: &str) -> io::Result<()> {
+pub(crate) fn up(ns: &Netns, dev: &str) -> io::Result<()> {
     ns.ip(&["link", "set", dev, "up"]).map(drop)
 }
 

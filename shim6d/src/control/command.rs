@@ -51,6 +51,12 @@ pub enum Command {
     /// `mptcp`: the MPTCP path manager's connections, subflows, policy and last
     /// decisions (issue 8).
     Mptcp,
+    /// `bindings`: the home agent's Binding Cache and counters, rejected Binding
+    /// Updates included (issue 7, RFC 6275 §10.1).
+    Bindings,
+    /// `bul`: the mobile node's Binding Update List and care-of addresses (issue 7,
+    /// RFC 6275 §11.1).
+    Bul,
 }
 
 /// One entry of the command table.
@@ -120,6 +126,18 @@ pub const COMMANDS: &[Spec] = &[
         name: "mptcp",
         args: "",
         about: "MPTCP path manager: connections, subflows, policy, last decisions",
+    },
+    Spec {
+        name: "bindings",
+        args: "",
+        about: "MipShim6 home agent: Binding Cache (home address, care-of address, sequence, \
+                lifetime), rejected Binding Updates and counters",
+    },
+    Spec {
+        name: "bul",
+        args: "",
+        about: "MipShim6 mobile node: Binding Update List per home address and home agent, \
+                care-of addresses, counters",
     },
     Spec {
         name: "quit",
@@ -212,6 +230,14 @@ pub fn parse(line: &str) -> Result<Option<Line>, ParseError> {
         "stats" => {
             exact(0)?;
             Command::Stats
+        }
+        "bindings" => {
+            exact(0)?;
+            Command::Bindings
+        }
+        "bul" => {
+            exact(0)?;
+            Command::Bul
         }
         "set" => {
             exact(2)?;
@@ -367,6 +393,10 @@ mod tests {
         assert_eq!(cmd("locators"), Command::Locators);
         assert_eq!(cmd("params"), Command::Params);
         assert_eq!(cmd("mptcp"), Command::Mptcp);
+        assert_eq!(cmd("bindings"), Command::Bindings);
+        assert_eq!(cmd("bul"), Command::Bul);
+        let l = parse("bindings --json").unwrap().unwrap();
+        assert!(l.json && l.command == Command::Bindings);
         assert_eq!(cmd("stats"), Command::Stats);
         assert_eq!(
             cmd("set tsend 2.5"),
@@ -390,6 +420,7 @@ mod tests {
         assert_eq!(e("frobnicate"), "unknown command `frobnicate` (try `help`)");
         assert_eq!(e("cat"), "usage: cat TAG|*");
         assert_eq!(e("ls extra"), "usage: ls ");
+        assert_eq!(e("bul 1"), "usage: bul ");
         assert!(e("cat 0x800000000000").contains("47 bits"));
         assert!(e("cat zz").contains("not a context tag"));
         assert!(e("set tsend 0").contains("out of range"));

@@ -86,6 +86,30 @@ impl Plumbing {
         Ok(())
     }
 
+    /// Makes the kernel look up again the routes that sockets cached: a TCP socket keeps
+    /// its route when a route is added to another table (measured on the CI kernel 6.18
+    /// for a flow routed by a source rule: a new `PEER/128` route in `TABLE` does not
+    /// divert it), while any change of the rules flushes the cached routes (`fib6_rules`
+    /// bumps the IPv6 route generation). Called after [`Plumbing::add_peer`], so that a
+    /// flow older than its context (one the trigger picked, or a MipShim6 flow that
+    /// started through the home agent) enters the TUN. A rule that matches nothing (an
+    /// impossible mark) is added and deleted.
+    pub async fn flush_route_caches(&self) -> Result<(), Error> {
+        // No packet carries this mark: the daemon's own is `[routing] fwmark`.
+        let rule = Rule::lookup(self.table)
+            .fwmark(FwMark::exact(0xffff_fff1))
+            .priority(self.rule.as_ref().and_then(|r| r.priority).unwrap_or(100));
+        let netlink = |op: &str| {
+            let op = format!("{op} rule `{}` (route cache flush)", rule.describe());
+            move |source| Error::Netlink { op, source }
+        };
+        self.handle.add_rule(&rule).await.map_err(netlink("add"))?;
+        self.handle
+            .delete_rule(&rule)
+            .await
+            .map_err(netlink("delete"))
+    }
+
     /// Removes the route of `peer` (a missing route is not an error).
     pub async fn remove_peer(&mut self, peer: Ipv6Addr) -> Result<(), Error> {
         let route = self.peer_route(peer);

@@ -1,0 +1,265 @@
+//! The MipShim6 topology (issue 7): a mobile node, a correspondent, two home agents and
+//! one router, with shim6d daemons in the MipShim6 roles.
+//!
+//! ```text
+//!            v1 2001:db8:a1::/64 ┐            ┌ c1 2001:db8:c1::/64 ┐
+//!   MN ──────────────────────────┤            ├─────────────────────── CN
+//!            v2 2001:db8:a2::/64 ┘   router   └ c2 2001:db8:c2::/64 ┘
+//!   HA1 ── 2001:db8:e1::/64 ─────┤   (R)      │
+//!   HA2 ── 2001:db8:e2::/64 ─────┘            │
+//!   home prefixes: 2001:db8:1001::/64 → HA1, 2001:db8:1002::/64 → HA2 (routes in R)
+//! ```
+//!
+//! The mobile node (and the correspondent when it is mobile too) reaches a visited
+//! network by holding an address on it: [`MipBed::attach`] adds `2001:db8:<net>::1` to
+//! the interface, [`MipBed::detach`] deletes it. Each visited prefix leaves by its own
+//! link (a source rule and a table per interface), so the care-of address picks the
+//! path. Home agents forward (the inner packets they decapsulate go on to the
+//! correspondent). Namespaces are removed on drop.
+
+use std::{io, net::Ipv6Addr, path::Path};
+
+use xfrm_sys::netns::{self, Netns};
+
+use crate::{
+    daemons::Daemon,
+    testbed::{addr, doc_addr, namespace, up},
+};
+
+/// Home address of the mobile node at HA1.
+pub const HOA1: Ipv6Addr = Ipv6Addr::new(0x2001, 0xdb8, 0x1001, 0, 0, 0, 0, 0x100);
+/// Home address of the mobile node at HA2.
+pub const HOA2: Ipv6Addr = Ipv6Addr::new(0x2001, 0xdb8, 0x1002, 0, 0, 0, 0, 0x100);
+/// Home address of the correspondent at HA2 (when it is mobile).
+pub const HOA_CN: Ipv6Addr = Ipv6Addr::new(0x2001, 0xdb8, 0x1002, 0, 0, 0, 0, 0x200);
+/// SPI of the mobile node's security associations (RFC 4285 §5.1: above 255).
+pub const SPI: u32 = 300;
+/// SPI of the correspondent's.
+pub const SPI_CN: u32 = 301;
+/// The mobile node's MN-HA key (hexadecimal).
+pub const KEY: &str = "6d69707368696d36206b6579206f6e65";
+/// The correspondent's.
+pub const KEY_CN: &str = "6d6970736869366d206b65792074776f";
+
+/// A host's interface on visited network `net`: its name and the network number.
+#[derive(Clone, Copy, Debug)]
+pub struct Visited {
+    /// Interface name on the host.
+    pub dev: &'static str,
+    /// `2001:db8:<net>::/64`.
+    pub net: u16,
+}
+
+impl Visited {
+    /// The host's address on it.
+    pub fn address(&self) -> Ipv6Addr {
+        doc_addr(self.net, 1)
+    }
+
+    /// The network's prefix (`/64`).
+    pub fn net_prefix(&self) -> Ipv6Addr {
+        doc_addr(self.net, 0)
+    }
+}
+
+/// The mobile node's visited networks.
+pub const MN_NETS: [Visited; 2] = [
+    Visited {
+        dev: "v1",
+        net: 0xa1,
+    },
+    Visited {
+        dev: "v2",
+        net: 0xa2,
+    },
+];
+/// The correspondent's.
+pub const CN_NETS: [Visited; 2] = [
+    Visited {
+        dev: "c1",
+        net: 0xc1,
+    },
+    Visited {
+        dev: "c2",
+        net: 0xc2,
+    },
+];
+
+/// The topology (module docs).
+#[derive(Debug)]
+pub struct MipBed {
+    /// The mobile node.
+    pub mn: Netns,
+    /// The correspondent.
+    pub cn: Netns,
+    /// Home agent 1 (`2001:db8:e1::1`, home prefix `2001:db8:1001::/64`).
+    pub ha1: Netns,
+    /// Home agent 2 (`2001:db8:e2::1`, home prefix `2001:db8:1002::/64`).
+    pub ha2: Netns,
+    /// The router.
+    pub r: Netns,
+}
+
+/// Home agent `i`'s (1 or 2) address.
+pub fn ha_addr(i: u16) -> Ipv6Addr {
+    doc_addr(0xe0 + i, 1)
+}
+
+impl MipBed {
+    /// Builds it; the mobile node starts on its first visited network, the
+    /// correspondent on its first.
+    pub fn new(tag: &str) -> io::Result<Self> {
+        let mn = namespace(&format!("{tag}m"), false)?;
+        let cn = namespace(&format!("{tag}c"), false)?;
+        let ha1 = namespace(&format!("{tag}h1"), true)?;
+        let ha2 = namespace(&format!("{tag}h2"), true)?;
+        let r = namespace(&format!("{tag}r"), true)?;
+        for (host, nets) in [(&mn, MN_NETS), (&cn, CN_NETS)] {
+            for (k, v) in nets.iter().enumerate() {
+                let rdev = format!("r{}", v.dev);
+                netns::veth(host, v.dev, &r, &rdev)?;
+                up(host, v.dev)?;
+                up(&r, &rdev)?;
+                addr(&r, doc_addr(v.net, 0xff), &rdev)?;
+                // Each visited prefix leaves by its own link.
+                let table = (101 + k).to_string();
+                host.ip(&[
+                    "-6",
+                    "route",
+                    "add",
+                    "default",
+                    "via",
+                    &doc_addr(v.net, 0xff).to_string(),
+                    "dev",
+                    v.dev,
+                    "onlink",
+                    "table",
+                    &table,
+                ])?;
+                host.ip(&[
+                    "-6",
+                    "rule",
+                    "add",
+                    "from",
+                    &format!("{}/64", doc_addr(v.net, 0)),
+                    "table",
+                    &table,
+                    "priority",
+                    &(1000 + k).to_string(),
+                ])?;
+            }
+        }
+        for (i, ha) in [(1u16, &ha1), (2, &ha2)] {
+            let rdev = format!("rh{i}");
+            netns::veth(ha, "h0", &r, &rdev)?;
+            up(ha, "h0")?;
+            up(&r, &rdev)?;
+            addr(ha, ha_addr(i), "h0")?;
+            addr(&r, doc_addr(0xe0 + i, 0xff), &rdev)?;
+            ha.ip(&[
+                "-6",
+                "route",
+                "add",
+                "default",
+                "via",
+                &doc_addr(0xe0 + i, 0xff).to_string(),
+            ])?;
+            r.ip(&[
+                "-6",
+                "route",
+                "add",
+                &format!("{}/64", doc_addr(0x1000 + i, 0)),
+                "via",
+                &ha_addr(i).to_string(),
+            ])?;
+        }
+        let bed = Self {
+            mn,
+            cn,
+            ha1,
+            ha2,
+            r,
+        };
+        bed.attach(&bed.mn, MN_NETS[0])?;
+        bed.attach(&bed.cn, CN_NETS[0])?;
+        Ok(bed)
+    }
+
+    /// `host` gets its address on `v` (arrives in that visited network).
+    pub fn attach(&self, host: &Netns, v: Visited) -> io::Result<()> {
+        addr(host, v.address(), v.dev)
+    }
+
+    /// `host` loses its address on `v` (leaves that visited network).
+    pub fn detach(&self, host: &Netns, v: Visited) -> io::Result<()> {
+        host.ip(&[
+            "-6",
+            "addr",
+            "del",
+            &format!("{}/64", v.address()),
+            "dev",
+            v.dev,
+        ])
+        .map(drop)
+    }
+}
+
+/// The `[mip6]` section of a home agent serving `(home address, SPI, key)`s.
+pub fn ha_section(i: u16, nodes: &[(Ipv6Addr, u32, &str)]) -> String {
+    let mut s = format!(
+        "[mip6]\nrole = \"home-agent\"\naddress = \"{}\"\nhome_prefixes = [\"{}/64\"]\n",
+        ha_addr(i),
+        doc_addr(0x1000 + i, 0)
+    );
+    for (hoa, spi, key) in nodes {
+        s.push_str(&format!(
+            "[[mip6.mobile_node]]\nhome_address = \"{hoa}\"\nspi = {spi}\nkey = \"{key}\"\n"
+        ));
+    }
+    s
+}
+
+/// The `[mip6]` section of a mobile node with `(home address, home agent, SPI, key)`s.
+pub fn mn_section(homes: &[(Ipv6Addr, Ipv6Addr, u32, &str)]) -> String {
+    let mut s = "[mip6]\nrole = \"mobile-node\"\n".to_owned();
+    for (hoa, ha, spi, key) in homes {
+        s.push_str(&format!(
+            "[[mip6.home]]\nhome_address = \"{hoa}\"\nhome_agent = \"{ha}\"\nspi = {spi}\n\
+             key = \"{key}\"\n"
+        ));
+    }
+    s
+}
+
+/// Starts shim6d in `ns` with `sections` (a `[mip6]` section, and any other but
+/// `[identity]`, `[trigger]`, `[control]`, `[log]`) and a unix control socket, in
+/// `dir/name`.
+pub fn daemon(
+    shim6d: &Path,
+    ns: &Netns,
+    dir: &Path,
+    name: &str,
+    sections: &str,
+) -> io::Result<Daemon> {
+    daemon_with(shim6d, ns, dir, name, "", sections)
+}
+
+/// [`daemon`] with extra `[identity]` keys (`ulids = [...]`); the HBA file is
+/// `dir/name/hba.json` (none there: no Shim6 core).
+pub fn daemon_with(
+    shim6d: &Path,
+    ns: &Netns,
+    dir: &Path,
+    name: &str,
+    identity: &str,
+    sections: &str,
+) -> io::Result<Daemon> {
+    let config = format!(
+        "# written by shim6_tests::mip_testbed for {name}\n\
+         [identity]\nmode = \"hba\"\nparams_file = \"hba.json\"\n{identity}\n\
+         [trigger]\nmode = \"manual\"\n\
+         [control]\nlisten = \"\"\nunix_socket = \"ctl.sock\"\n\
+         [log]\nlevel = \"info,shim6d=debug\"\n{sections}"
+    );
+    Daemon::launch(shim6d, ns, dir.join(name), &config)
+}
