@@ -307,6 +307,25 @@ impl ProtoCore {
                 .any(|p| cga::verify_hba_member(a, p).is_ok())
     }
 
+    /// The verification method our Locator List gives `a` (RFC 5533 §5.15.2, §7.2, as
+    /// `LocalIdentity::set_locators` chooses it): "HBA" for a member of our HBA set
+    /// (RFC 5535 §7.2, whichever of our ULIDs is configured: the members share the
+    /// Multi-Prefix extension), else "CGA" when a key signs the list (RFC 3972, RFC 5533
+    /// §5.15.5), else "none" (not advertised).
+    fn local_method(&self, a: &Ipv6Addr) -> &'static str {
+        if self
+            .params
+            .iter()
+            .any(|p| cga::verify_hba_member(a, p).is_ok())
+        {
+            "HBA"
+        } else if self.has_key {
+            "CGA"
+        } else {
+            "none"
+        }
+    }
+
     /// Applies one endpoint event: log it, keep it in the history, turn it into routing
     /// changes for the shell.
     fn on_event(&mut self, ev: Event) {
@@ -617,9 +636,7 @@ impl ProtoCore {
             "current_pair": pair_json(&c.current_pair),
             "local_locators": self.locators.iter().map(|a| json!({
                 "address": a.to_string(),
-                // RFC 5535 §7.2 / RFC 3972: how the peer verifies it.
-                "verification": if self.ulids.contains(a) && !self.has_key { "HBA" }
-                    else if self.ulids.contains(a) { "HBA/CGA" } else { "CGA" },
+                "verification": self.local_method(a),
             })).collect::<Vec<_>>(),
             "peer_locators": c.peer_locators.iter().map(|l| json!({
                 "address": l.addr.to_string(),
