@@ -1253,6 +1253,19 @@ impl<'a> Reader<'a> {
                 ),
             );
         }
+        if mip6.cga_care_of
+            && (mip6.role != crate::mip::Role::MobileNode || identity.mode != IdentityMode::Cga)
+            && let Some((_, v)) = s.table.iter().find(|(k, _)| k.get_ref() == "cga_care_of")
+        {
+            let span = v.span();
+            self.problem(
+                &span,
+                "mip6.cga_care_of needs role = \"mobile-node\" and identity.mode = \"cga\" \
+                 (the care-of CGAs carry the identity's public key, and the locator list \
+                 naming them is signed with its key_file, RFC 5533 §7.2)"
+                    .into(),
+            );
+        }
         self.finish(s);
 
         self.finish_root(root);
@@ -1359,6 +1372,7 @@ impl<'a> Reader<'a> {
         let care_of_interfaces =
             self.list(s, "care_of_interfaces", "interface names", parse_ifname);
         let route_optimisation = self.boolean(s, "route_optimisation", d.route_optimisation);
+        let cga_care_of = self.boolean(s, "cga_care_of", d.cga_care_of);
 
         // The entry tables: looked up without recording their keys as known (see above).
         let mut mobile_nodes = Vec::new();
@@ -1472,6 +1486,7 @@ impl<'a> Reader<'a> {
             unreachable_after,
             care_of_interfaces,
             route_optimisation,
+            cga_care_of,
         }
     }
 
@@ -2233,6 +2248,27 @@ mod tests {
             problems("[mip6]\nrole = \"router\"\n")[0]
                 .message
                 .contains("not one of")
+        );
+        // cga_care_of: a mobile node with a key only.
+        let mn = "[mip6]\nrole = \"mobile-node\"\ncga_care_of = true\n[[mip6.home]]\n\
+                  home_address = \"2001:db8:1001::100\"\nhome_agent = \"2001:db8:e1::1\"\n\
+                  spi = 300\nkey = \"00\"\n";
+        let p = problems(mn);
+        assert!(
+            p.iter()
+                .any(|p| p.line == 3 && p.message.contains("identity.mode = \"cga\"")),
+            "{p:#?}"
+        );
+        let c = Config::parse(
+            &format!("[identity]\nmode = \"cga\"\n{mn}"),
+            Path::new("t.toml"),
+        )
+        .unwrap_or_else(|e| panic!("{e}"));
+        assert!(c.mip6.cga_care_of);
+        let p = problems("[mip6]\nrole = \"home-agent\"\ncga_care_of = true\n");
+        assert!(
+            p.iter().any(|p| p.message.contains("cga_care_of needs")),
+            "{p:#?}"
         );
     }
 

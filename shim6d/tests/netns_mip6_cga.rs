@@ -11,6 +11,11 @@
 //! address goes on across the movement, every byte in order; the interruption is printed,
 //! not asserted.
 //!
+//! Two runs: the care-of addresses are the visited networks' own `::1` addresses, or
+//! (`[mip6] cga_care_of = true`) CGAs the daemon forms on each new prefix with the
+//! identity's key (checked against the parameters `bul` shows), the `::1` then being no
+//! locator and the CGA of the network left being deleted.
+//!
 //! The rejection of a badly signed list is the sans-IO tier's
 //! (`shim6-proto` scenarios `forged_update_request_is_rejected_and_retransmitted` and
 //! `cga_compatible_hba_non_member_locator_needs_a_good_signature`); here the
@@ -25,7 +30,7 @@ use std::{
 use serde_json::Value;
 use shim6_tests::{
     daemons::{self, Bins, Daemon, Stream, current_pair_of, until},
-    mip_testbed::{self, CN_NETS, KEY, MN_NETS, MipBed, SPI, ha_addr},
+    mip_testbed::{self, CN_NETS, KEY, MN_NETS, MipBed, SPI, Visited, ha_addr},
     testbed::doc_addr,
 };
 
@@ -102,10 +107,78 @@ fn pretty(v: &[Value]) -> String {
     serde_json::to_string_pretty(v).unwrap_or_default()
 }
 
+/// The `/64` of `a`.
+fn prefix_of(a: Ipv6Addr) -> [u8; 8] {
+    let mut p = [0u8; 8];
+    p.copy_from_slice(&a.octets()[..8]);
+    p
+}
+
+/// The care-of address the mobile node registered on `net` (bounded wait): the
+/// testbed's `::1` there, or with `cga_care_of` the CGA the daemon formed on its prefix,
+/// checked against the parameters `bul` shows: a CGA (RFC 3972 §5) of the identity's
+/// public key.
+fn registered_on(mnd: &Daemon, net: Visited, cga_care_of: bool, key: &[u8]) -> Ipv6Addr {
+    let mut coa = None;
+    until(
+        Duration::from_secs(15),
+        &format!("registered on {}", net.net_prefix()),
+        || {
+            let b = mnd.json("bul")?;
+            let Some(a) = b["bul"][0]["registered_coa"]
+                .as_str()
+                .and_then(|s| s.parse::<Ipv6Addr>().ok())
+            else {
+                return Ok(false);
+            };
+            let on_net = prefix_of(a) == prefix_of(net.address());
+            if on_net && (a == net.address()) != cga_care_of {
+                coa = Some(a);
+            }
+            Ok(coa.is_some())
+        },
+    )
+    .unwrap_or_else(|e| panic!("{e}\n{:?}\n{}", mnd.ctl("bul --json"), mnd.log()));
+    let coa = coa.unwrap();
+    if cga_care_of {
+        let b = mnd.json("bul").unwrap();
+        let params = b["care_of_cgas"]
+            .as_array()
+            .and_then(|v| v.iter().find(|c| c["address"] == coa.to_string()))
+            .and_then(|c| c["params"].as_str())
+            .unwrap_or_else(|| panic!("{coa} not among the formed CGAs: {b}"));
+        let params: Vec<u8> = (0..params.len())
+            .step_by(2)
+            .map(|i| u8::from_str_radix(&params[i..i + 2], 16).unwrap())
+            .collect();
+        let v = cga::verify(&coa, &params).unwrap_or_else(|e| panic!("{coa}: {e}"));
+        assert_eq!(v.kind, cga::AddressKind::Cga);
+        let pds = shim6_wire::cga::Packet::new_checked(&params[..]).unwrap();
+        assert_eq!(pds.public_key(), key, "the identity's key");
+    }
+    coa
+}
+
 #[test]
 fn movement_to_an_unknown_prefix_is_signed_and_switches_to_the_direct_path() {
+    movement(false);
+}
+
+/// The same with `[mip6] cga_care_of`: the daemon forms a CGA on each visited prefix
+/// (the identity's key, Sec 0) and uses it, not the network's `::1`, as care-of address
+/// and locator; the one of the network it left goes.
+#[test]
+fn care_of_cgas_formed_on_new_prefixes_carry_the_movement() {
+    movement(true);
+}
+
+fn movement(cga_care_of: bool) {
     let bins = Bins::locate().unwrap();
-    let tag = format!("micg{}", std::process::id() % 10000);
+    let tag = format!(
+        "mic{}{}",
+        if cga_care_of { 'f' } else { 'g' },
+        std::process::id() % 10000
+    );
     let bed = MipBed::new(&tag).expect("bed");
     let dir = std::env::temp_dir().join(format!("shim6d-mip-{tag}"));
     std::fs::create_dir_all(dir.join("mn")).unwrap();
@@ -118,8 +191,12 @@ fn movement_to_an_unknown_prefix_is_signed_and_switches_to_the_direct_path() {
     )
     .unwrap();
     let hoa = mn_set[0];
-    // Care-of addresses: the testbed's plain `::1` on each visited prefix, in no set.
-    let (coa1, coa2) = (MN_NETS[0].address(), MN_NETS[1].address());
+    let key = cga::PrivateKey::load(&dir.join("mn/key.pem"))
+        .unwrap()
+        .public_key()
+        .unwrap()
+        .der()
+        .to_vec();
     let cnu =
         daemons::hba_set(&bins, &[CN_NETS[0].net_prefix()], &dir.join("cn/hba.json")).unwrap()[0];
     bed.detach(&bed.cn, CN_NETS[0]).unwrap();
@@ -147,7 +224,11 @@ fn movement_to_an_unknown_prefix_is_signed_and_switches_to_the_direct_path() {
         .push(mip_testbed::daemon(&bins.shim6d, &bed.ha1, &dir, "ha1", &ha1).unwrap());
     let mn = format!(
         "{shim6}[interfaces]\nexclude = [\"mip6\"]\n{}",
-        mip_testbed::mn_section(&[(hoa, ha_addr(1), SPI, KEY)])
+        mip_testbed::mn_section(&[(hoa, ha_addr(1), SPI, KEY)]).replacen(
+            "role = \"mobile-node\"\n",
+            &format!("role = \"mobile-node\"\ncga_care_of = {cga_care_of}\n"),
+            1
+        )
     );
     let identity = format!("mode = \"cga\"\nkey_file = \"key.pem\"\nulids = [\"{hoa}\"]");
     r.daemons
@@ -155,15 +236,8 @@ fn movement_to_an_unknown_prefix_is_signed_and_switches_to_the_direct_path() {
     r.daemons
         .push(mip_testbed::daemon(&bins.shim6d, &bed.cn, &dir, "cn", shim6).unwrap());
     let (ha, mnd, cnd) = (&r.daemons[0], &r.daemons[1], &r.daemons[2]);
-    let registered_at = |coa: Ipv6Addr| {
-        until(
-            Duration::from_secs(15),
-            &format!("registered at {coa}"),
-            || Ok(mnd.json("bul")?["bul"][0]["registered_coa"] == coa.to_string()),
-        )
-        .unwrap_or_else(|e| panic!("{e}\n{}", mnd.log()));
-    };
-    registered_at(coa1);
+    // Care-of addresses on visited prefixes in no set: the testbed's `::1`, or the CGAs.
+    let coa1 = registered_on(mnd, MN_NETS[0], cga_care_of, &key);
     let params = mnd.json("params").unwrap();
     assert_eq!(params["core"]["signing_key"], true, "{params}");
 
@@ -213,7 +287,7 @@ fn movement_to_an_unknown_prefix_is_signed_and_switches_to_the_direct_path() {
     let moved = Instant::now();
     bed.attach(&bed.mn, MN_NETS[1]).unwrap();
     bed.detach(&bed.mn, MN_NETS[0]).unwrap();
-    registered_at(coa2);
+    let coa2 = registered_on(mnd, MN_NETS[1], cga_care_of, &key);
     let mut direct_at = None;
     until(
         Duration::from_secs(30),
@@ -257,6 +331,21 @@ fn movement_to_an_unknown_prefix_is_signed_and_switches_to_the_direct_path() {
         "the home address is bound by HBA, not signed: {home:?}"
     );
     assert_eq!(bad_signatures(cnd), 0, "no list was refused");
+    if cga_care_of {
+        // The network's own address is no locator; the CGA of the network left is gone.
+        let base = MN_NETS[1].address();
+        assert_eq!(local_verification(mnd, base), None);
+        assert_eq!(peer_verification(cnd, base), None);
+        until(
+            Duration::from_secs(5),
+            "the old care-of CGA deleted",
+            || {
+                let out = bed.mn.ip(&["-6", "addr", "show", "dev", MN_NETS[0].dev])?;
+                Ok(!out.contains(&coa1.to_string()))
+            },
+        )
+        .unwrap();
+    }
 
     let at = stream.received();
     until(Duration::from_secs(20), "the stream flowing again", || {
@@ -277,7 +366,11 @@ fn movement_to_an_unknown_prefix_is_signed_and_switches_to_the_direct_path() {
     println!(
         "{}",
         serde_json::json!({
-            "scenario": "movement to a prefix outside the HBA set, CGA-signed Update Request",
+            "scenario": if cga_care_of {
+                "movement, care-of CGA formed on the new prefix, CGA-signed Update Request"
+            } else {
+                "movement to a prefix outside the HBA set, CGA-signed Update Request"
+            },
             "interruption_ms": gap.0,
             "baseline_gap_ms": gap.1,
             "direct_path_after_ms": direct_at.map(|d| d.as_secs_f64() * 1000.0),
