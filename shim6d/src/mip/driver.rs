@@ -11,6 +11,8 @@
 //! - **mobile node**: the home addresses on the device (`/128`, `nodad`), a default
 //!   route through the device in `[mip6] table`, and a rule `from HOA lookup TABLE` per
 //!   home address (removed at the end), plus an address monitor for care-of addresses;
+//!   with `[mip6] cga_care_of`, the care-of CGAs on the visited interfaces (deleted when
+//!   their network goes and at the end);
 //! - a raw `AF_INET6` socket for protocol 41 (IPv6-in-IPv6, RFC 2473) with
 //!   `IPV6_RECVPKTINFO`: Linux hands over the datagram without its outer header, which
 //!   is rebuilt from the source and the `IPV6_PKTINFO` destination
@@ -206,7 +208,8 @@ impl Driver {
     /// Sets the role up (module docs, "What it owns"). `fwmark` is `[routing] fwmark`,
     /// `shim6_tun` the Shim6 device (never a source of care-of addresses);
     /// `care_of_cgas` (mobile node, `[mip6] cga_care_of`) makes the driver form its
-    /// care-of addresses (module docs, "Care-of CGAs").
+    /// care-of addresses ([`CareOfCgas`], `crate::mip` docs "Care-of addresses outside
+    /// the HBA set").
     pub async fn start(
         config: &Mip6Config,
         fwmark: u32,

@@ -58,6 +58,27 @@
 //!   flushes the routes sockets cached after adding the peer's route
 //!   (`Plumbing::flush_route_caches`).
 //!
+//! # Care-of addresses outside the HBA set (issue 7: "new CGA addresses for new prefixes")
+//!
+//! A care-of address is a Shim6 locator only if the correspondent can bind it to the
+//! home address (RFC 5533 §7.2): as a member of the HBA set (RFC 5535 §7.2: the visited
+//! prefixes known in advance), or, whatever its prefix, by the CGA Signature over the
+//! locator list. The second needs an identity with a real key: a CGA-compatible HBA
+//! set over the home prefixes (`cga-tool generate --hba-compat --key KEY`, Multi-Prefix
+//! P = 1, RFC 5535 §5) with `[identity] mode = "cga"` and `key_file = KEY` (the daemon
+//! refuses a key that is not the parameters', `crate::proto_core`). The home address
+//! is then bound by HBA, a care-of address on an unknown prefix goes out with method
+//! CGA: signed in I2/R2, and on movement in the Update Request (RFC 5533 §10.1), the
+//! signature made once per new list (`shim6_proto::LocalIdentity::set_locators`).
+//!
+//! With `[mip6] cga_care_of = true` the care-of addresses are moreover CGAs the daemon
+//! forms ([`CareOfCgas`]): on each `/64` of a visited network's own address the driver
+//! adds the CGA of the identity's public key (`nodad`, `noprefixroute`) and registers
+//! it; the network's own address is neither care-of address nor Shim6 locator (the
+//! service loop's locator set keeps only the CGAs on the care-of interfaces); when the
+//! network's address goes, so does the CGA. `bul --json` lists them with their
+//! parameters (`care_of_cgas`).
+//!
 //! This differs from the `mip6` crate's wiring notes in one way: the `MnEvent`s are
 //! logged and shown by `bul`, not turned into locator sets; the address monitor and the
 //! hint give the same sets (a home address whose home agent fails stays a locator and
