@@ -432,7 +432,11 @@ impl Driver {
                     }
                 }
                 ev = monitor => match ev {
-                    Ok(_) => {
+                    Ok(ev) => {
+                        // A care-of CGA deleted from outside is formed again.
+                        if let xfrm_sys::Event::AddressRemoved(a) = &ev {
+                            self.formed.retain(|f| *f != (a.index, a.address));
+                        }
                         self.form_care_of_cgas().await;
                         self.sync_care_of(Instant::now());
                     }
@@ -775,19 +779,10 @@ impl Driver {
                     tracing::info!(address = %a, ifindex = index, "[mip6] care-of CGA formed (RFC 3972 §4)");
                     self.formed.push((index, a));
                 }
-                Err(e) => {
-                    // Already there (a restart, or another interface on the same /64):
-                    // it is ours all the same.
-                    let present = self
-                        .monitor
-                        .as_ref()
-                        .is_some_and(|m| m.addresses().any(|x| x.index == index && x.address == a));
-                    if present {
-                        self.formed.push((index, a));
-                    } else {
-                        tracing::warn!(error = %e, address = %a, "[mip6] add care-of CGA");
-                    }
-                }
+                // Already there (added in an earlier turn whose event is still queued):
+                // ours all the same.
+                Err(e) if e.is_already_exists() => self.formed.push((index, a)),
+                Err(e) => tracing::warn!(error = %e, address = %a, "[mip6] add care-of CGA"),
             }
         }
     }
