@@ -587,17 +587,30 @@ impl Config {
                 }),
             },
         }
-        if self.identity.mode == IdentityMode::Cga
-            && let Err(e) = std::fs::metadata(&self.identity.key_file)
-        {
-            problems.push(Problem {
-                file: file.to_owned(),
-                line: line_of_key("identity", "key_file"),
-                message: format!(
+        if self.identity.mode == IdentityMode::Cga {
+            let key = &self.identity.key_file;
+            let message = match std::fs::metadata(key) {
+                Err(e) => Some(format!(
                     "identity.key_file: cannot read {}: {e} (needed with mode = \"cga\")",
-                    self.identity.key_file.display()
-                ),
-            });
+                    key.display()
+                )),
+                // With an identity to sign for, the key must load and be the one in the
+                // parameters (RFC 3972 §4), else every signature fails at the peer.
+                Ok(_) => first_params(params).and_then(|p| {
+                    cga::PrivateKey::load(key)
+                        .map_err(|e| e.to_string())
+                        .and_then(|k| crate::proto_core::key_signs_for(&p, &k))
+                        .err()
+                        .map(|e| format!("identity.key_file {}: {e}", key.display()))
+                }),
+            };
+            if let Some(message) = message {
+                problems.push(Problem {
+                    file: file.to_owned(),
+                    line: line_of_key("identity", "key_file"),
+                    message,
+                });
+            }
         }
         problems
     }
@@ -644,6 +657,18 @@ impl Config {
 /// address and hex parameters, and the address must verify against them (RFC 3972 §5,
 /// RFC 5535 §7), or the protocol core would refuse to start. No addresses at all is not a
 /// problem: the daemon then runs without the core.
+/// The CGA Parameters of the first address of a parameter file, when it has one that
+/// parses (the other problems are [`check_identity`]'s).
+fn first_params(params_file: &Path) -> Option<Vec<u8>> {
+    let v: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(params_file).ok()?).ok()?;
+    let h = v.get("addresses")?.get(0)?.get("params")?.as_str()?;
+    (0..h.len())
+        .step_by(2)
+        .map(|k| h.get(k..k + 2).and_then(|b| u8::from_str_radix(b, 16).ok()))
+        .collect()
+}
+
 fn check_identity(v: &serde_json::Value, text: &str, file: &Path) -> Vec<Problem> {
     let Some(entries) = v.get("addresses").and_then(|a| a.as_array()) else {
         return Vec::new();
@@ -2132,6 +2157,33 @@ mod tests {
         std::fs::write(dir.join("p.json"), "{\"addresses\": []}").unwrap();
         let c = Config::load(&conf).unwrap();
         assert_eq!(c.identity.params_file, dir.join("p.json"));
+        // With an address to sign for, the key must be the parameters' (RFC 3972 §4).
+        let key = cga::PrivateKey::generate(1024).unwrap();
+        let set = cga::Generator::hba(
+            &[[0x20, 0x01, 0x0d, 0xb8, 0, 1, 0, 0]],
+            Some(&key.public_key().unwrap()),
+            cga::Sec::ZERO,
+        )
+        .unwrap()
+        .finish([1; 16]);
+        let (_, a, p) = set.members().remove(0);
+        let hex: String = p.iter().map(|b| format!("{b:02x}")).collect();
+        std::fs::write(
+            dir.join("p.json"),
+            format!("{{\"addresses\": [{{\"address\": \"{a}\", \"params\": \"{hex}\"}}]}}"),
+        )
+        .unwrap();
+        let err = Config::load(&conf).unwrap_err();
+        assert_eq!(err.problems[0].line, 4, "{err}");
+        key.save(&dir.join("other.pem"), true).unwrap();
+        cga::PrivateKey::generate(1024)
+            .unwrap()
+            .save(&dir.join("k.pem"), true)
+            .unwrap();
+        let err = Config::load(&conf).unwrap_err();
+        assert!(err.problems[0].message.contains("not the key"), "{err}");
+        std::fs::rename(dir.join("other.pem"), dir.join("k.pem")).unwrap();
+        Config::load(&conf).unwrap_or_else(|e| panic!("{e}"));
         std::fs::remove_dir_all(&dir).unwrap();
         // An unreadable configuration is line 0.
         let err = Config::load(&dir.join("missing.toml")).unwrap_err();

@@ -181,7 +181,7 @@ pub fn load_identity(config: &Config) -> Result<Option<Identity>, CoreError> {
 /// Multi-Prefix P = 1 (RFC 5535 §5; a pure HBA set's key field is a random pseudo-key)
 /// — and it must be `key`'s (RFC 3972 §4: the Public Key field), or every signature
 /// would fail at the peer (RFC 3972 §5 step 7 / RFC 5533 §5.15.5).
-fn key_signs_for(params: &[u8], key: &cga::PrivateKey) -> Result<(), String> {
+pub(crate) fn key_signs_for(params: &[u8], key: &cga::PrivateKey) -> Result<(), String> {
     let pds = shim6_wire::cga::Packet::new_checked(params).map_err(|e| e.to_string())?;
     if let Some(Ok(mp)) = pds.multi_prefix()
         && !mp.public_key_flag()
