@@ -587,17 +587,30 @@ impl Config {
                 }),
             },
         }
-        if self.identity.mode == IdentityMode::Cga
-            && let Err(e) = std::fs::metadata(&self.identity.key_file)
-        {
-            problems.push(Problem {
-                file: file.to_owned(),
-                line: line_of_key("identity", "key_file"),
-                message: format!(
+        if self.identity.mode == IdentityMode::Cga {
+            let key = &self.identity.key_file;
+            let message = match std::fs::metadata(key) {
+                Err(e) => Some(format!(
                     "identity.key_file: cannot read {}: {e} (needed with mode = \"cga\")",
-                    self.identity.key_file.display()
-                ),
-            });
+                    key.display()
+                )),
+                // With an identity to sign for, the key must load and be the one in the
+                // parameters (RFC 3972 §4), else every signature fails at the peer.
+                Ok(_) => first_params(params).and_then(|p| {
+                    cga::PrivateKey::load(key)
+                        .map_err(|e| e.to_string())
+                        .and_then(|k| crate::proto_core::key_signs_for(&p, &k))
+                        .err()
+                        .map(|e| format!("identity.key_file {}: {e}", key.display()))
+                }),
+            };
+            if let Some(message) = message {
+                problems.push(Problem {
+                    file: file.to_owned(),
+                    line: line_of_key("identity", "key_file"),
+                    message,
+                });
+            }
         }
         problems
     }
@@ -644,6 +657,18 @@ impl Config {
 /// address and hex parameters, and the address must verify against them (RFC 3972 §5,
 /// RFC 5535 §7), or the protocol core would refuse to start. No addresses at all is not a
 /// problem: the daemon then runs without the core.
+/// The CGA Parameters of the first address of a parameter file, when it has one that
+/// parses (the other problems are [`check_identity`]'s).
+fn first_params(params_file: &Path) -> Option<Vec<u8>> {
+    let v: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(params_file).ok()?).ok()?;
+    let h = v.get("addresses")?.get(0)?.get("params")?.as_str()?;
+    (0..h.len())
+        .step_by(2)
+        .map(|k| h.get(k..k + 2).and_then(|b| u8::from_str_radix(b, 16).ok()))
+        .collect()
+}
+
 fn check_identity(v: &serde_json::Value, text: &str, file: &Path) -> Vec<Problem> {
     let Some(entries) = v.get("addresses").and_then(|a| a.as_array()) else {
         return Vec::new();
@@ -1253,6 +1278,19 @@ impl<'a> Reader<'a> {
                 ),
             );
         }
+        if mip6.cga_care_of
+            && (mip6.role != crate::mip::Role::MobileNode || identity.mode != IdentityMode::Cga)
+            && let Some((_, v)) = s.table.iter().find(|(k, _)| k.get_ref() == "cga_care_of")
+        {
+            let span = v.span();
+            self.problem(
+                &span,
+                "mip6.cga_care_of needs role = \"mobile-node\" and identity.mode = \"cga\" \
+                 (the care-of CGAs carry the identity's public key, and the locator list \
+                 naming them is signed with its key_file, RFC 5533 §7.2)"
+                    .into(),
+            );
+        }
         self.finish(s);
 
         self.finish_root(root);
@@ -1359,6 +1397,7 @@ impl<'a> Reader<'a> {
         let care_of_interfaces =
             self.list(s, "care_of_interfaces", "interface names", parse_ifname);
         let route_optimisation = self.boolean(s, "route_optimisation", d.route_optimisation);
+        let cga_care_of = self.boolean(s, "cga_care_of", d.cga_care_of);
 
         // The entry tables: looked up without recording their keys as known (see above).
         let mut mobile_nodes = Vec::new();
@@ -1472,6 +1511,7 @@ impl<'a> Reader<'a> {
             unreachable_after,
             care_of_interfaces,
             route_optimisation,
+            cga_care_of,
         }
     }
 
@@ -2117,6 +2157,33 @@ mod tests {
         std::fs::write(dir.join("p.json"), "{\"addresses\": []}").unwrap();
         let c = Config::load(&conf).unwrap();
         assert_eq!(c.identity.params_file, dir.join("p.json"));
+        // With an address to sign for, the key must be the parameters' (RFC 3972 §4).
+        let key = cga::PrivateKey::generate(1024).unwrap();
+        let set = cga::Generator::hba(
+            &[[0x20, 0x01, 0x0d, 0xb8, 0, 1, 0, 0]],
+            Some(&key.public_key().unwrap()),
+            cga::Sec::ZERO,
+        )
+        .unwrap()
+        .finish([1; 16]);
+        let (_, a, p) = set.members().remove(0);
+        let hex: String = p.iter().map(|b| format!("{b:02x}")).collect();
+        std::fs::write(
+            dir.join("p.json"),
+            format!("{{\"addresses\": [{{\"address\": \"{a}\", \"params\": \"{hex}\"}}]}}"),
+        )
+        .unwrap();
+        let err = Config::load(&conf).unwrap_err();
+        assert_eq!(err.problems[0].line, 4, "{err}");
+        key.save(&dir.join("other.pem"), true).unwrap();
+        cga::PrivateKey::generate(1024)
+            .unwrap()
+            .save(&dir.join("k.pem"), true)
+            .unwrap();
+        let err = Config::load(&conf).unwrap_err();
+        assert!(err.problems[0].message.contains("not the key"), "{err}");
+        std::fs::rename(dir.join("other.pem"), dir.join("k.pem")).unwrap();
+        Config::load(&conf).unwrap_or_else(|e| panic!("{e}"));
         std::fs::remove_dir_all(&dir).unwrap();
         // An unreadable configuration is line 0.
         let err = Config::load(&dir.join("missing.toml")).unwrap_err();
@@ -2233,6 +2300,27 @@ mod tests {
             problems("[mip6]\nrole = \"router\"\n")[0]
                 .message
                 .contains("not one of")
+        );
+        // cga_care_of: a mobile node with a key only.
+        let mn = "[mip6]\nrole = \"mobile-node\"\ncga_care_of = true\n[[mip6.home]]\n\
+                  home_address = \"2001:db8:1001::100\"\nhome_agent = \"2001:db8:e1::1\"\n\
+                  spi = 300\nkey = \"00\"\n";
+        let p = problems(mn);
+        assert!(
+            p.iter()
+                .any(|p| p.line == 3 && p.message.contains("identity.mode = \"cga\"")),
+            "{p:#?}"
+        );
+        let c = Config::parse(
+            &format!("[identity]\nmode = \"cga\"\n{mn}"),
+            Path::new("t.toml"),
+        )
+        .unwrap_or_else(|e| panic!("{e}"));
+        assert!(c.mip6.cga_care_of);
+        let p = problems("[mip6]\nrole = \"home-agent\"\ncga_care_of = true\n");
+        assert!(
+            p.iter().any(|p| p.message.contains("cga_care_of needs")),
+            "{p:#?}"
         );
     }
 

@@ -148,10 +148,18 @@ pub fn load_identity(config: &Config) -> Result<Option<Identity>, CoreError> {
             ),
             None => None,
         };
-        ulids.push(
-            LocalUlid::from_hex(address, params, k)
-                .map_err(|e| CoreError::Identity(format!("addresses[{i}]: {e}")))?,
-        );
+        let u = LocalUlid::from_hex(address, params, k)
+            .map_err(|e| CoreError::Identity(format!("addresses[{i}]: {e}")))?;
+        if let Some(k) = &u.key {
+            key_signs_for(&u.params, k).map_err(|e| {
+                CoreError::Identity(format!(
+                    "{} with {} (mode = \"cga\"), address {address}: {e}",
+                    id.params_file.display(),
+                    id.key_file.display()
+                ))
+            })?;
+        }
+        ulids.push(u);
     }
     for u in &id.ulids {
         if !ulids.iter().any(|l| l.address == *u) {
@@ -166,6 +174,34 @@ pub fn load_identity(config: &Config) -> Result<Option<Identity>, CoreError> {
         sec: v.get("sec").and_then(Value::as_u64),
         params_file: id.params_file.clone(),
     }))
+}
+
+/// Whether `key` can sign locator lists for the address of `params` (CGA mode): the
+/// parameters must carry a real public key — a CGA, or a CGA-compatible HBA set with
+/// Multi-Prefix P = 1 (RFC 5535 §5; a pure HBA set's key field is a random pseudo-key)
+/// — and it must be `key`'s (RFC 3972 §4: the Public Key field), or every signature
+/// would fail at the peer (RFC 3972 §5 step 7 / RFC 5533 §5.15.5).
+pub(crate) fn key_signs_for(params: &[u8], key: &cga::PrivateKey) -> Result<(), String> {
+    let pds = shim6_wire::cga::Packet::new_checked(params).map_err(|e| e.to_string())?;
+    if let Some(Ok(mp)) = pds.multi_prefix()
+        && !mp.public_key_flag()
+    {
+        return Err(
+            "the parameters are a pure HBA set (Multi-Prefix P = 0: a pseudo-key, \
+                    RFC 5535 §5), which cannot sign; make a CGA-compatible set with this key \
+                    (`cga-tool generate --hba-compat --key KEY ...`) or use mode = \"hba\""
+                .into(),
+        );
+    }
+    let public = key.public_key().map_err(|e| e.to_string())?;
+    if pds.public_key() != public.der() {
+        return Err(
+            "key_file is not the key in the parameters' Public Key field \
+                    (RFC 3972 §4): its signatures would not verify"
+                .into(),
+        );
+    }
+    Ok(())
 }
 
 /// 32 bytes of OS entropy for the endpoint's seed.
@@ -201,6 +237,8 @@ pub struct ProtoCore {
     params_file: PathBuf,
     /// The locators handed to the endpoint last time.
     locators: Vec<Ipv6Addr>,
+    /// The available addresses left out last time: no peer could verify them.
+    unverifiable: Vec<Ipv6Addr>,
     pending: VecDeque<CoreEvent>,
     /// Copies of the TCP segments sent per context, re-sent after a REAP switch (issue
     /// 6 item 4, [`crate::resend`]); `None` when `[resend] enabled = false`.
@@ -251,6 +289,7 @@ impl ProtoCore {
             sec: id.sec,
             params_file: id.params_file,
             locators: Vec::new(),
+            unverifiable: Vec::new(),
             pending: VecDeque::new(),
             resend: config
                 .resend
@@ -305,6 +344,25 @@ impl ProtoCore {
                 .params
                 .iter()
                 .any(|p| cga::verify_hba_member(a, p).is_ok())
+    }
+
+    /// The verification method our Locator List gives `a` (RFC 5533 §5.15.2, §7.2, as
+    /// `LocalIdentity::set_locators` chooses it): "HBA" for a member of our HBA set
+    /// (RFC 5535 §7.2, whichever of our ULIDs is configured: the members share the
+    /// Multi-Prefix extension), else "CGA" when a key signs the list (RFC 3972, RFC 5533
+    /// §5.15.5), else "none" (not advertised).
+    fn local_method(&self, a: &Ipv6Addr) -> &'static str {
+        if self
+            .params
+            .iter()
+            .any(|p| cga::verify_hba_member(a, p).is_ok())
+        {
+            "HBA"
+        } else if self.has_key {
+            "CGA"
+        } else {
+            "none"
+        }
     }
 
     /// Applies one endpoint event: log it, keep it in the history, turn it into routing
@@ -617,9 +675,7 @@ impl ProtoCore {
             "current_pair": pair_json(&c.current_pair),
             "local_locators": self.locators.iter().map(|a| json!({
                 "address": a.to_string(),
-                // RFC 5535 §7.2 / RFC 3972: how the peer verifies it.
-                "verification": if self.ulids.contains(a) && !self.has_key { "HBA" }
-                    else if self.ulids.contains(a) { "HBA/CGA" } else { "CGA" },
+                "verification": self.local_method(a),
             })).collect::<Vec<_>>(),
             "peer_locators": c.peer_locators.iter().map(|l| json!({
                 "address": l.addr.to_string(),
@@ -927,11 +983,23 @@ impl ProtocolCore for ProtoCore {
 
     fn local_locators(&mut self, now: Instant, locators: &[Ipv6Addr]) {
         self.now = now;
-        let mut usable: Vec<Ipv6Addr> = locators
-            .iter()
-            .copied()
-            .filter(|a| self.verifiable(a))
-            .collect();
+        let (mut usable, mut unverifiable): (Vec<Ipv6Addr>, Vec<Ipv6Addr>) =
+            locators.iter().partition(|a| self.verifiable(a));
+        unverifiable.sort();
+        unverifiable.dedup();
+        if unverifiable != self.unverifiable {
+            if !unverifiable.is_empty() {
+                // RFC 5535 §7.2: without a key only members of the HBA set can be
+                // advertised (e.g. a mobile node's care-of address on a visited prefix
+                // outside the set: MipShim6 needs a CGA-compatible set and its key).
+                tracing::warn!(
+                    addresses = ?unverifiable,
+                    "addresses not used as locators: not in the HBA set and no key signs \
+                     (identity.mode = \"cga\" with a CGA-compatible set and key_file)"
+                );
+            }
+            self.unverifiable = unverifiable;
+        }
         usable.sort();
         usable.dedup();
         if usable == self.locators {
@@ -1251,5 +1319,88 @@ mod tests {
         for d in [da, db] {
             std::fs::remove_dir_all(d).unwrap();
         }
+    }
+
+    /// A CGA-compatible HBA set over `2001:db8:<site>:1::/64` with `key`, as cga-tool's
+    /// JSON; returns its one address.
+    fn write_cga_compatible(dir: &Path, site: u16, key: &cga::PrivateKey) -> Ipv6Addr {
+        let mut p = [0u8; 8];
+        p[..2].copy_from_slice(&0x2001u16.to_be_bytes());
+        p[2..4].copy_from_slice(&0x0db8u16.to_be_bytes());
+        p[4..6].copy_from_slice(&site.to_be_bytes());
+        p[6..8].copy_from_slice(&1u16.to_be_bytes());
+        let set = cga::Generator::hba(&[p], Some(&key.public_key().unwrap()), cga::Sec::ZERO)
+            .unwrap()
+            .finish([3; 16]);
+        let (_, a, params) = set.members().remove(0);
+        let doc = json!({
+            "sec": 0,
+            "addresses": [{
+                "address": a.to_string(),
+                "params": params.iter().map(|b| format!("{b:02x}")).collect::<String>(),
+            }],
+        });
+        std::fs::write(dir.join("hba.json"), doc.to_string()).unwrap();
+        a
+    }
+
+    /// MipShim6 with care-of addresses outside the HBA set (issue 7): a CGA-compatible
+    /// set and its key (mode = "cga") advertise any address, a non-member with the CGA
+    /// method, and the peer's `cat` shows it verified by CGA; a key that is not the
+    /// parameters', or a pure HBA set, is refused at start.
+    #[test]
+    fn cga_compatible_identity_signs_locators_outside_the_set() {
+        let t0 = Instant::now();
+        let (da, db) = (tempdir("cga-a"), tempdir("cga-b"));
+        let key = cga::PrivateKey::generate(1024).unwrap();
+        key.save(&da.join("key.pem"), true).unwrap();
+        let ua = write_cga_compatible(&da, 0xa, &key);
+        let coa: Ipv6Addr = "2001:db8:ffff::1".parse().unwrap();
+        let mut config = Config::default();
+        config.identity.mode = IdentityMode::Cga;
+        config.identity.params_file = da.join("hba.json");
+        config.identity.key_file = da.join("key.pem");
+        let mut a = ProtoCore::from_config(&config, &[ua, coa], t0)
+            .unwrap()
+            .unwrap();
+        let (mut b, ba) = core(&db, 0xb, 2, t0);
+        let locs = a.command(t0, &Command::Locators).unwrap().json;
+        assert!(locs.to_string().contains("2001:db8:ffff::1"), "{locs}");
+        a.command(t0, &Command::Establish(ba[0])).unwrap();
+        for _ in 0..2 {
+            assert_eq!(deliver(&mut a, &mut b, t0), 1);
+            assert_eq!(deliver(&mut b, &mut a, t0), 1);
+        }
+        let method = |cat: &Value, list: &str, addr: Ipv6Addr| {
+            cat[0][list]
+                .as_array()
+                .unwrap()
+                .iter()
+                .find(|l| l["address"] == addr.to_string())
+                .map(|l| l["verification"].clone())
+        };
+        let cat_a = a.command(t0, &Command::Cat(Target::All)).unwrap().json;
+        assert_eq!(method(&cat_a, "local_locators", ua), Some(json!("HBA")));
+        assert_eq!(method(&cat_a, "local_locators", coa), Some(json!("CGA")));
+        let cat_b = b.command(t0, &Command::Cat(Target::All)).unwrap().json;
+        assert_eq!(cat_b[0]["state"], "ESTABLISHED", "{cat_b}");
+        assert_eq!(method(&cat_b, "peer_locators", coa), Some(json!("CGA")));
+        assert_eq!(b.stats_json()["drops"]["bad-signature"].as_u64(), Some(0));
+
+        // Another key than the parameters': refused, its signatures would not verify.
+        cga::PrivateKey::generate(1024)
+            .unwrap()
+            .save(&da.join("other.pem"), true)
+            .unwrap();
+        config.identity.key_file = da.join("other.pem");
+        let e = ProtoCore::from_config(&config, &[], t0).unwrap_err();
+        assert!(e.to_string().contains("not the key"), "{e}");
+        // A pure HBA set has no key to sign with.
+        write_identity(&da, 0xa, 1);
+        config.identity.key_file = da.join("key.pem");
+        let e = ProtoCore::from_config(&config, &[], t0).unwrap_err();
+        assert!(e.to_string().contains("pure HBA set"), "{e}");
+        std::fs::remove_dir_all(da).unwrap();
+        std::fs::remove_dir_all(db).unwrap();
     }
 }

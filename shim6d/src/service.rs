@@ -206,6 +206,17 @@ pub async fn run(
     // MipShim6 (issue 7): its own TUN, routes and sockets (crate::mip); a role that
     // cannot start stops the daemon here. Dropped on a later setup failure, its device
     // goes with its routes and addresses; a rule left behind is replaced at next start.
+    // `cga_care_of`: the care-of CGAs carry the identity's key (RFC 5533 §7.2); the
+    // driver forms them, the locator set keeps only them on the care-of interfaces.
+    let care_of_cgas =
+        if config.mip6.role == crate::mip::Role::MobileNode && config.mip6.cga_care_of {
+            Some(
+                crate::mip::CareOfCgas::load(&config.identity.key_file)
+                    .map_err(crate::mip::driver::Error::CareOfKey)?,
+            )
+        } else {
+            None
+        };
     let mip_driver = if config.mip6.role == crate::mip::Role::None {
         None
     } else {
@@ -214,6 +225,7 @@ pub async fn run(
                 &config.mip6,
                 config.routing.fwmark,
                 &config.tun.name,
+                care_of_cgas.clone(),
             )
             .await?,
         )
@@ -336,6 +348,7 @@ pub async fn run(
         path_mtu,
         mptcp,
         mip,
+        care_of_cgas,
     };
     let result = daemon
         .main_loop(&handle, &tun, &rx, &icmp, &tx, req_rx, reload, shutdown)
@@ -399,6 +412,8 @@ struct Daemon {
     mptcp: Option<crate::mptcp::driver::Handle>,
     /// The MipShim6 driver (`[mip6] role`).
     mip: Option<crate::mip::driver::Handle6>,
+    /// `[mip6] cga_care_of`: on the care-of interfaces only these CGAs are locators.
+    care_of_cgas: Option<crate::mip::CareOfCgas>,
 }
 
 impl Daemon {
@@ -894,10 +909,21 @@ impl Daemon {
                 })
                 .collect();
         }
+        // `[mip6] cga_care_of`: a visited network's own address only brings its prefix;
+        // the CGA the driver forms there is the locator (signed, RFC 5533 §7.2).
+        let mip6 = &self.config.mip6;
+        let care_of_only = |name: &str, a: Ipv6Addr| {
+            self.care_of_cgas.as_ref().is_none_or(|c| {
+                name == mip6.tun
+                    || (!mip6.care_of_interfaces.is_empty()
+                        && !mip6.care_of_interfaces.iter().any(|i| i == name))
+                    || c.is_ours(a)
+            })
+        };
         m.available_addresses()
             .filter_map(|a| {
                 let (name, running) = names.get(&a.index)?;
-                allowed(name).then(|| LocatorView {
+                (allowed(name) && care_of_only(name, a.address)).then(|| LocatorView {
                     address: a.address,
                     interface: (*name).to_owned(),
                     usable: *running,

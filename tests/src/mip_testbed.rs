@@ -244,8 +244,9 @@ pub fn daemon(
     daemon_with(shim6d, ns, dir, name, "", sections)
 }
 
-/// [`daemon`] with extra `[identity]` keys (`ulids = [...]`); the HBA file is
-/// `dir/name/hba.json` (none there: no Shim6 core).
+/// [`daemon`] with extra `[identity]` keys (`ulids = [...]`, or `mode = "cga"` and
+/// `key_file` for a [`cga_compatible_set`]); the HBA file is `dir/name/hba.json` (none
+/// there: no Shim6 core).
 pub fn daemon_with(
     shim6d: &Path,
     ns: &Netns,
@@ -254,12 +255,55 @@ pub fn daemon_with(
     identity: &str,
     sections: &str,
 ) -> io::Result<Daemon> {
+    let mode = if identity.contains("mode =") {
+        ""
+    } else {
+        "mode = \"hba\"\n"
+    };
     let config = format!(
         "# written by shim6_tests::mip_testbed for {name}\n\
-         [identity]\nmode = \"hba\"\nparams_file = \"hba.json\"\n{identity}\n\
+         [identity]\n{mode}params_file = \"hba.json\"\n{identity}\n\
          [trigger]\nmode = \"manual\"\n\
          [control]\nlisten = \"\"\nunix_socket = \"ctl.sock\"\n\
          [log]\nlevel = \"info,shim6d=debug\"\n{sections}"
     );
     Daemon::launch(shim6d, ns, dir.join(name), &config)
+}
+
+/// A CGA-compatible HBA set (RFC 5535 §5, Multi-Prefix P = 1, Sec 0) over `prefixes`
+/// with a new 1024-bit RSA key, written as `cga-tool generate --sec 0 --hba-compat
+/// --key-out KEY --format json` does: the parameters to `out`, the key (PEM) to `key`.
+/// Its members, one per prefix in order. A daemon using it has `[identity] mode =
+/// "cga"` and `key_file = KEY`: a locator outside the set is advertised with the CGA
+/// method, covered by a CGA Signature (RFC 5533 §5.15.5, §7.2).
+pub fn cga_compatible_set(
+    prefixes: &[Ipv6Addr],
+    out: &Path,
+    key: &Path,
+) -> io::Result<Vec<Ipv6Addr>> {
+    let private = cga::PrivateKey::generate(1024).map_err(io::Error::other)?;
+    let public = private.public_key().map_err(io::Error::other)?;
+    let pfx: Vec<[u8; 8]> = prefixes
+        .iter()
+        .map(|p| {
+            let mut b = [0u8; 8];
+            b.copy_from_slice(&p.octets()[..8]);
+            b
+        })
+        .collect();
+    let g = cga::Generator::hba(&pfx, Some(&public), cga::Sec::ZERO)
+        .map_err(|e| io::Error::other(format!("CGA-compatible HBA set: {e}")))?;
+    // Sec 0: any modifier will do (RFC 3972 §4 step 3 has nothing to search).
+    let set = g.finish(cga::generate::random_modifier().map_err(io::Error::other)?);
+    let members = set.members();
+    let doc = serde_json::json!({
+        "sec": 0,
+        "addresses": members.iter().map(|(_, a, params)| serde_json::json!({
+            "address": a.to_string(),
+            "params": params.iter().map(|b| format!("{b:02x}")).collect::<String>(),
+        })).collect::<Vec<_>>(),
+    });
+    std::fs::write(out, doc.to_string())?;
+    private.save(key, true).map_err(io::Error::other)?;
+    Ok(members.iter().map(|m| m.1).collect())
 }

@@ -587,6 +587,76 @@ fn forged_update_request_is_rejected_and_retransmitted() {
     assert!(t.sent(A, MessageType::UpdateRequest) >= 3);
 }
 
+/// MipShim6 with care-of addresses outside the HBA set (issue 7): a CGA-compatible HBA
+/// set (RFC 5535 §5) advertises a locator on a prefix it does not list with the CGA
+/// method (RFC 5533 §7.2); the Update Request's CGA Signature covers it (RFC 5533
+/// §5.15.5, §10.1). A list whose signature does not verify is refused as a whole, the
+/// peer's state untouched; the retransmission, signed correctly, is taken with the new
+/// locator marked CGA and the set's members still HBA.
+#[test]
+fn cga_compatible_hba_non_member_locator_needs_a_good_signature() {
+    use shim6_wire::shim6::locator::VerificationMethod;
+    use std::net::Ipv6Addr;
+    let mut t = Two::with(Kind::CgaHba, Kind::Hba, 2, config(1), config(2));
+    t.establish();
+    assert_eq!(t.state(B), Some(State::Established));
+    let before = t.info(B).peer_locators.clone();
+    assert!(
+        before
+            .iter()
+            .all(|l| matches!(l.method, None | Some(VerificationMethod::Hba))),
+        "{before:?}"
+    );
+    let mut tampered = 0;
+    t.net.alter = Some(Box::new(move |f, p| {
+        if f.message_type == MessageType::UpdateRequest && tampered < 1 {
+            tampered += 1;
+            rewrite_message(p, |m| {
+                if let Message::UpdateRequest(u) = m {
+                    for o in &mut u.options {
+                        if let OptionRepr::CgaSignature(s) = o {
+                            let last = s.len() - 1;
+                            s[last] ^= 0x80;
+                        }
+                    }
+                }
+            });
+        }
+        true
+    }));
+    let signed = t.ep(A).signatures_made();
+    // A care-of address on a prefix the set does not list.
+    let coa = identity::addr(&identity::prefix(1, 9), 0x99);
+    let mut locs: Vec<_> = t.la.iter().map(|a| reap::Locator::new(*a)).collect();
+    locs.push(reap::Locator::new(coa));
+    t.net.hosts[A].addresses.push(coa);
+    let now = t.net.now();
+    t.ep(A).handle_local_locators(now, &locs).unwrap();
+    assert_eq!(
+        t.ep(A).signatures_made(),
+        signed + 1,
+        "the new list is signed"
+    );
+    t.net.drain(A);
+    t.net.run_for(Duration::from_secs(2));
+    assert_eq!(t.ep(B).stats().drops(DropReason::BadSignature), 1);
+    assert_eq!(
+        t.info(B).peer_locators,
+        before,
+        "a refused list changes nothing"
+    );
+    t.net.run_for(Duration::from_secs(30));
+    let after = t.info(B).peer_locators;
+    let method = |a: Ipv6Addr| after.iter().find(|l| l.addr == a).map(|l| l.method);
+    assert_eq!(
+        method(coa),
+        Some(Some(VerificationMethod::Cga)),
+        "{after:?}"
+    );
+    assert_eq!(method(t.la[1]), Some(Some(VerificationMethod::Hba)));
+    assert_eq!(t.ep(B).stats().drops(DropReason::BadSignature), 1);
+}
+
 #[test]
 fn update_with_preferences_of_wrong_generation_gets_error_3() {
     let mut t = Two::new(Kind::Hba, 2);

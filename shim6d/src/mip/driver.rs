@@ -11,6 +11,8 @@
 //! - **mobile node**: the home addresses on the device (`/128`, `nodad`), a default
 //!   route through the device in `[mip6] table`, and a rule `from HOA lookup TABLE` per
 //!   home address (removed at the end), plus an address monitor for care-of addresses;
+//!   with `[mip6] cga_care_of`, the care-of CGAs on the visited interfaces (deleted when
+//!   their network goes and at the end);
 //! - a raw `AF_INET6` socket for protocol 41 (IPv6-in-IPv6, RFC 2473) with
 //!   `IPV6_RECVPKTINFO`: Linux hands over the datagram without its outer header, which
 //!   is rebuilt from the source and the `IPV6_PKTINFO` destination
@@ -56,7 +58,7 @@ use xfrm_sys::{
 };
 
 use super::{
-    Mip6Config, Role,
+    CareOfCgas, Mip6Config, Role,
     report::{self, IoStats},
 };
 use crate::{control::Reply, sys};
@@ -94,6 +96,9 @@ pub enum Error {
         /// Cause.
         source: xfrm_sys::Error,
     },
+    /// `cga_care_of`: the identity's key could not be read.
+    #[error("[mip6] cga_care_of: {0}")]
+    CareOfKey(String),
     /// A socket could not be opened or configured.
     #[error("[mip6]: {op}: {source}")]
     Socket {
@@ -161,6 +166,10 @@ pub struct Driver {
     handle_tx: mpsc::UnboundedSender<Input>,
     io: IoStats,
     history: VecDeque<(u64, String)>,
+    /// `[mip6] cga_care_of`: the parameter set of the care-of CGAs.
+    care_of_cgas: Option<CareOfCgas>,
+    /// The care-of CGAs the driver added: (interface index, address).
+    formed: Vec<(u32, Ipv6Addr)>,
 }
 
 impl std::fmt::Debug for Driver {
@@ -197,8 +206,16 @@ fn addrs_of(p: &[u8]) -> Option<(Ipv6Addr, Ipv6Addr)> {
 
 impl Driver {
     /// Sets the role up (module docs, "What it owns"). `fwmark` is `[routing] fwmark`,
-    /// `shim6_tun` the Shim6 device (never a source of care-of addresses).
-    pub async fn start(config: &Mip6Config, fwmark: u32, shim6_tun: &str) -> Result<Self, Error> {
+    /// `shim6_tun` the Shim6 device (never a source of care-of addresses);
+    /// `care_of_cgas` (mobile node, `[mip6] cga_care_of`) makes the driver form its
+    /// care-of addresses ([`CareOfCgas`], `crate::mip` docs "Care-of addresses outside
+    /// the HBA set").
+    pub async fn start(
+        config: &Mip6Config,
+        fwmark: u32,
+        shim6_tun: &str,
+        care_of_cgas: Option<CareOfCgas>,
+    ) -> Result<Self, Error> {
         let now = Instant::now();
         let core = match config.role {
             Role::None => return Err(Error::Config("role = \"none\": nothing to run")),
@@ -339,6 +356,11 @@ impl Driver {
             handle_tx,
             io: IoStats::default(),
             history: VecDeque::new(),
+            care_of_cgas: match config.role {
+                Role::MobileNode => care_of_cgas,
+                _ => None,
+            },
+            formed: Vec::new(),
         })
     }
 
@@ -359,6 +381,7 @@ impl Driver {
         let mtu = self.config.mtu as usize;
         let mut tun_buf = vec![0u8; OUTER + mtu + OUTER];
         let mut rx_buf = vec![0u8; OUTER + 65536];
+        self.form_care_of_cgas().await;
         self.sync_care_of(Instant::now());
         self.drain().await;
         loop {
@@ -409,7 +432,14 @@ impl Driver {
                     }
                 }
                 ev = monitor => match ev {
-                    Ok(_) => self.sync_care_of(Instant::now()),
+                    Ok(ev) => {
+                        // A care-of CGA deleted from outside is formed again.
+                        if let xfrm_sys::Event::AddressRemoved(a) = &ev {
+                            self.formed.retain(|f| *f != (a.index, a.address));
+                        }
+                        self.form_care_of_cgas().await;
+                        self.sync_care_of(Instant::now());
+                    }
                     Err(e) => {
                         tracing::warn!(error = %e, "[mip6] address monitor");
                         tokio::time::sleep(Duration::from_millis(100)).await;
@@ -433,6 +463,13 @@ impl Driver {
             self.drain().await;
         }
         self.deregister(&rx, &mut rx_buf).await;
+        // The care-of CGAs live on the visited interfaces, not on the device: they go
+        // explicitly.
+        for (index, a) in std::mem::take(&mut self.formed) {
+            if let Err(e) = self.handle.delete_address(index, a, 64).await {
+                tracing::warn!(error = %e, address = %a, "[mip6] delete care-of CGA");
+            }
+        }
         for rule in &self.rules {
             if let Err(e) = self.handle.delete_rule(rule).await {
                 tracing::warn!(error = %e, rule = rule.describe(), "[mip6] delete rule");
@@ -507,6 +544,20 @@ impl Driver {
             (Which::Bul, Core::Mn(m)) => {
                 let (text, mut json) = report::bul(m, &self.io, now);
                 json["events"] = history();
+                if let Some(c) = &self.care_of_cgas {
+                    json["care_of_cgas"] = self
+                        .formed
+                        .iter()
+                        .map(|(index, a)| {
+                            serde_json::json!({
+                                "address": a.to_string(),
+                                "ifindex": index,
+                                "params": c.params_on(*a).iter()
+                                    .map(|b| format!("{b:02x}")).collect::<String>(),
+                            })
+                        })
+                        .collect();
+                }
                 Ok(Reply::new(text, json))
             }
             (Which::Bindings, Core::Mn(_)) => {
@@ -650,16 +701,13 @@ impl Driver {
         }
     }
 
-    /// Mobile node: the care-of addresses are the available global addresses of the
-    /// running interfaces (not `lo`, not the TUNs; only `care_of_interfaces` when set).
-    /// New ones first (the newest becomes primary and the homes re-register with it,
-    /// RFC 6275 §11.5.4), then the gone ones.
-    fn sync_care_of(&mut self, now: Instant) {
-        let (Core::Mn(mn), Some(m)) = (&mut self.core, self.monitor.as_ref()) else {
-            return;
+    /// Mobile node: the running interfaces that give care-of addresses (not `lo`, not
+    /// the TUNs; only `care_of_interfaces` when set).
+    fn care_of_links(&self) -> Vec<u32> {
+        let Some(m) = self.monitor.as_ref() else {
+            return Vec::new();
         };
-        let running: Vec<u32> = m
-            .links()
+        m.links()
             .filter(|l| {
                 l.is_running()
                     && l.name != "lo"
@@ -670,7 +718,84 @@ impl Driver {
                         || self.config.care_of_interfaces.contains(&l.name))
             })
             .map(|l| l.index)
+            .collect()
+    }
+
+    /// `[mip6] cga_care_of` (issue 7: "new CGA addresses for new prefixes"): each `/64`
+    /// with an available global address of the network's own (not one of our CGAs, not
+    /// a home address) on a care-of interface gets the CGA of [`CareOfCgas`], added
+    /// `nodad` (a Sec 0 CGA is 59 hash bits: RFC 3972 §4 step 8's collision handling is
+    /// left to the unlikely case) and `noprefixroute` (the network's address already
+    /// brings the on-link route); a CGA whose prefix no longer has such an address (the
+    /// node left that network) is deleted.
+    async fn form_care_of_cgas(&mut self) {
+        let Some(cgas) = self.care_of_cgas.clone() else {
+            return;
+        };
+        let links = self.care_of_links();
+        let (Core::Mn(mn), Some(m)) = (&self.core, self.monitor.as_ref()) else {
+            return;
+        };
+        let homes: Vec<Ipv6Addr> = mn
+            .binding_update_list()
+            .iter()
+            .map(|e| e.home.home_address)
             .collect();
+        // (interface, the CGA due on the prefix of a network's address there).
+        let mut due: Vec<(u32, Ipv6Addr)> = m
+            .available_addresses()
+            .filter(|a| {
+                links.contains(&a.index)
+                    && xfrm_sys::address::is_global_unicast_or_ula(a.address)
+                    && !homes.contains(&a.address)
+                    && !cgas.is_ours(a.address)
+            })
+            .map(|a| (a.index, cgas.address_on(a.address)))
+            .collect();
+        due.sort();
+        due.dedup();
+        let gone: Vec<(u32, Ipv6Addr)> = self
+            .formed
+            .iter()
+            .filter(|f| !due.contains(f))
+            .copied()
+            .collect();
+        for (index, a) in gone {
+            self.formed.retain(|f| *f != (index, a));
+            match self.handle.delete_address(index, a, 64).await {
+                Ok(()) => {
+                    tracing::info!(address = %a, "[mip6] care-of CGA removed: its network is gone");
+                }
+                Err(e) => tracing::debug!(error = %e, address = %a, "[mip6] delete care-of CGA"),
+            }
+        }
+        for (index, a) in due {
+            if self.formed.contains(&(index, a)) {
+                continue;
+            }
+            let req = AddressRequest::new(index, a, 64).nodad().noprefixroute();
+            match self.handle.add_address(&req).await {
+                Ok(()) => {
+                    tracing::info!(address = %a, ifindex = index, "[mip6] care-of CGA formed (RFC 3972 §4)");
+                    self.formed.push((index, a));
+                }
+                // Already there (added in an earlier turn whose event is still queued):
+                // ours all the same.
+                Err(e) if e.is_already_exists() => self.formed.push((index, a)),
+                Err(e) => tracing::warn!(error = %e, address = %a, "[mip6] add care-of CGA"),
+            }
+        }
+    }
+
+    /// Mobile node: the care-of addresses are the available global addresses of the
+    /// running interfaces (not `lo`, not the TUNs; only `care_of_interfaces` when set).
+    /// New ones first (the newest becomes primary and the homes re-register with it,
+    /// RFC 6275 §11.5.4), then the gone ones.
+    fn sync_care_of(&mut self, now: Instant) {
+        let running = self.care_of_links();
+        let (Core::Mn(mn), Some(m)) = (&mut self.core, self.monitor.as_ref()) else {
+            return;
+        };
         let homes: Vec<Ipv6Addr> = mn
             .binding_update_list()
             .iter()
@@ -682,6 +807,12 @@ impl Driver {
                 running.contains(&a.index)
                     && xfrm_sys::address::is_global_unicast_or_ula(a.address)
                     && !homes.contains(&a.address)
+                    // With `cga_care_of`, the network's own addresses only bring the
+                    // prefix: the CGA formed on it is the care-of address.
+                    && self
+                        .care_of_cgas
+                        .as_ref()
+                        .is_none_or(|c| c.is_ours(a.address))
             })
             .map(|a| a.address)
             .collect();

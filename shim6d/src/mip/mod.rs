@@ -58,6 +58,27 @@
 //!   flushes the routes sockets cached after adding the peer's route
 //!   (`Plumbing::flush_route_caches`).
 //!
+//! # Care-of addresses outside the HBA set (issue 7: "new CGA addresses for new prefixes")
+//!
+//! A care-of address is a Shim6 locator only if the correspondent can bind it to the
+//! home address (RFC 5533 §7.2): as a member of the HBA set (RFC 5535 §7.2: the visited
+//! prefixes known in advance), or, whatever its prefix, by the CGA Signature over the
+//! locator list. The second needs an identity with a real key: a CGA-compatible HBA
+//! set over the home prefixes (`cga-tool generate --hba-compat --key KEY`, Multi-Prefix
+//! P = 1, RFC 5535 §5) with `[identity] mode = "cga"` and `key_file = KEY` (the daemon
+//! refuses a key that is not the parameters', `crate::proto_core`). The home address
+//! is then bound by HBA, a care-of address on an unknown prefix goes out with method
+//! CGA: signed in I2/R2, and on movement in the Update Request (RFC 5533 §10.1), the
+//! signature made once per new list (`shim6_proto::LocalIdentity::set_locators`).
+//!
+//! With `[mip6] cga_care_of = true` the care-of addresses are moreover CGAs the daemon
+//! forms ([`CareOfCgas`]): on each `/64` of a visited network's own address the driver
+//! adds the CGA of the identity's public key (`nodad`, `noprefixroute`) and registers
+//! it; the network's own address is neither care-of address nor Shim6 locator (the
+//! service loop's locator set keeps only the CGAs on the care-of interfaces); when the
+//! network's address goes, so does the CGA. `bul --json` lists them with their
+//! parameters (`care_of_cgas`).
+//!
 //! This differs from the `mip6` crate's wiring notes in one way: the `MnEvent`s are
 //! logged and shown by `bul`, not turned into locator sets; the address monitor and the
 //! hint give the same sets (a home address whose home agent fails stays a locator and
@@ -168,6 +189,11 @@ pub struct Mip6Config {
     /// care-of address pair it has probed (route optimisation); `false` keeps contexts on
     /// the home agent's tunnel.
     pub route_optimisation: bool,
+    /// Mobile node with a signing Shim6 identity (`[identity] mode = "cga"`): on each
+    /// visited `/64` the driver forms a CGA of the identity's key ([`CareOfCgas`]),
+    /// adds it to the interface and uses it, and only it, as that network's care-of
+    /// address and Shim6 locator (issue 7: "new CGA addresses for new prefixes").
+    pub cga_care_of: bool,
 }
 
 /// The home addresses the Shim6 core must not use as locators (a mobile node with
@@ -200,8 +226,73 @@ impl Default for Mip6Config {
             unreachable_after: 3,
             care_of_interfaces: Vec::new(),
             route_optimisation: true,
+            cga_care_of: false,
         }
     }
+}
+
+/// `[mip6] cga_care_of`: the care-of addresses a mobile node forms, one CGA (RFC 3972
+/// §4) per visited `/64` prefix, all from one parameter set — the Shim6 identity's
+/// public key, Sec 0, a modifier drawn at start, no extension — so that only the Subnet
+/// Prefix differs between them and whether an address is one of them is a hash away
+/// ([`CareOfCgas::is_ours`]): the driver forms them, the service loop keeps only them
+/// as locators on the care-of interfaces.
+///
+/// Sec 0 because nothing here leans on the address–key binding's strength: Shim6 binds
+/// a care-of locator to the ULID by the CGA Signature over the locator list (RFC 5533
+/// §7.2, §5.15.5), not by the locator being a CGA; the CGA property serves protocols
+/// that do check it (SEND, RFC 3971) at no search cost (RFC 3972 §4 step 3 is empty at
+/// Sec 0).
+#[derive(Clone, Debug)]
+pub struct CareOfCgas {
+    set: cga::AddressSet,
+}
+
+impl CareOfCgas {
+    /// The parameter set for `key` with a fresh random modifier.
+    ///
+    /// # Errors
+    /// The OS random source failed.
+    pub fn new(key: &cga::PublicKey) -> Result<Self, String> {
+        let modifier =
+            cga::generate::random_modifier().map_err(|e| format!("CGA modifier: {e}"))?;
+        Ok(Self {
+            set: cga::Generator::cga(key, cga::Sec::ZERO).finish(modifier),
+        })
+    }
+
+    /// The public key of `identity.key_file` (the Shim6 identity's: RFC 5533 §7.2 needs
+    /// the locators signed by the ULID's key, so the CGAs carry the same one).
+    ///
+    /// # Errors
+    /// The key does not load.
+    pub fn load(key_file: &std::path::Path) -> Result<Self, String> {
+        let key = cga::PrivateKey::load(key_file)
+            .and_then(|k| k.public_key())
+            .map_err(|e| format!("identity.key_file {}: {e}", key_file.display()))?;
+        Self::new(&key)
+    }
+
+    /// The CGA on the `/64` of `a` (RFC 3972 §4 steps 5–7).
+    pub fn address_on(&self, a: Ipv6Addr) -> Ipv6Addr {
+        self.set.address(&prefix64(a))
+    }
+
+    /// Its CGA Parameters (RFC 3972 §4 step 9), what a verifier needs.
+    pub fn params_on(&self, a: Ipv6Addr) -> Vec<u8> {
+        self.set.params(&prefix64(a)).to_bytes()
+    }
+
+    /// Whether `a` is the CGA of its own `/64`.
+    pub fn is_ours(&self, a: Ipv6Addr) -> bool {
+        self.address_on(a) == a
+    }
+}
+
+fn prefix64(a: Ipv6Addr) -> [u8; 8] {
+    let mut p = [0u8; 8];
+    p.copy_from_slice(&a.octets()[..8]);
+    p
 }
 
 /// The Shim6 TUN's MTU on a mobile node: a packet the Shim6 core sends from a home
@@ -321,6 +412,29 @@ mod tests {
         assert_eq!(shim6_tun_mtu(&c, 1300), 1300);
         c.mtu = 1280;
         assert_eq!(shim6_tun_mtu(&c, 1492), 1280);
+    }
+
+    #[test]
+    fn care_of_cgas_verify_and_are_recognised() {
+        let key = cga::PrivateKey::generate(1024)
+            .unwrap()
+            .public_key()
+            .unwrap();
+        let c = CareOfCgas::new(&key).unwrap();
+        let base: Ipv6Addr = "2001:db8:a2::1".parse().unwrap();
+        let coa = c.address_on(base);
+        assert_eq!(coa.octets()[..8], base.octets()[..8], "same /64");
+        assert_ne!(coa, base);
+        assert!(c.is_ours(coa) && !c.is_ours(base));
+        let v = cga::verify(&coa, &c.params_on(coa)).unwrap();
+        assert_eq!(v.kind, cga::AddressKind::Cga);
+        // Another prefix, another address, same parameters but the Subnet Prefix.
+        let other = c.address_on("2001:db8:a1::1".parse().unwrap());
+        assert_ne!(other.octets()[8..], coa.octets()[8..]);
+        assert!(cga::verify(&other, &c.params_on(other)).is_ok());
+        assert!(cga::verify(&other, &c.params_on(coa)).is_err());
+        // A second start draws another modifier.
+        assert_ne!(CareOfCgas::new(&key).unwrap().address_on(base), coa);
     }
 
     #[test]
