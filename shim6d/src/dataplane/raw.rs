@@ -31,6 +31,9 @@ pub use crate::sys::RecvInfo as RecvMeta;
 /// IANA protocol number of Shim6 (RFC 5533 §17).
 pub const IPPROTO_SHIM6: i32 = shim6_wire::shim6::IP_PROTO_SHIM6 as i32;
 
+/// Receive buffer asked for on the raw receive sockets, octets.
+pub const RECV_BUFFER: i32 = 8 << 20;
+
 /// The receiving socket for protocol 140.
 #[derive(Debug)]
 pub struct RawRecv {
@@ -77,6 +80,16 @@ impl RawRecv {
                     source,
                 }
             })?;
+        }
+        // Room for bursts while the loop is busy elsewhere: a peer's TCP window arrives
+        // as back-to-back datagrams, and with the default (≈ 200 KB, ≈ 140 full-size
+        // datagrams) the kernel drops the tail of a burst, which TCP takes for
+        // congestion. SO_RCVBUFFORCE (CAP_NET_ADMIN) passes net.core.rmem_max; without
+        // it SO_RCVBUF gets what rmem_max allows. Best effort.
+        if sys::set_int(&fd, libc::SOL_SOCKET, libc::SO_RCVBUFFORCE, RECV_BUFFER).is_err()
+            && let Err(e) = sys::set_int(&fd, libc::SOL_SOCKET, libc::SO_RCVBUF, RECV_BUFFER)
+        {
+            tracing::debug!(error = %e, "raw receive buffer left at its default");
         }
         let fd = sys::async_fd(fd, Interest::READABLE).map_err(|source| Error::RawOpen {
             what: "receive socket (register with the runtime)",
