@@ -447,3 +447,59 @@ pub fn send_ll(fd: &OwnedFd, head: &[u8], packet: &[u8], ifindex: u32) -> io::Re
         Ok(n as usize)
     }
 }
+
+/// One frame for [`send_ll_many`]: what goes in front (`virtio_net_hdr` and Ethernet
+/// header), the IPv6 packet, and the interface.
+pub type LlFrame<'a> = (&'a [u8], &'a [u8], u32);
+
+/// One non-blocking `sendmmsg` of up to [`MMSG_CHUNK`] frames on the packet socket, each
+/// gathered from its head and packet, each to its interface. Returns how many the
+/// kernel took, in order.
+pub fn send_ll_many(fd: &OwnedFd, frames: &[LlFrame<'_>]) -> io::Result<usize> {
+    let n = frames.len().min(MMSG_CHUNK);
+    if n == 0 {
+        return Ok(0);
+    }
+    // SAFETY (all three): plain C data; all-zero is a valid value.
+    let mut names: [libc::sockaddr_ll; MMSG_CHUNK] = unsafe { zeroed() };
+    let mut iovs: [[libc::iovec; 2]; MMSG_CHUNK] = unsafe { zeroed() };
+    let mut hdrs: [libc::mmsghdr; MMSG_CHUNK] = unsafe { zeroed() };
+    for (i, (head, packet, ifindex)) in frames.iter().take(n).enumerate() {
+        names[i].sll_family = libc::AF_PACKET as u16;
+        // RFC 2464 §3: EtherType 0x86DD.
+        names[i].sll_protocol = (libc::ETH_P_IPV6 as u16).to_be();
+        names[i].sll_ifindex = i32::try_from(*ifindex)
+            .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "interface index"))?;
+        iovs[i] = [
+            libc::iovec {
+                iov_base: head.as_ptr().cast_mut().cast(),
+                iov_len: head.len(),
+            },
+            libc::iovec {
+                iov_base: packet.as_ptr().cast_mut().cast(),
+                iov_len: packet.len(),
+            },
+        ];
+        let m = &mut hdrs[i].msg_hdr;
+        m.msg_name = (&raw mut names[i]).cast();
+        m.msg_namelen = size_of::<libc::sockaddr_ll>() as libc::socklen_t;
+        m.msg_iov = iovs[i].as_mut_ptr();
+        m.msg_iovlen = 2;
+    }
+    // SAFETY: the first `n` headers point at live locals (`names`, `iovs`) and, through
+    // the iovecs, at the frames' buffers, borrowed for the call; the kernel only reads
+    // those (the mutable pointers are never written through) and writes only `msg_len`.
+    let sent = unsafe {
+        libc::sendmmsg(
+            fd.as_raw_fd(),
+            hdrs.as_mut_ptr(),
+            n as libc::c_uint,
+            libc::MSG_DONTWAIT,
+        )
+    };
+    if sent < 0 {
+        Err(io::Error::last_os_error())
+    } else {
+        Ok((sent as usize).min(n))
+    }
+}

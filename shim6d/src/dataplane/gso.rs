@@ -1,9 +1,11 @@
-//! GSO egress: a TCP super-segment read from an offload TUN whose packets all pass the
-//! core unchanged (a context on its ULID pair, or no context) leaves as one
+//! Link-layer egress. A TCP super-segment read from an offload TUN whose packets all
+//! pass the core unchanged (a context on its ULID pair, or no context) leaves as one
 //! `AF_PACKET` frame with its `virtio_net_hdr`, so the kernel below carries it as one
 //! 64 KB buffer (segmented by the device, or not at all over veths), as it does for
 //! a socket's own traffic, instead of ≈ 45 packets each routed, filtered and
-//! delivered on its own.
+//! delivered on its own. Every other packet of a batch (rewritten, or single) leaves
+//! through the same socket with `sendmmsg`, which spares it the IPv6 output path's
+//! per-packet route lookup (with policy rules) and netfilter hooks.
 //!
 //! A packet socket bypasses the IPv6 output path, so the daemon does what that path
 //! would: the route (`RTM_GETROUTE` for the packet's source, destination and the
@@ -75,6 +77,8 @@ pub struct NextHop {
 
 /// Length of an Ethernet header (RFC 2464 §3: destination, source, `EtherType`).
 const ETH_HLEN: usize = 14;
+/// What goes in front of an IPv6 packet on the packet socket.
+const HEAD_LEN: usize = tun_rs::VIRTIO_NET_HDR_LEN + ETH_HLEN;
 
 #[derive(Debug)]
 struct Cached {
@@ -91,8 +95,10 @@ pub struct GsoSend {
     mark: u32,
     cache: HashMap<(Ipv6Addr, Ipv6Addr), Cached>,
     buf: Vec<u8>,
-    /// Super-segments sent, and the packets in them.
+    /// Super-segments sent whole.
     pub frames: u64,
+    /// Single packets sent through the packet socket.
+    pub packets: u64,
 }
 
 impl GsoSend {
@@ -112,6 +118,7 @@ impl GsoSend {
             cache: HashMap::new(),
             buf: Vec::with_capacity(8192),
             frames: 0,
+            packets: 0,
         })
     }
 
@@ -139,6 +146,64 @@ impl GsoSend {
                 false
             }
         }
+    }
+
+    /// Sends the complete packets `packets` (checksums done; `virtio_net_hdr` of a
+    /// single packet) through the packet socket where a next hop resolves; returns the
+    /// indices of those that did not leave this way, in order, for the raw socket.
+    pub fn send_packets(&mut self, packets: &[&[u8]], now: Instant) -> Vec<usize> {
+        let mut rest = Vec::new();
+        let mut heads: Vec<[u8; HEAD_LEN]> = Vec::with_capacity(packets.len());
+        let mut ll: Vec<(usize, u32)> = Vec::with_capacity(packets.len());
+        for (i, p) in packets.iter().enumerate() {
+            let hop = match (p.get(8..24), p.get(24..40)) {
+                (Some(s), Some(d)) => {
+                    let (Ok(s), Ok(d)) = (<[u8; 16]>::try_from(s), <[u8; 16]>::try_from(d)) else {
+                        rest.push(i);
+                        continue;
+                    };
+                    self.next_hop(Ipv6Addr::from(s), Ipv6Addr::from(d), now)
+                }
+                _ => None,
+            };
+            match hop {
+                Some(h) => {
+                    // A zero virtio header: one packet, checksums complete.
+                    let mut head = [0u8; HEAD_LEN];
+                    eth_header(&mut head[tun_rs::VIRTIO_NET_HDR_LEN..], &h);
+                    heads.push(head);
+                    ll.push((i, h.ifindex));
+                }
+                None => rest.push(i),
+            }
+        }
+        let frames: Vec<sys::LlFrame<'_>> = ll
+            .iter()
+            .zip(&heads)
+            .map(|(&(i, ifindex), head)| (&head[..], packets[i], ifindex))
+            .collect();
+        let mut next = 0;
+        while next < frames.len() {
+            match sys::send_ll_many(&self.fd, &frames[next..]) {
+                Ok(n) if n > 0 => {
+                    self.packets += n as u64;
+                    next += n;
+                }
+                // Refused (too big for the link, interface gone, buffer full): this one
+                // and what follows take the raw socket, and next hops are asked again.
+                Ok(_) => break,
+                Err(e) => {
+                    if e.kind() != io::ErrorKind::WouldBlock {
+                        tracing::debug!(error = %e, "packet socket send failed; raw socket instead");
+                        self.cache.clear();
+                    }
+                    break;
+                }
+            }
+        }
+        rest.extend(ll[next..].iter().map(|&(i, _)| i));
+        rest.sort_unstable();
+        rest
     }
 
     fn next_hop(&mut self, src: Ipv6Addr, dst: Ipv6Addr, now: Instant) -> Option<NextHop> {
@@ -309,19 +374,23 @@ fn parse_link(body: &[u8]) -> Option<[u8; 6]> {
 /// What goes in front of the IPv6 packet of `frame` (`virtio_net_hdr` and packet, as
 /// read from the TUN) on the packet socket: the virtio header with its offsets moved
 /// past the Ethernet header, then that header.
-fn frame_head(frame: &[u8], hop: &NextHop) -> Option<[u8; tun_rs::VIRTIO_NET_HDR_LEN + ETH_HLEN]> {
+fn frame_head(frame: &[u8], hop: &NextHop) -> Option<[u8; HEAD_LEN]> {
     let vnet = frame.get(..tun_rs::VIRTIO_NET_HDR_LEN)?;
     let mut hdr = tun_rs::VirtioNetHdr::decode(vnet).ok()?;
     // On a SOCK_RAW packet socket the offsets count from the link-layer header.
     hdr.csum_start = hdr.csum_start.checked_add(ETH_HLEN as u16)?;
     hdr.hdr_len = hdr.hdr_len.checked_add(ETH_HLEN as u16)?;
-    let mut head = [0u8; tun_rs::VIRTIO_NET_HDR_LEN + ETH_HLEN];
+    let mut head = [0u8; HEAD_LEN];
     hdr.encode(&mut head[..tun_rs::VIRTIO_NET_HDR_LEN]).ok()?;
-    let eth = &mut head[tun_rs::VIRTIO_NET_HDR_LEN..];
+    eth_header(&mut head[tun_rs::VIRTIO_NET_HDR_LEN..], hop);
+    Some(head)
+}
+
+/// The Ethernet header towards `hop` (RFC 2464 §3) into `eth` (14 octets).
+fn eth_header(eth: &mut [u8], hop: &NextHop) {
     eth[..6].copy_from_slice(&hop.mac);
     eth[6..12].copy_from_slice(&hop.own);
-    eth[12..].copy_from_slice(&(libc::ETH_P_IPV6 as u16).to_be_bytes());
-    Some(head)
+    eth[12..14].copy_from_slice(&(libc::ETH_P_IPV6 as u16).to_be_bytes());
 }
 
 /// Attributes after a fixed header of `fixed` octets: (type, data).

@@ -297,6 +297,26 @@ impl RawSend {
         packets: &[&[u8]],
         errors: &mut Vec<(usize, io::Error)>,
     ) -> usize {
+        // Through the packet socket where it can (`super::gso`); the rest, by index.
+        let rest: Vec<usize> = match &self.gso {
+            Some(g) => g
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .send_packets(packets, std::time::Instant::now()),
+            None => (0..packets.len()).collect(),
+        };
+        let by_packet_socket = packets.len() - rest.len();
+        if rest.is_empty() {
+            return by_packet_socket;
+        }
+        let owned: Vec<&[u8]>;
+        let packets: &[&[u8]] = if by_packet_socket == 0 {
+            packets
+        } else {
+            owned = rest.iter().map(|&i| packets[i]).collect();
+            &owned
+        };
+        let first_error = errors.len();
         let mut progress = SendProgress::default();
         while progress.next < packets.len() {
             let mut guard = match self.fd.writable().await {
@@ -313,7 +333,13 @@ impl RawSend {
                 Err(_would_block) => continue,
             }
         }
-        progress.sent
+        // Indices back into the caller's list.
+        if by_packet_socket > 0 {
+            for (i, _) in &mut errors[first_error..] {
+                *i = rest.get(*i).copied().unwrap_or(*i);
+            }
+        }
+        by_packet_socket + progress.sent
     }
 }
 
