@@ -145,6 +145,11 @@ pub struct Tun {
     /// the daemon reads 64 KB super-segments and splits them, and coalesces what it
     /// writes (`crate::dataplane::tun`, "Offload").
     pub offload: bool,
+    /// `packet_socket`: send data packets through an `AF_PACKET` socket to the next
+    /// hop the kernel's routing and neighbour tables give (with `offload`, unchanged
+    /// super-segments whole), bypassing the IPv6 output path's netfilter hooks; the raw
+    /// socket takes what cannot go that way (`crate::dataplane::gso`).
+    pub packet_socket: bool,
 }
 
 /// `[resend]`: re-send on the new path, after a REAP switch, the TCP segments sent into
@@ -419,6 +424,7 @@ impl Default for Config {
                 mtu: DEFAULT_TUN_MTU,
                 batch: 32,
                 offload: true,
+                packet_socket: true,
             },
             routing: Routing {
                 fwmark: 0x51,
@@ -1031,6 +1037,7 @@ impl<'a> Reader<'a> {
             ),
             batch: self.int(&mut s, "batch", 1..=1024, d.tun.batch, ""),
             offload: self.boolean(&mut s, "offload", d.tun.offload),
+            packet_socket: self.boolean(&mut s, "packet_socket", d.tun.packet_socket),
         };
         self.finish(s);
 

@@ -208,10 +208,10 @@ pub async fn run(
     let rx = RawRecv::open(IPPROTO_SHIM6)?;
     let icmp = RawRecv::open_icmp6_errors()?;
     let mut tx = RawSend::open(config.routing.fwmark)?;
-    if tun.offload()
+    if config.tun.packet_socket
         && let Err(e) = tx.enable_gso()
     {
-        tracing::warn!(error = %e, "super-segments go out packet by packet");
+        tracing::warn!(error = %e, "data packets go out through the raw socket only");
     }
     let plumbing = Plumbing::install(handle.clone(), tun.index(), &config.routing).await?;
     // Inbound visibility (architecture hazard 2): only a core with REAP needs it. Without
@@ -908,7 +908,12 @@ impl Daemon {
                     "action": r.action.as_str(),
                 })).collect::<Vec<_>>(),
             },
-            "tun": { "name": c.tun.name, "mtu": c.tun.mtu, "offload": c.tun.offload },
+            "tun": {
+                "name": c.tun.name,
+                "mtu": c.tun.mtu,
+                "offload": c.tun.offload,
+                "packet_socket": c.tun.packet_socket,
+            },
             "routing": {
                 "fwmark": c.routing.fwmark,
                 "table": c.routing.table,

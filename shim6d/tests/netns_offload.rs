@@ -3,7 +3,7 @@
 //! (TUN super-segments split and checked by the daemon, and sent whole through the
 //! packet socket, `shim6d::dataplane::gso`) and once rewritten (every segment with a
 //! payload header, restored at B and coalesced into B's TUN); and the same with
-//! `[tun] offload = false`.
+//! `[tun] offload = false`, and with `packet_socket = false` too (the raw socket only).
 //!
 //! Root only (`SKIPPED: needs CAP_NET_ADMIN` otherwise); the harness builds unique
 //! namespaces, bounds every wait and cleans up on drop.
@@ -138,9 +138,13 @@ fn force_rewritten(p: &Pair) {
     }
 }
 
-fn transfers(offload: bool) {
+fn transfers(offload: bool, packet_socket: bool) {
     let mut p = Pair::start(
-        if offload { "off1" } else { "off0" },
+        match (offload, packet_socket) {
+            (true, _) => "off1",
+            (false, true) => "off0",
+            (false, false) => "offp",
+        },
         &bins(),
         Options {
             log: "info".into(),
@@ -149,12 +153,14 @@ fn transfers(offload: bool) {
         },
     )
     .unwrap_or_else(|e| panic!("setup: {e}"));
-    if !offload {
+    if !offload || !packet_socket {
         for d in std::iter::once(&mut p.a).chain(p.b.as_mut()) {
             d.stop();
             let path = d.dir.join("shim6d.toml");
             let mut conf = std::fs::read_to_string(&path).unwrap();
-            conf.push_str("\n[tun]\noffload = false\n");
+            conf.push_str(&format!(
+                "\n[tun]\noffload = {offload}\npacket_socket = {packet_socket}\n"
+            ));
             std::fs::write(&path, conf).unwrap();
             d.restart().unwrap();
         }
@@ -174,7 +180,7 @@ fn transfers(offload: bool) {
         stat(&a, &["dataplane", "tun_batches"]),
     );
     assert!(rx >= BULK / 1500, "A's daemon carried the transfer: {rx}");
-    if offload {
+    if offload && packet_socket {
         // Super-segments came from the TUN and left whole.
         assert!(gso > 0, "no super-segment sent whole: {a}");
         assert!(rx > 4 * batches, "{rx} packets in {batches} reads");
@@ -214,7 +220,7 @@ fn bulk_tcp_intact_with_offload() {
     if !netns::require_net_admin() {
         return;
     }
-    transfers(true);
+    transfers(true, true);
 }
 
 #[test]
@@ -222,5 +228,13 @@ fn bulk_tcp_intact_without_offload() {
     if !netns::require_net_admin() {
         return;
     }
-    transfers(false);
+    transfers(false, true);
+}
+
+#[test]
+fn bulk_tcp_intact_through_the_raw_socket_only() {
+    if !netns::require_net_admin() {
+        return;
+    }
+    transfers(false, false);
 }

@@ -10,15 +10,16 @@
 //! - `rewritten`: the ULID pair broken in both directions at the router, REAP moved both
 //!   sides to another pair: every packet gets the 8-octet payload header (RFC 5533 §5.3).
 //!
-//! `shim6d` and `rewritten` run with the TUN's offload on (`[tun] offload = true`, the
-//! default) and off (`shim6d no-offload`, `rewritten no-offload`): both daemons are
-//! restarted with the other setting between the two halves of a round.
+//! `shim6d` and `rewritten` run in three data-path settings, both daemons restarted
+//! between them: the defaults (`[tun] offload = true`, `packet_socket = true`),
+//! `no-offload` (`offload = false`) and `plain` (`offload = false`, `packet_socket =
+//! false`: the raw socket only).
 //!
 //! Also the daemons' CPU time (utime + stime from `/proc/PID/stat`) during each
 //! condition's measurements, and their resident memory.
 //!
-//! `dataplane_bench [SECONDS] [ROUNDS] [OFFLOAD]` (defaults 3, 3 and `both`; `on` or
-//! `off` measure one setting only; root; `iperf3` in `PATH`; the `shim6d` and
+//! `dataplane_bench [SECONDS] [ROUNDS] [MODES]` (defaults 3, 3 and `all`; `full`,
+//! `no-offload` or `plain` measure one setting only; root; `iperf3` in `PATH`; the `shim6d` and
 //! `cga-tool` binaries next to this one, or `$SHIM6D_BIN` / `$CGA_TOOL_BIN`). Prints
 //! Markdown tables and one JSON line.
 
@@ -44,22 +45,46 @@ const ECHO_PORT: u16 = 7007;
 /// Round trips per latency measurement.
 const RTTS: usize = 400;
 
-/// The conditions: name, how the pair is entered (`enter`), the daemons' `[tun]
-/// offload` (`None`: whatever runs).
-const CONDITIONS: [(&str, &str, Option<bool>); 5] = [
+/// The daemons' data-path settings (`[tun]` keys) a condition runs with.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Mode {
+    /// `offload = true`, `packet_socket = true` (the defaults).
+    Full,
+    /// `offload = false`, `packet_socket = true`.
+    NoOffload,
+    /// `offload = false`, `packet_socket = false`: the raw socket and one packet per
+    /// TUN read or write, as in Runs 1–2 but with `recvmmsg`/`sendmmsg`.
+    Plain,
+}
+
+impl Mode {
+    fn keys(self) -> &'static str {
+        match self {
+            Self::Full => "offload = true\npacket_socket = true\n",
+            Self::NoOffload => "offload = false\npacket_socket = true\n",
+            Self::Plain => "offload = false\npacket_socket = false\n",
+        }
+    }
+}
+
+/// The conditions: name, how the pair is entered (`enter`), the daemons' data-path
+/// settings (`None`: whatever runs).
+const CONDITIONS: [(&str, &str, Option<Mode>); 7] = [
     ("kernel", "kernel", None),
-    ("shim6d", "shim6d", Some(true)),
-    ("rewritten", "rewritten", Some(true)),
-    ("shim6d no-offload", "shim6d", Some(false)),
-    ("rewritten no-offload", "rewritten", Some(false)),
+    ("shim6d", "shim6d", Some(Mode::Full)),
+    ("rewritten", "rewritten", Some(Mode::Full)),
+    ("shim6d no-offload", "shim6d", Some(Mode::NoOffload)),
+    ("rewritten no-offload", "rewritten", Some(Mode::NoOffload)),
+    ("shim6d plain", "shim6d", Some(Mode::Plain)),
+    ("rewritten plain", "rewritten", Some(Mode::Plain)),
 ];
 
 /// The line after which the bench's `[tun]` section starts in a daemon's configuration.
 const TUN_MARK: &str = "# dataplane_bench: [tun] below";
 
-/// Restarts both daemons with `[tun] offload = on` (contexts are lost; the router is
-/// healed so that the next condition starts from the ULID pair).
-fn set_offload(pair: &mut Pair, on: bool) -> std::io::Result<()> {
+/// Restarts both daemons with `mode` (contexts are lost; the router is healed so that
+/// the next condition starts from the ULID pair).
+fn set_mode(pair: &mut Pair, mode: Mode) -> std::io::Result<()> {
     let daemons: Vec<&mut Daemon> = std::iter::once(&mut pair.a)
         .chain(pair.b.as_mut())
         .collect();
@@ -68,7 +93,7 @@ fn set_offload(pair: &mut Pair, on: bool) -> std::io::Result<()> {
         let path = d.dir.join("shim6d.toml");
         let conf = std::fs::read_to_string(&path)?;
         let base = conf.split(TUN_MARK).next().unwrap_or_default().to_owned();
-        std::fs::write(&path, format!("{base}{TUN_MARK}\n[tun]\noffload = {on}\n"))?;
+        std::fs::write(&path, format!("{base}{TUN_MARK}\n[tun]\n{}", mode.keys()))?;
         d.restart()?;
     }
     pair.bed.heal_all()
@@ -323,13 +348,14 @@ fn run() -> std::io::Result<()> {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let secs: u32 = args.first().and_then(|s| s.parse().ok()).unwrap_or(3);
     let rounds: usize = args.get(1).and_then(|s| s.parse().ok()).unwrap_or(3);
-    let modes: &[bool] = match args.get(2).map(String::as_str) {
-        None | Some("both") => &[true, false],
-        Some("on") => &[true],
-        Some("off") => &[false],
+    let modes: &[Mode] = match args.get(2).map(String::as_str) {
+        None | Some("all") => &[Mode::Full, Mode::NoOffload, Mode::Plain],
+        Some("full") => &[Mode::Full],
+        Some("no-offload") => &[Mode::NoOffload],
+        Some("plain") => &[Mode::Plain],
         Some(other) => {
             return Err(std::io::Error::other(format!(
-                "OFFLOAD is both, on or off, not {other:?}"
+                "MODES is all, full, no-offload or plain, not {other:?}"
             )));
         }
     };
@@ -368,23 +394,23 @@ fn rounds_and_tables(
     pair: &mut Pair,
     secs: u32,
     rounds: usize,
-    modes: &[bool],
+    modes: &[Mode],
 ) -> std::io::Result<()> {
     let (ua, ub) = pair.ulids();
     let secs_s = secs.to_string();
     let mut samples: Vec<Vec<Sample>> = vec![Vec::new(); CONDITIONS.len()];
     let mut rss = Vec::new();
-    let mut running: Option<bool> = None;
+    let mut running: Option<Mode> = None;
     for round in 0..rounds {
-        for (k, &(cond, how, offload)) in CONDITIONS.iter().enumerate() {
-            if offload.is_some_and(|o| !modes.contains(&o)) {
+        for (k, &(cond, how, mode)) in CONDITIONS.iter().enumerate() {
+            if mode.is_some_and(|m| !modes.contains(&m)) {
                 continue;
             }
-            if let Some(o) = offload
-                && running != Some(o)
+            if let Some(m) = mode
+                && running != Some(m)
             {
-                set_offload(pair, o)?;
-                running = Some(o);
+                set_mode(pair, m)?;
+                running = Some(m);
             }
             enter(pair, how)?;
             let s = measure(pair, &secs_s)?;
