@@ -3,7 +3,8 @@
 //! (TUN super-segments split and checked by the daemon, and sent whole through the
 //! packet socket, `shim6d::dataplane::gso`) and once rewritten (every segment with a
 //! payload header, restored at B and coalesced into B's TUN); and the same with
-//! `[tun] offload = false`, and with `packet_socket = false` too (the raw socket only).
+//! `[tun] offload = false`, and with `packet_socket = false` too (the raw socket only); and
+//! Packet Too Big through an offload TUN when rewritten packets outgrow the path.
 //!
 //! Root only (`SKIPPED: needs CAP_NET_ADMIN` otherwise); the harness builds unique
 //! namespaces, bounds every wait and cleans up on drop.
@@ -139,11 +140,20 @@ fn force_rewritten(p: &Pair) {
 }
 
 fn transfers(offload: bool, packet_socket: bool) {
+    transfers_with(offload, packet_socket, None);
+}
+
+/// As [`transfers`]; with `tun_mtu`, the TUN gets that MTU instead of the links' minus
+/// 8, so full-size packets no longer fit once rewritten: A's daemon answers them with
+/// Packet Too Big into the TUN (RFC 4443 §3.2, `shim6d::mtu`) and TCP shrinks its
+/// segments.
+fn transfers_with(offload: bool, packet_socket: bool, tun_mtu: Option<u32>) {
     let mut p = Pair::start(
-        match (offload, packet_socket) {
-            (true, _) => "off1",
-            (false, true) => "off0",
-            (false, false) => "offp",
+        match (offload, packet_socket, tun_mtu) {
+            (_, _, Some(_)) => "offm",
+            (true, _, None) => "off1",
+            (false, true, None) => "off0",
+            (false, false, None) => "offp",
         },
         &bins(),
         Options {
@@ -153,7 +163,7 @@ fn transfers(offload: bool, packet_socket: bool) {
         },
     )
     .unwrap_or_else(|e| panic!("setup: {e}"));
-    if !offload || !packet_socket {
+    if !offload || !packet_socket || tun_mtu.is_some() {
         for d in std::iter::once(&mut p.a).chain(p.b.as_mut()) {
             d.stop();
             let path = d.dir.join("shim6d.toml");
@@ -161,6 +171,9 @@ fn transfers(offload: bool, packet_socket: bool) {
             conf.push_str(&format!(
                 "\n[tun]\noffload = {offload}\npacket_socket = {packet_socket}\n"
             ));
+            if let Some(m) = tun_mtu {
+                conf.push_str(&format!("mtu = {m}\n"));
+            }
             std::fs::write(&path, conf).unwrap();
             d.restart().unwrap();
         }
@@ -213,6 +226,18 @@ fn transfers(offload: bool, packet_socket: bool) {
         0,
         "{b1}"
     );
+    if tun_mtu.is_some() {
+        // Packet Too Big went into A's TUN (with offload: behind a virtio header).
+        assert!(stat(&a1, &["dataplane", "ptb_sent"]) > 0, "{a1}");
+    }
+}
+
+#[test]
+fn packet_too_big_through_an_offload_tun() {
+    if !netns::require_net_admin() {
+        return;
+    }
+    transfers_with(true, true, Some(1500));
 }
 
 #[test]
