@@ -2,14 +2,19 @@
 //! packets between them and the protocol core ([`crate::core`]).
 //!
 //! ```text
-//! outbound: app ─► route PEER/128 table T ─► TUN ─► Tun::recv_batch ─► core.outbound
-//!           ─► RawSend (SO_MARK) ─► kernel routes by main (rule: not fwmark ⇒ table T)
-//! inbound:  wire ─► proto 140 ─► RawRecv::recv_batch ─► core.inbound ─► Tun::send ─► app
+//! outbound: app ─► route PEER/128 table T ─► TUN ─► Tun::recv_batch (super-segments
+//!           split) ─► core.outbound ─► RawSend::send_groups (unchanged super-segments
+//!           whole, AF_PACKET) / RawSend::send_batch (AF_PACKET sendmmsg to the next
+//!           hop, else IPPROTO_RAW sendmmsg with SO_MARK: kernel routes by main, the
+//!           rule "not fwmark ⇒ table T" keeps it out of the TUN)
+//! inbound:  wire ─► proto 140 ─► RawRecv::recv_batch (recvmmsg) ─► core.inbound
+//!           ─► Tun::send_batch (coalesced per flow with offload) ─► app
 //! ```
 //!
-//! The API is batch-shaped from the start ([`Batch`]: up to `tun.batch` packets per turn
-//! of the loop), so that multi-queue TUN and offloads can follow without changing the
-//! callers. Buffers belong to the shell and carry headroom ([`PacketBuf`]) so the core
+//! The API is batch-shaped ([`Batch`]: up to `tun.batch` packets per turn of the loop,
+//! at least 128 with offload): one `recvmmsg`/`sendmmsg` moves up to 64 datagrams, one
+//! offload TUN read up to a 64 KB TCP super-segment ([`tun`], "Offload"), and the
+//! packet socket ([`gso`]) hands unchanged super-segments to the kernel whole. Buffers belong to the shell and carry headroom ([`PacketBuf`]) so the core
 //! rewrites in place.
 //!
 //! | module | what |
