@@ -13,9 +13,12 @@
 //! interface and next hop, the neighbour table (`RTM_GETNEIGH`) the next hop's
 //! link-layer address. Both answers are cached for [`CACHE_TTL`]. Anything else falls
 //! back to the raw socket, packet by packet: no route, a route that is not unicast, a
-//! next hop whose neighbour entry is not `REACHABLE` or `PERMANENT` (the raw socket's
-//! packets then let the kernel's neighbour discovery, RFC 4861 §7.3, confirm or
-//! replace it), a link without 6-octet addresses, a send error.
+//! next hop without a usable neighbour entry (`INCOMPLETE`, `FAILED`), a link without
+//! 6-octet addresses, a send error. A neighbour entry the kernel has not confirmed lately
+//! (`STALE`, `DELAY`, `PROBE`) is used, but one packet per cache period to it takes the
+//! raw socket, so that the kernel's neighbour unreachability detection (RFC 4861 §7.3)
+//! sees traffic and confirms or replaces the entry: the daemon's own packets on the
+//! packet socket would never trigger it.
 //!
 //! What the packet socket skips: the output and postrouting netfilter hooks of the
 //! daemon's own namespace (the daemon's raw-socket packets carry its mark, which its
@@ -61,6 +64,9 @@ mod nl {
     pub const RTN_UNICAST: u8 = 1;
     pub const NUD_REACHABLE: u16 = 0x02;
     pub const NUD_PERMANENT: u16 = 0x80;
+    pub const NUD_STALE: u16 = 0x04;
+    pub const NUD_DELAY: u16 = 0x08;
+    pub const NUD_PROBE: u16 = 0x10;
     pub const AF_INET6: u8 = 10;
 }
 
@@ -73,6 +79,11 @@ pub struct NextHop {
     pub mac: [u8; 6],
     /// The interface's own address.
     pub own: [u8; 6],
+    /// The neighbour entry is confirmed (`REACHABLE`, `PERMANENT`); otherwise (`STALE`,
+    /// `DELAY`, `PROBE`) its address is usable, but the kernel must see traffic to it
+    /// to confirm it (RFC 4861 §7.3.3): one packet per cache period takes the raw
+    /// socket ([`GsoSend::send_packets`]).
+    pub confirmed: bool,
 }
 
 /// Length of an Ethernet header (RFC 2464 §3: destination, source, `EtherType`).
@@ -84,6 +95,8 @@ const HEAD_LEN: usize = tun_rs::VIRTIO_NET_HDR_LEN + ETH_HLEN;
 struct Cached {
     hop: Option<NextHop>,
     until: Instant,
+    /// An unconfirmed neighbour still owed its packet through the raw socket.
+    nudge: bool,
 }
 
 /// The packet socket, the rtnetlink socket and the next-hop cache.
@@ -129,6 +142,11 @@ impl GsoSend {
         let Some(hop) = self.next_hop(src, dst, now) else {
             return false;
         };
+        // An unconfirmed neighbour is owed a packet through the raw socket: the
+        // segments go one by one this time (`send_packets` sends one of them raw).
+        if self.nudge_pending(src, dst) {
+            return false;
+        }
         let Some(head) = frame_head(frame, &hop) else {
             return false;
         };
@@ -162,7 +180,8 @@ impl GsoSend {
                         rest.push(i);
                         continue;
                     };
-                    self.next_hop(Ipv6Addr::from(s), Ipv6Addr::from(d), now)
+                    let (s, d) = (Ipv6Addr::from(s), Ipv6Addr::from(d));
+                    self.next_hop(s, d, now).filter(|_| !self.take_nudge(s, d))
                 }
                 _ => None,
             };
@@ -206,6 +225,18 @@ impl GsoSend {
         rest
     }
 
+    /// Whether the next hop of (src, dst) is owed a raw-socket packet.
+    fn nudge_pending(&self, src: Ipv6Addr, dst: Ipv6Addr) -> bool {
+        self.cache.get(&(src, dst)).is_some_and(|c| c.nudge)
+    }
+
+    /// [`GsoSend::nudge_pending`], and clears it: the caller sends this packet raw.
+    fn take_nudge(&mut self, src: Ipv6Addr, dst: Ipv6Addr) -> bool {
+        self.cache
+            .get_mut(&(src, dst))
+            .is_some_and(|c| std::mem::take(&mut c.nudge))
+    }
+
     fn next_hop(&mut self, src: Ipv6Addr, dst: Ipv6Addr, now: Instant) -> Option<NextHop> {
         if let Some(c) = self.cache.get(&(src, dst))
             && now < c.until
@@ -224,6 +255,7 @@ impl GsoSend {
             Cached {
                 hop,
                 until: now + CACHE_TTL,
+                nudge: hop.is_some_and(|h| !h.confirmed),
             },
         );
         hop
@@ -245,14 +277,19 @@ impl GsoSend {
         let Some(neigh) = self.exchange(&req, nl::RTM_NEWNEIGH)? else {
             return Ok(None);
         };
-        let Some(mac) = parse_neigh(&neigh) else {
+        let Some((mac, confirmed)) = parse_neigh(&neigh) else {
             return Ok(None);
         };
         let req = link_request(self.next_seq(), ifindex);
         let Some(link) = self.exchange(&req, nl::RTM_NEWLINK)? else {
             return Ok(None);
         };
-        Ok(parse_link(&link).map(|own| NextHop { ifindex, mac, own }))
+        Ok(parse_link(&link).map(|own| NextHop {
+            ifindex,
+            mac,
+            own,
+            confirmed,
+        }))
     }
 
     fn next_seq(&mut self) -> u32 {
@@ -436,18 +473,23 @@ fn parse_route(body: &[u8]) -> Option<(u32, Option<Ipv6Addr>)> {
 }
 
 /// The link-layer address of a neighbour answer (`struct ndmsg`, 12 octets, then
-/// attributes) in a state that needs no confirmation, and 6 octets long.
-fn parse_neigh(body: &[u8]) -> Option<[u8; 6]> {
+/// attributes), 6 octets long, and whether the entry is confirmed (`REACHABLE`,
+/// `PERMANENT`). `STALE`, `DELAY` and `PROBE` entries hold a usable address the kernel
+/// has not confirmed lately (RFC 4861 §7.3.2); `INCOMPLETE`, `FAILED` and `NONE` give
+/// `None`.
+fn parse_neigh(body: &[u8]) -> Option<([u8; 6], bool)> {
     if body.len() < 12 {
         return None;
     }
     let state = u16::from_ne_bytes([body[8], body[9]]);
-    if state & (nl::NUD_REACHABLE | nl::NUD_PERMANENT) == 0 {
+    let confirmed = state & (nl::NUD_REACHABLE | nl::NUD_PERMANENT) != 0;
+    if !confirmed && state & (nl::NUD_STALE | nl::NUD_DELAY | nl::NUD_PROBE) == 0 {
         return None;
     }
     attrs(body, 12)
         .find(|(ty, _)| *ty == nl::NDA_LLADDR)
         .and_then(|(_, d)| <[u8; 6]>::try_from(d).ok())
+        .map(|mac| (mac, confirmed))
 }
 
 #[cfg(test)]
@@ -518,6 +560,7 @@ mod tests {
             ifindex: 3,
             mac: [2, 0, 0, 0, 0, 1],
             own: [2, 0, 0, 0, 0, 2],
+            confirmed: true,
         };
         let head = frame_head(&frame, &hop).unwrap();
         let moved = tun_rs::VirtioNetHdr::decode(&head).unwrap();
@@ -555,10 +598,22 @@ mod tests {
             push_attr(&mut b, nl::NDA_LLADDR, ll);
             b
         };
-        assert_eq!(parse_neigh(&entry(nl::NUD_REACHABLE, &mac)), Some(mac));
-        assert_eq!(parse_neigh(&entry(nl::NUD_PERMANENT, &mac)), Some(mac));
-        // STALE (0x04): the kernel has not confirmed it lately.
-        assert_eq!(parse_neigh(&entry(0x04, &mac)), None);
+        assert_eq!(
+            parse_neigh(&entry(nl::NUD_REACHABLE, &mac)),
+            Some((mac, true))
+        );
+        assert_eq!(
+            parse_neigh(&entry(nl::NUD_PERMANENT, &mac)),
+            Some((mac, true))
+        );
+        // STALE, DELAY, PROBE: usable, not confirmed lately.
+        for st in [nl::NUD_STALE, nl::NUD_DELAY, nl::NUD_PROBE] {
+            assert_eq!(parse_neigh(&entry(st, &mac)), Some((mac, false)), "{st:#x}");
+        }
+        // INCOMPLETE (0x01), FAILED (0x20), NONE (0): no address to use.
+        for st in [0x01, 0x20, 0] {
+            assert_eq!(parse_neigh(&entry(st, &mac)), None, "{st:#x}");
+        }
         assert_eq!(parse_neigh(&entry(nl::NUD_REACHABLE, &[1, 2, 3, 4])), None);
         let mut truncated = entry(nl::NUD_REACHABLE, &mac);
         truncated.truncate(20);
