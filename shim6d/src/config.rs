@@ -138,8 +138,18 @@ pub struct Tun {
     /// `mtu`: the device MTU. The payload extension header adds 8 octets (RFC 5533 §5.1),
     /// so the default leaves room for it under a 1500-octet path MTU.
     pub mtu: u32,
-    /// `batch`: how many packets one turn of the data-plane loop reads at most.
+    /// `batch`: how many packets one turn of the data-plane loop reads at most (with
+    /// `offload`, at least 128: one TCP super-segment must fit).
     pub batch: usize,
+    /// `offload`: open the TUN with `IFF_VNET_HDR` and TCP/UDP segmentation offload:
+    /// the daemon reads 64 KB super-segments and splits them, and coalesces what it
+    /// writes (`crate::dataplane::tun`, "Offload").
+    pub offload: bool,
+    /// `packet_socket`: send data packets through an `AF_PACKET` socket to the next
+    /// hop the kernel's routing and neighbour tables give (with `offload`, unchanged
+    /// super-segments whole), bypassing the IPv6 output path's netfilter hooks; the raw
+    /// socket takes what cannot go that way (`crate::dataplane::gso`).
+    pub packet_socket: bool,
 }
 
 /// `[resend]`: re-send on the new path, after a REAP switch, the TCP segments sent into
@@ -430,6 +440,8 @@ impl Default for Config {
                 name: "shim6".into(),
                 mtu: DEFAULT_TUN_MTU,
                 batch: 32,
+                offload: true,
+                packet_socket: true,
             },
             routing: Routing {
                 fwmark: 0x51,
@@ -1070,6 +1082,8 @@ impl<'a> Reader<'a> {
                 "IPv6 needs 1280 (RFC 8200 §5)",
             ),
             batch: self.int(&mut s, "batch", 1..=1024, d.tun.batch, ""),
+            offload: self.boolean(&mut s, "offload", d.tun.offload),
+            packet_socket: self.boolean(&mut s, "packet_socket", d.tun.packet_socket),
         };
         self.finish(s);
 

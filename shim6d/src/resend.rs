@@ -160,6 +160,11 @@ struct Context {
     /// In send order (so also in `sent` order: time never goes backwards).
     segments: VecDeque<Segment>,
     bytes: usize,
+    /// Per flow, the highest `end` recorded: a segment starting at or after it is new
+    /// data, not a retransmission, and needs no search of `segments` (the data plane
+    /// calls [`ResendBuffer::on_outbound`] for every packet, and a buffer that no ACK
+    /// empties holds hundreds of segments).
+    highest: Vec<(Flow, u32)>,
 }
 
 /// `a` ≤ `b` in sequence space (RFC 9293 §3.4, modulo 2³²).
@@ -298,9 +303,17 @@ impl ResendBuffer {
             return Recorded::TooLarge;
         }
         let ctx = self.contexts.entry(pair).or_default();
-        // A retransmission (same flow, same start) replaces the older copy.
+        // A retransmission (same flow, same start) replaces the older copy; a segment
+        // starting at or past everything recorded for its flow cannot be one.
         let mut replaced = false;
+        let fresh = flow.is_some()
+            && ctx
+                .highest
+                .iter()
+                .find(|(f, _)| *f == flow)
+                .is_none_or(|&(_, h)| seq_le(h, seq));
         if flow.is_some()
+            && !fresh
             && let Some(i) = ctx
                 .segments
                 .iter()
@@ -329,6 +342,16 @@ impl ResendBuffer {
                 self.contexts.remove(&pair);
             }
             return Recorded::TooLarge;
+        }
+        if flow.is_some() {
+            match ctx.highest.iter_mut().find(|(f, _)| *f == flow) {
+                Some((_, h)) => {
+                    if seq_le(*h, end) {
+                        *h = end;
+                    }
+                }
+                None => ctx.highest.push((flow, end)),
+            }
         }
         ctx.segments.push_back(Segment {
             flow,
@@ -442,6 +465,7 @@ impl ResendBuffer {
         });
         ctx.bytes -= freed;
         self.total -= freed;
+        ctx.highest.retain(|(f, _)| *f != flow);
         let n = before - ctx.segments.len();
         if ctx.segments.is_empty() {
             self.contexts.remove(&pair);

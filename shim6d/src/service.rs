@@ -252,7 +252,7 @@ pub async fn run(
         .unwrap_or(tun_mtu + PAYLOAD_HEADER_LEN);
     // A mobile node's Shim6 packets may ride the home agent's tunnel (crate::mip).
     let tun_mtu = crate::mip::shim6_tun_mtu(&config.mip6, tun_mtu);
-    let tun = Tun::create(&handle, &config.tun.name, tun_mtu).await?;
+    let tun = Tun::create_with(&handle, &config.tun.name, tun_mtu, config.tun.offload).await?;
     // TCP SYNs leaving through the TUN get an MSS that fits the route's MTU.
     let mss_clamp = match MssClamp::install(mtu::DEFAULT_TABLE, &config.tun.name, Mss::Route) {
         Ok(c) => Some(c),
@@ -263,7 +263,12 @@ pub async fn run(
     };
     let rx = RawRecv::open(IPPROTO_SHIM6)?;
     let icmp = RawRecv::open_icmp6_errors()?;
-    let tx = RawSend::open(config.routing.fwmark)?;
+    let mut tx = RawSend::open(config.routing.fwmark)?;
+    if config.tun.packet_socket
+        && let Err(e) = tx.enable_gso()
+    {
+        tracing::warn!(error = %e, "data packets go out through the raw socket only");
+    }
     let plumbing = Plumbing::install(handle.clone(), tun.index(), &config.routing).await?;
     // Inbound visibility (architecture hazard 2): only a core with REAP needs it. Without
     // nftables the daemon still runs; REAP then moves each context off its ULID pair
@@ -430,9 +435,12 @@ impl Daemon {
         shutdown: impl Future<Output = ()>,
     ) -> Result<(), Error> {
         let mtu = tun.mtu() as usize;
-        let mut out_batch = Batch::new(self.config.tun.batch, mtu);
+        // With offload a batch holds at least one TCP super-segment's packets, and
+        // inbound batches that large give the TUN's coalescing a whole window to merge.
+        let batch = tun.batch_capacity(self.config.tun.batch);
+        let mut out_batch = Batch::new(batch, mtu);
         // Inbound datagrams carry the payload header on top of a full-size packet.
-        let mut in_batch = Batch::new(self.config.tun.batch, mtu + 8);
+        let mut in_batch = Batch::new(batch, mtu + 8);
         let mut scratch = PacketBuf::new(mtu + 8);
         // ICMPv6 errors quote at most 1280 octets of the invoking packet (RFC 4443 §2.4).
         let mut icmp_batch = Batch::new(8, mtu + 8);
@@ -1119,7 +1127,12 @@ impl Daemon {
                     "action": r.action.as_str(),
                 })).collect::<Vec<_>>(),
             },
-            "tun": { "name": c.tun.name, "mtu": c.tun.mtu },
+            "tun": {
+                "name": c.tun.name,
+                "mtu": c.tun.mtu,
+                "offload": c.tun.offload,
+                "packet_socket": c.tun.packet_socket,
+            },
             "routing": {
                 "fwmark": c.routing.fwmark,
                 "table": c.routing.table,

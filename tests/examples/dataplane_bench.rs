@@ -10,12 +10,18 @@
 //! - `rewritten`: the ULID pair broken in both directions at the router, REAP moved both
 //!   sides to another pair: every packet gets the 8-octet payload header (RFC 5533 §5.3).
 //!
+//! `shim6d` and `rewritten` run in three data-path settings, both daemons restarted
+//! between them: the defaults (`[tun] offload = true`, `packet_socket = true`),
+//! `no-offload` (`offload = false`) and `plain` (`offload = false`, `packet_socket =
+//! false`: the raw socket only).
+//!
 //! Also the daemons' CPU time (utime + stime from `/proc/PID/stat`) during each
 //! condition's measurements, and their resident memory.
 //!
-//! `dataplane_bench [SECONDS] [ROUNDS]` (defaults 3 and 3; root; `iperf3` in `PATH`;
-//! the `shim6d` and `cga-tool` binaries next to this one, or `$SHIM6D_BIN` /
-//! `$CGA_TOOL_BIN`). Prints Markdown tables and one JSON line.
+//! `dataplane_bench [SECONDS] [ROUNDS] [MODES]` (defaults 3, 3 and `all`; `full`,
+//! `no-offload` or `plain` measure one setting only; root; `iperf3` in `PATH`; the `shim6d` and
+//! `cga-tool` binaries next to this one, or `$SHIM6D_BIN` / `$CGA_TOOL_BIN`). Prints
+//! Markdown tables and one JSON line.
 
 use std::{
     net::{Ipv6Addr, SocketAddr, SocketAddrV6, UdpSocket},
@@ -39,7 +45,59 @@ const ECHO_PORT: u16 = 7007;
 /// Round trips per latency measurement.
 const RTTS: usize = 400;
 
-const CONDITIONS: [&str; 3] = ["kernel", "shim6d", "rewritten"];
+/// The daemons' data-path settings (`[tun]` keys) a condition runs with.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Mode {
+    /// `offload = true`, `packet_socket = true` (the defaults).
+    Full,
+    /// `offload = false`, `packet_socket = true`.
+    NoOffload,
+    /// `offload = false`, `packet_socket = false`: the raw socket and one packet per
+    /// TUN read or write, as in Runs 1–2 but with `recvmmsg`/`sendmmsg`.
+    Plain,
+}
+
+impl Mode {
+    fn keys(self) -> &'static str {
+        match self {
+            Self::Full => "offload = true\npacket_socket = true\n",
+            Self::NoOffload => "offload = false\npacket_socket = true\n",
+            Self::Plain => "offload = false\npacket_socket = false\n",
+        }
+    }
+}
+
+/// The conditions: name, how the pair is entered (`enter`), the daemons' data-path
+/// settings (`None`: whatever runs).
+const CONDITIONS: [(&str, &str, Option<Mode>); 7] = [
+    ("kernel", "kernel", None),
+    ("shim6d", "shim6d", Some(Mode::Full)),
+    ("rewritten", "rewritten", Some(Mode::Full)),
+    ("shim6d no-offload", "shim6d", Some(Mode::NoOffload)),
+    ("rewritten no-offload", "rewritten", Some(Mode::NoOffload)),
+    ("shim6d plain", "shim6d", Some(Mode::Plain)),
+    ("rewritten plain", "rewritten", Some(Mode::Plain)),
+];
+
+/// The line after which the bench's `[tun]` section starts in a daemon's configuration.
+const TUN_MARK: &str = "# dataplane_bench: [tun] below";
+
+/// Restarts both daemons with `mode` (contexts are lost; the router is healed so that
+/// the next condition starts from the ULID pair).
+fn set_mode(pair: &mut Pair, mode: Mode) -> std::io::Result<()> {
+    let daemons: Vec<&mut Daemon> = std::iter::once(&mut pair.a)
+        .chain(pair.b.as_mut())
+        .collect();
+    for d in daemons {
+        d.stop();
+        let path = d.dir.join("shim6d.toml");
+        let conf = std::fs::read_to_string(&path)?;
+        let base = conf.split(TUN_MARK).next().unwrap_or_default().to_owned();
+        std::fs::write(&path, format!("{base}{TUN_MARK}\n[tun]\n{}", mode.keys()))?;
+        d.restart()?;
+    }
+    pair.bed.heal_all()
+}
 
 /// A UDP echo server on `addr` in B's namespace until `stop` is set.
 fn echo_server(
@@ -217,6 +275,8 @@ fn enter(pair: &Pair, cond: &str) -> std::io::Result<()> {
             })?;
         }
         "shim6d" => {
+            // After a restart the router may still drop the ULID pair.
+            pair.bed.heal_all()?;
             pair.establish()?;
             let p = pair.current_pair()?;
             if p != (ua, ub) {
@@ -289,6 +349,17 @@ fn run() -> std::io::Result<()> {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let secs: u32 = args.first().and_then(|s| s.parse().ok()).unwrap_or(3);
     let rounds: usize = args.get(1).and_then(|s| s.parse().ok()).unwrap_or(3);
+    let modes: &[Mode] = match args.get(2).map(String::as_str) {
+        None | Some("all") => &[Mode::Full, Mode::NoOffload, Mode::Plain],
+        Some("full") => &[Mode::Full],
+        Some("no-offload") => &[Mode::NoOffload],
+        Some("plain") => &[Mode::Plain],
+        Some(other) => {
+            return Err(std::io::Error::other(format!(
+                "MODES is all, full, no-offload or plain, not {other:?}"
+            )));
+        }
+    };
     if !xfrm_sys::netns::have_net_admin() {
         return Err(std::io::Error::other(
             "needs root (CAP_NET_ADMIN) to create network namespaces",
@@ -300,7 +371,7 @@ fn run() -> std::io::Result<()> {
         log: "info".into(),
         ..Options::default()
     };
-    let pair = Pair::start("dp", &bins, options)?;
+    let mut pair = Pair::start("dp", &bins, options)?;
     let (ua, ub) = pair.ulids();
     eprintln!("A: ULID {ua}, B: ULID {ub}; {secs} s per test, {rounds} rounds");
     let _server = Server(
@@ -314,23 +385,38 @@ fn run() -> std::io::Result<()> {
     let stop = Arc::new(AtomicBool::new(false));
     let echo = echo_server(&pair, ub, stop.clone())?;
     std::thread::sleep(Duration::from_millis(500));
-    let result = rounds_and_tables(&pair, secs, rounds);
+    let result = rounds_and_tables(&mut pair, secs, rounds, modes);
     stop.store(true, Ordering::Relaxed);
     let _ = echo.join();
     result
 }
 
-fn rounds_and_tables(pair: &Pair, secs: u32, rounds: usize) -> std::io::Result<()> {
+fn rounds_and_tables(
+    pair: &mut Pair,
+    secs: u32,
+    rounds: usize,
+    modes: &[Mode],
+) -> std::io::Result<()> {
     let (ua, ub) = pair.ulids();
     let secs_s = secs.to_string();
     let mut samples: Vec<Vec<Sample>> = vec![Vec::new(); CONDITIONS.len()];
     let mut rss = Vec::new();
+    let mut running: Option<Mode> = None;
     for round in 0..rounds {
-        for (k, cond) in CONDITIONS.iter().enumerate() {
-            enter(pair, cond)?;
+        for (k, &(cond, how, mode)) in CONDITIONS.iter().enumerate() {
+            if mode.is_some_and(|m| !modes.contains(&m)) {
+                continue;
+            }
+            if let Some(m) = mode
+                && running != Some(m)
+            {
+                set_mode(pair, m)?;
+                running = Some(m);
+            }
+            enter(pair, how)?;
             let s = measure(pair, &secs_s)?;
             // The context must still be where the condition put it.
-            let still = match *cond {
+            let still = match how {
                 "kernel" => pair.a.contexts()?.is_empty(),
                 "shim6d" => pair.current_pair()? == (ua, ub),
                 _ => pair.current_pair()? != (ua, ub),
@@ -352,7 +438,7 @@ fn rounds_and_tables(pair: &Pair, secs: u32, rounds: usize) -> std::io::Result<(
             }
             samples[k].push(s);
             rss.push((
-                *cond,
+                cond,
                 rss_kb(pair.a.pid().unwrap_or(0)),
                 rss_kb(pair.b().pid().unwrap_or(0)),
             ));
@@ -387,7 +473,10 @@ fn rounds_and_tables(pair: &Pair, secs: u32, rounds: usize) -> std::io::Result<(
     });
     println!("|---|{}", "---|---|".repeat(metrics.len()));
     let mut js = Vec::new();
-    for (k, cond) in CONDITIONS.iter().enumerate() {
+    for (k, (cond, ..)) in CONDITIONS.iter().enumerate() {
+        if samples[k].is_empty() {
+            continue;
+        }
         let mut row = format!("| {cond} |");
         let mut j = serde_json::Map::new();
         for (name, f, prec) in &metrics {
@@ -409,7 +498,10 @@ fn rounds_and_tables(pair: &Pair, secs: u32, rounds: usize) -> std::io::Result<(
         "| condition | daemon A CPU s per round: median (min–max) | daemon B CPU s per round: median (min–max) | wall s per round |"
     );
     println!("|---|---|---|---|");
-    for (k, cond) in CONDITIONS.iter().enumerate() {
+    for (k, (cond, ..)) in CONDITIONS.iter().enumerate() {
+        if samples[k].is_empty() {
+            continue;
+        }
         let (a, b) = (med(k, |s| s.cpu_a_s), med(k, |s| s.cpu_b_s));
         let (alo, ahi) = range(k, |s| s.cpu_a_s);
         let (blo, bhi) = range(k, |s| s.cpu_b_s);

@@ -2,22 +2,29 @@
 //! packets between them and the protocol core ([`crate::core`]).
 //!
 //! ```text
-//! outbound: app ─► route PEER/128 table T ─► TUN ─► Tun::recv_batch ─► core.outbound
-//!           ─► RawSend (SO_MARK) ─► kernel routes by main (rule: not fwmark ⇒ table T)
-//! inbound:  wire ─► proto 140 ─► RawRecv::recv_batch ─► core.inbound ─► Tun::send ─► app
+//! outbound: app ─► route PEER/128 table T ─► TUN ─► Tun::recv_batch (super-segments
+//!           split) ─► core.outbound ─► RawSend::send_groups (unchanged super-segments
+//!           whole, AF_PACKET) / RawSend::send_batch (AF_PACKET sendmmsg to the next
+//!           hop, else IPPROTO_RAW sendmmsg with SO_MARK: kernel routes by main, the
+//!           rule "not fwmark ⇒ table T" keeps it out of the TUN)
+//! inbound:  wire ─► proto 140 ─► RawRecv::recv_batch (recvmmsg) ─► core.inbound
+//!           ─► Tun::send_batch (coalesced per flow with offload) ─► app
 //! ```
 //!
-//! The API is batch-shaped from the start ([`Batch`]: up to `tun.batch` packets per turn
-//! of the loop), so that multi-queue TUN and offloads can follow without changing the
-//! callers. Buffers belong to the shell and carry headroom ([`PacketBuf`]) so the core
+//! The API is batch-shaped ([`Batch`]: up to `tun.batch` packets per turn of the loop,
+//! at least 128 with offload): one `recvmmsg`/`sendmmsg` moves up to 64 datagrams, one
+//! offload TUN read up to a 64 KB TCP super-segment ([`tun`], "Offload"), and the
+//! packet socket ([`gso`]) hands unchanged super-segments to the kernel whole. Buffers belong to the shell and carry headroom ([`PacketBuf`]) so the core
 //! rewrites in place.
 //!
 //! | module | what |
 //! | --- | --- |
 //! | [`tun`] | the TUN device (tun-rs), `addrgenmode none`, MTU |
-//! | [`raw`] | protocol-140 receive socket with pktinfo, `IPPROTO_RAW` send socket with `SO_MARK` |
+//! | [`raw`] | protocol-140 receive socket with pktinfo, `IPPROTO_RAW` send socket with `SO_MARK` (`recvmmsg`/`sendmmsg`) |
+//! | [`gso`] | pass-through TCP super-segments out as one `AF_PACKET` frame (with offload) |
 //! | [`routing`] | loop-guard rule and per-peer routes, recorded and torn down |
 
+pub mod gso;
 pub mod raw;
 pub mod routing;
 pub mod tun;
@@ -144,6 +151,12 @@ impl PacketBuf {
         &mut self.data[Self::HEADROOM..]
     }
 
+    /// Whether the packet is still where and as long as [`PacketBuf::set_from_tun`] put
+    /// it (the core did not insert a header).
+    pub(crate) fn is_tun_window(&self, n: usize) -> bool {
+        self.start == Self::HEADROOM && self.len == n
+    }
+
     pub(crate) fn set_from_tun(&mut self, n: usize) {
         self.start = Self::HEADROOM;
         self.len = n;
@@ -159,6 +172,20 @@ impl PacketBuf {
     }
 }
 
+impl AsRef<[u8]> for PacketBuf {
+    /// The whole buffer (for segmentation into it at an offset).
+    fn as_ref(&self) -> &[u8] {
+        &self.data
+    }
+}
+
+impl AsMut<[u8]> for PacketBuf {
+    /// The whole buffer, mutable.
+    fn as_mut(&mut self) -> &mut [u8] {
+        &mut self.data
+    }
+}
+
 /// Up to `capacity` packets read in one turn, with their receive metadata.
 #[derive(Debug)]
 pub struct Batch {
@@ -167,6 +194,30 @@ pub struct Batch {
     /// Metadata of raw-socket datagrams, parallel to `bufs` (default for TUN reads).
     pub meta: Vec<RecvMeta>,
     /// How many buffers hold packets.
+    pub len: usize,
+    /// Super-segments read from an offload TUN that could not be split (malformed),
+    /// since the last [`Batch::take_bad_gso`].
+    pub bad_gso: u64,
+    /// Segment lengths from the splitter, parallel to `bufs`.
+    pub(crate) sizes: Vec<usize>,
+    /// An offload TUN read (virtio header and packet), allocated on first use.
+    pub(crate) gso: Vec<u8>,
+    /// Length of a read in `gso` still to be split (0: none): it did not fit in the
+    /// batch's free buffers and waits for the next turn.
+    pub(crate) pending: usize,
+    /// The super-segments this batch's packets were split from, as read (virtio header
+    /// included): `frames[i]` belongs to `groups[i]`.
+    pub(crate) groups: Vec<Group>,
+    /// Buffers of those reads (kept across batches; swapped with `gso`).
+    pub(crate) frames: Vec<Vec<u8>>,
+}
+
+/// Packets `first..first + count` of a batch were split from the super-segment
+/// `frames[i]` (`len` octets of it).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Group {
+    pub first: usize,
+    pub count: usize,
     pub len: usize,
 }
 
@@ -182,7 +233,18 @@ impl Batch {
             bufs: (0..capacity).map(|_| PacketBuf::new(mtu)).collect(),
             meta: vec![RecvMeta::default(); capacity],
             len: 0,
+            bad_gso: 0,
+            sizes: vec![0; capacity],
+            gso: Vec::new(),
+            pending: 0,
+            groups: Vec::new(),
+            frames: Vec::new(),
         }
+    }
+
+    /// The count of dropped super-segments, reset.
+    pub fn take_bad_gso(&mut self) -> u64 {
+        std::mem::take(&mut self.bad_gso)
     }
 
     /// How many packets it can hold.
@@ -190,9 +252,10 @@ impl Batch {
         self.bufs.len()
     }
 
-    /// Empties it.
+    /// Empties it (a read still pending from an offload TUN stays).
     pub fn clear(&mut self) {
         self.len = 0;
+        self.groups.clear();
     }
 
     /// The packets held.
@@ -222,6 +285,9 @@ pub struct Stats {
     pub tun_batches: u64,
     /// Read batches from the raw socket.
     pub raw_batches: u64,
+    /// TCP super-segments sent whole through the packet socket (their packets are
+    /// counted in `raw_tx_packets`).
+    pub gso_frames: u64,
     /// ICMPv6 errors read from the ICMPv6-error socket.
     pub icmp_rx_packets: u64,
     /// Of those, errors the core did not act on (about traffic that is not ours).
@@ -250,6 +316,7 @@ impl Stats {
             "raw_tx_bytes": self.raw_tx_bytes,
             "tun_batches": self.tun_batches,
             "raw_batches": self.raw_batches,
+            "gso_frames": self.gso_frames,
             "icmp_rx_packets": self.icmp_rx_packets,
             "icmp_ignored": self.icmp_ignored,
             "ptb_sent": self.ptb_sent,
@@ -263,6 +330,8 @@ impl Stats {
 pub mod drop_reason {
     /// A TUN packet that is not IPv6 or whose payload length disagrees with its size.
     pub const TUN_NOT_IPV6: &str = "tun_not_ipv6";
+    /// A super-segment from an offload TUN that could not be split into packets.
+    pub const TUN_BAD_GSO: &str = "tun_bad_gso";
     /// A TUN packet to a multicast address (RFC 4291 §2.7: `ff00::/8`).
     pub const TUN_MULTICAST: &str = "tun_multicast";
     /// A datagram larger than the receive buffer (`MSG_TRUNC`).
@@ -307,8 +376,13 @@ impl Stats {
     ) {
         let mut ptb = [0u8; crate::config::IPV6_MIN_MTU as usize];
         self.tun_batches += 1;
-        let mut errors = Vec::new();
-        for buf in &mut batch.bufs[..batch.len] {
+        let bad = batch.take_bad_gso();
+        if bad > 0 {
+            *self.drops.entry(drop_reason::TUN_BAD_GSO).or_default() += bad;
+        }
+        // Indices of the packets to send, all in one go at the end (sendmmsg).
+        let mut send = Vec::with_capacity(batch.len);
+        for (i, buf) in batch.bufs[..batch.len].iter_mut().enumerate() {
             self.tun_rx_packets += 1;
             self.tun_rx_bytes += buf.packet().len() as u64;
             if !is_ipv6(buf.packet()) {
@@ -349,20 +423,34 @@ impl Stats {
                 continue;
             }
             match verdict {
-                Outbound::Send | Outbound::PassThrough => {
-                    let sent = tx.send_batch(std::iter::once(&*buf), &mut errors).await;
-                    if sent == 1 {
-                        self.raw_tx_packets += 1;
-                        self.raw_tx_bytes += buf.packet().len() as u64;
-                    }
-                }
+                Outbound::Send | Outbound::PassThrough => send.push(i),
                 Outbound::Drop(reason) => self.drop(reason),
             }
         }
-        for e in errors {
+        if send.is_empty() {
+            return;
+        }
+        // Super-segments whose packets all pass unchanged leave whole (`gso`).
+        if !batch.groups.is_empty() {
+            let sent = tx.send_groups(batch, &mut send, now);
+            self.raw_tx_packets += sent.0;
+            self.raw_tx_bytes += sent.1;
+            self.gso_frames += sent.2;
+            if send.is_empty() {
+                return;
+            }
+        }
+        let packets: Vec<&[u8]> = send.iter().map(|&i| batch.bufs[i].packet()).collect();
+        let mut errors = Vec::new();
+        let sent = tx.send_batch(&packets, &mut errors).await;
+        let mut bytes: u64 = packets.iter().map(|p| p.len() as u64).sum();
+        for (i, e) in errors {
+            bytes -= packets.get(i).map_or(0, |p| p.len() as u64);
             self.drop(drop_reason::SEND_FAILED);
             tracing::debug!(error = %e, "send through the raw socket failed");
         }
+        self.raw_tx_packets += sent as u64;
+        self.raw_tx_bytes += bytes;
     }
 
     /// Processes a batch read from the protocol-140 socket.
@@ -426,6 +514,9 @@ impl Stats {
             return;
         }
         self.raw_batches += 1;
+        // Indices of the packets for the TUN, written in one go at the end (coalesced
+        // into super-segments with offload).
+        let mut deliver = Vec::with_capacity(batch.len);
         for i in 0..batch.len {
             let meta = batch.meta[i];
             let buf = &mut batch.bufs[i];
@@ -440,16 +531,25 @@ impl Stats {
                 continue;
             };
             match c.inbound(now, buf, &meta) {
-                Inbound::DeliverToTun => match tun.send(buf.packet()).await {
-                    Ok(()) => self.tun_tx_packets += 1,
-                    Err(e) => {
-                        self.drop(drop_reason::TUN_WRITE_FAILED);
-                        tracing::debug!(error = %e, "write to the TUN failed");
-                    }
-                },
+                Inbound::DeliverToTun => deliver.push(i),
                 Inbound::Consumed => {}
                 Inbound::Drop(reason) => self.drop(reason),
             }
+        }
+        if deliver.is_empty() {
+            return;
+        }
+        let bufs = &batch.bufs;
+        let (written, err) = tun
+            .send_batch(deliver.iter().map(|&i| bufs[i].packet()))
+            .await;
+        self.tun_tx_packets += written as u64;
+        let failed = (deliver.len() - written) as u64;
+        if failed > 0 {
+            *self.drops.entry(drop_reason::TUN_WRITE_FAILED).or_default() += failed;
+        }
+        if let Some(e) = err {
+            tracing::debug!(error = %e, "write to the TUN failed");
         }
     }
 }

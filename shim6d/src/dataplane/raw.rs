@@ -25,7 +25,7 @@ use std::{
 
 use tokio::io::{Interest, unix::AsyncFd};
 
-use super::{Batch, Error, PacketBuf};
+use super::{Batch, Error, PacketBuf, gso::GsoSend};
 use crate::sys;
 
 pub use crate::sys::RecvInfo as RecvMeta;
@@ -35,11 +35,13 @@ pub const IPPROTO_SHIM6: i32 = shim6_wire::shim6::IP_PROTO_SHIM6 as i32;
 
 /// Receive buffer asked for on the receiving sockets, octets (`SO_RCVBUFFORCE`, else
 /// `SO_RCVBUF`, which the kernel caps at `net.core.rmem_max`). The default
-/// (`net.core.rmem_default`, 208 KiB) holds only a few hundred small datagrams, and a
-/// raw socket that is full is skipped: with no other taker for protocol 140 the kernel
-/// then answers the sender with an ICMPv6 Parameter Problem "unrecognized Next Header"
-/// (docs/bench/dataplane.md, the UDP flood through a rewriting context).
-pub const RECV_BUFFER: i32 = 4 << 20;
+/// (`net.core.rmem_default`, 208 KiB) holds only a few hundred small datagrams or about
+/// 140 full-size ones: a peer's TCP window arrives as back-to-back datagrams, the tail
+/// of a burst is dropped and TCP takes it for congestion; and a raw socket that is full
+/// is skipped, so with no other taker for protocol 140 the kernel answers the sender
+/// with an ICMPv6 Parameter Problem "unrecognized Next Header" (docs/bench/dataplane.md,
+/// the UDP flood through a rewriting context).
+pub const RECV_BUFFER: i32 = 8 << 20;
 
 /// The receiving socket for protocol 140.
 #[derive(Debug)]
@@ -89,10 +91,10 @@ impl RawRecv {
             })?;
         }
         // Best effort: without CAP_NET_ADMIN the plain option (capped) still helps.
-        if let Err(e) = sys::set_int(&fd, libc::SOL_SOCKET, libc::SO_RCVBUFFORCE, RECV_BUFFER)
-            .or_else(|_| sys::set_int(&fd, libc::SOL_SOCKET, libc::SO_RCVBUF, RECV_BUFFER))
+        if sys::set_int(&fd, libc::SOL_SOCKET, libc::SO_RCVBUFFORCE, RECV_BUFFER).is_err()
+            && let Err(e) = sys::set_int(&fd, libc::SOL_SOCKET, libc::SO_RCVBUF, RECV_BUFFER)
         {
-            tracing::debug!(error = %e, "raw socket receive buffer stays at the default");
+            tracing::debug!(error = %e, "raw receive buffer left at its default");
         }
         let fd = sys::async_fd(fd, Interest::READABLE).map_err(|source| Error::RawOpen {
             what: "receive socket (register with the runtime)",
@@ -102,8 +104,9 @@ impl RawRecv {
     }
 
     /// Waits for at least one datagram, then reads as many as are queued, up to the
-    /// batch's capacity. Each lands at [`PacketBuf::RECV_OFFSET`] (room for the IPv6
-    /// header a core rebuilds in front). Returns how many were read.
+    /// batch's capacity, 64 (`MMSG_CHUNK`) per `recvmmsg`. Each lands at
+    /// [`PacketBuf::RECV_OFFSET`] (room for the IPv6 header a core rebuilds in front).
+    /// Returns how many were read.
     pub async fn recv_batch(&self, batch: &mut Batch) -> io::Result<usize> {
         batch.clear();
         loop {
@@ -111,12 +114,22 @@ impl RawRecv {
             let read = guard.try_io(|fd| {
                 let mut n = 0;
                 while n < batch.capacity() {
-                    let buf = &mut batch.bufs[n];
-                    match sys::recv_info(fd.get_ref(), buf.recv_space()) {
-                        Ok(info) => {
-                            buf.set_received(info.len);
-                            batch.meta[n] = info;
-                            n += 1;
+                    match sys::recv_many(
+                        fd.get_ref(),
+                        &mut batch.bufs[n..],
+                        PacketBuf::recv_space,
+                        &mut batch.meta[n..],
+                    ) {
+                        Ok(got) => {
+                            for i in n..n + got {
+                                let len = batch.meta[i].len;
+                                batch.bufs[i].set_received(len);
+                            }
+                            n += got;
+                            // A short read means the queue is empty: save a syscall.
+                            if got < sys::MMSG_CHUNK {
+                                break;
+                            }
                         }
                         Err(e) if e.kind() == io::ErrorKind::WouldBlock && n > 0 => break,
                         Err(e) => return Err(e),
@@ -142,11 +155,13 @@ impl RawRecv {
     }
 }
 
-/// The `IPPROTO_RAW` send socket, marked with `SO_MARK`.
+/// The `IPPROTO_RAW` send socket, marked with `SO_MARK`, and optionally the packet
+/// socket that sends pass-through super-segments whole ([`super::gso`]).
 #[derive(Debug)]
 pub struct RawSend {
     fd: AsyncFd<OwnedFd>,
     mark: u32,
+    gso: Option<std::sync::Mutex<GsoSend>>,
 }
 
 impl RawSend {
@@ -167,7 +182,88 @@ impl RawSend {
             what: "send socket (register with the runtime)",
             source,
         })?;
-        Ok(Self { fd, mark })
+        Ok(Self {
+            fd,
+            mark,
+            gso: None,
+        })
+    }
+
+    /// Opens the packet socket for whole super-segments ([`super::gso`]; with an
+    /// offload TUN, whose reads keep them).
+    pub fn enable_gso(&mut self) -> Result<(), Error> {
+        let g = GsoSend::open(self.mark).map_err(|source| Error::RawOpen {
+            what: "packet socket (AF_PACKET, PACKET_VNET_HDR)",
+            source,
+        })?;
+        self.gso = Some(std::sync::Mutex::new(g));
+        Ok(())
+    }
+
+    /// Sends whole the batch's super-segments whose packets, all listed in `send`,
+    /// passed the core unchanged, and removes their packets from `send`. Returns the
+    /// packets, their bytes, and the super-segments sent. Those that could not leave
+    /// this way stay in `send` for the raw socket.
+    pub(crate) fn send_groups(
+        &self,
+        batch: &Batch,
+        send: &mut Vec<usize>,
+        now: std::time::Instant,
+    ) -> (u64, u64, u64) {
+        let Some(gso) = &self.gso else {
+            return (0, 0, 0);
+        };
+        let mut gso = gso
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let mut listed = vec![false; batch.len];
+        for &i in send.iter() {
+            if let Some(l) = listed.get_mut(i) {
+                *l = true;
+            }
+        }
+        let (mut packets, mut bytes, mut frames) = (0, 0, 0);
+        let mut done = vec![false; batch.len];
+        for (g, frame) in batch.groups.iter().zip(&batch.frames) {
+            let Some(raw) = frame.get(..g.len) else {
+                continue;
+            };
+            let Some(orig) = raw.get(tun_rs::VIRTIO_NET_HDR_LEN..) else {
+                continue;
+            };
+            if orig.len() < 40 || g.first + g.count > batch.len {
+                continue;
+            }
+            // Unchanged: same window, same next header and addresses (RFC 8200 §3:
+            // octet 6, octets 8..40) as the super-segment they came from.
+            let unchanged = (g.first..g.first + g.count).all(|i| {
+                let b = &batch.bufs[i];
+                listed[i]
+                    && b.is_tun_window(batch.sizes[i])
+                    && b.packet()[6] == orig[6]
+                    && b.packet()[8..40] == orig[8..40]
+            });
+            if !unchanged {
+                continue;
+            }
+            let (Ok(src), Ok(dst)) = (
+                <[u8; 16]>::try_from(&orig[8..24]),
+                <[u8; 16]>::try_from(&orig[24..40]),
+            ) else {
+                continue;
+            };
+            if gso.send(raw, Ipv6Addr::from(src), Ipv6Addr::from(dst), now) {
+                frames += 1;
+                let range = g.first..g.first + g.count;
+                done[range.clone()].fill(true);
+                packets += g.count as u64;
+                bytes += batch.sizes[range].iter().map(|&n| n as u64).sum::<u64>();
+            }
+        }
+        if frames > 0 {
+            send.retain(|&i| !done.get(i).copied().unwrap_or(false));
+        }
+        (packets, bytes, frames)
     }
 
     /// The mark on every packet sent.
@@ -198,22 +294,92 @@ impl RawSend {
         }
     }
 
-    /// Sends the packets of `batch`, in order; returns how many went out and the
-    /// errors of the others (a failed packet does not stop the batch: one unreachable
-    /// peer must not hold up the rest).
-    pub async fn send_batch<'a>(
+    /// Sends `packets`, in order, 64 (`MMSG_CHUNK`) per `sendmmsg`; returns how many
+    /// went out and the others' errors with their indices in `packets` (a failed packet
+    /// does not stop the batch: one unreachable peer must not hold up the rest).
+    pub async fn send_batch(
         &self,
-        packets: impl IntoIterator<Item = &'a PacketBuf>,
-        errors: &mut Vec<io::Error>,
+        packets: &[&[u8]],
+        errors: &mut Vec<(usize, io::Error)>,
     ) -> usize {
-        let mut sent = 0;
-        for p in packets {
-            match self.send(p.packet()).await {
-                Ok(()) => sent += 1,
-                Err(e) => errors.push(e),
+        // Through the packet socket where it can (`super::gso`); the rest, by index.
+        let rest: Vec<usize> = match &self.gso {
+            Some(g) => g
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .send_packets(packets, std::time::Instant::now()),
+            None => (0..packets.len()).collect(),
+        };
+        let by_packet_socket = packets.len() - rest.len();
+        if rest.is_empty() {
+            return by_packet_socket;
+        }
+        let owned: Vec<&[u8]>;
+        let packets: &[&[u8]] = if by_packet_socket == 0 {
+            packets
+        } else {
+            owned = rest.iter().map(|&i| packets[i]).collect();
+            &owned
+        };
+        let first_error = errors.len();
+        let mut progress = SendProgress::default();
+        while progress.next < packets.len() {
+            let mut guard = match self.fd.writable().await {
+                Ok(g) => g,
+                Err(e) => {
+                    progress.failed(e, errors);
+                    continue;
+                }
+            };
+            let rest = &packets[progress.next..];
+            match guard.try_io(|fd| sys::send_many(fd.get_ref(), rest)) {
+                Ok(r) => progress.step(r, errors),
+                // The socket buffer is full: wait for room.
+                Err(_would_block) => continue,
             }
         }
-        sent
+        // Indices back into the caller's list.
+        if by_packet_socket > 0 {
+            for (i, _) in &mut errors[first_error..] {
+                *i = rest.get(*i).copied().unwrap_or(*i);
+            }
+        }
+        by_packet_socket + progress.sent
+    }
+}
+
+/// Bookkeeping of a batch sent with `sendmmsg`, which stops at the first packet the
+/// kernel refuses: the ones before it went out, the refused one is reported by the next
+/// call (as its first), skipped and counted, and sending resumes after it.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+struct SendProgress {
+    /// Index of the next packet to hand to the kernel.
+    next: usize,
+    /// How many went out.
+    sent: usize,
+}
+
+impl SendProgress {
+    /// Takes the result of one `sendmmsg` starting at `next`.
+    fn step(&mut self, r: io::Result<usize>, errors: &mut Vec<(usize, io::Error)>) {
+        match r {
+            // Zero taken with no error cannot make progress: treat the first as failed.
+            Ok(0) => self.failed(
+                io::Error::new(io::ErrorKind::WriteZero, "sendmmsg took no packet"),
+                errors,
+            ),
+            Ok(n) => {
+                self.next += n;
+                self.sent += n;
+            }
+            Err(e) => self.failed(e, errors),
+        }
+    }
+
+    /// The packet at `next` failed: record and skip it.
+    fn failed(&mut self, e: io::Error, errors: &mut Vec<(usize, io::Error)>) {
+        errors.push((self.next, e));
+        self.next += 1;
     }
 }
 
@@ -228,4 +394,39 @@ pub fn destination(packet: &[u8]) -> io::Result<Ipv6Addr> {
     let mut dst = [0u8; 16];
     dst.copy_from_slice(&packet[24..40]);
     Ok(Ipv6Addr::from(dst))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn partial_sends_resume_after_the_refused_packet() {
+        // 10 packets: the kernel takes 4, then refuses the 5th (reported as the first
+        // of the next call), then takes the last 5.
+        let mut p = SendProgress::default();
+        let mut errors = Vec::new();
+        p.step(Ok(4), &mut errors);
+        assert_eq!(p, SendProgress { next: 4, sent: 4 });
+        p.step(
+            Err(io::Error::from_raw_os_error(libc::ENETUNREACH)),
+            &mut errors,
+        );
+        assert_eq!(p, SendProgress { next: 5, sent: 4 });
+        p.step(Ok(5), &mut errors);
+        assert_eq!(p, SendProgress { next: 10, sent: 9 });
+        assert_eq!(errors.len(), 1);
+        assert_eq!(errors[0].0, 4, "the 5th packet failed");
+        assert_eq!(errors[0].1.raw_os_error(), Some(libc::ENETUNREACH));
+    }
+
+    #[test]
+    fn zero_taken_is_progress_not_a_loop() {
+        let mut p = SendProgress::default();
+        let mut errors = Vec::new();
+        p.step(Ok(0), &mut errors);
+        assert_eq!(p, SendProgress { next: 1, sent: 0 });
+        assert_eq!(errors[0].0, 0);
+        assert_eq!(errors[0].1.kind(), io::ErrorKind::WriteZero);
+    }
 }

@@ -408,3 +408,31 @@ fn extension_headers_are_stepped_over() {
     assert_eq!(b.on_outbound(t, &p), Recorded::Kept);
     assert_eq!(b.on_inbound(t, &ack(105)), 1);
 }
+
+#[test]
+fn retransmissions_found_among_many_segments_new_data_is_not_one() {
+    let t = Instant::now();
+    let mut b = buf();
+    for i in 0..300u32 {
+        assert_eq!(b.on_outbound(t, &out(5000 + 100 * i, 100)), Recorded::Kept);
+    }
+    // Old data again (below the highest end recorded): found and replaced.
+    assert_eq!(
+        b.on_outbound(t, &out(5000 + 100 * 150, 100)),
+        Recorded::Replaced
+    );
+    assert_eq!(b.on_outbound(t, &out(5000, 100)), Recorded::Replaced);
+    // New data right at the highest end, and past it: kept, not replacing anything.
+    assert_eq!(
+        b.on_outbound(t, &out(5000 + 100 * 300, 100)),
+        Recorded::Kept
+    );
+    assert_eq!(
+        b.on_outbound(t, &out(5000 + 100 * 400, 100)),
+        Recorded::Kept
+    );
+    assert_eq!(b.buffered(PAIR).0, 302);
+    // After an RST the flow starts over: an earlier sequence number is new data.
+    b.on_outbound(t, &tcp_fill(L, P, (40000, 443), 0, 0, RST | ACK, 0, 0));
+    assert_eq!(b.on_outbound(t, &out(10, 100)), Recorded::Kept);
+}
