@@ -160,7 +160,11 @@ pub async fn run(
     // The MPTCP path manager first: when its sysctls are wrong the daemon refuses to
     // start before it changed anything (docs/mptcp.md).
     let mptcp_driver = if config.mptcp.enabled {
-        Some(crate::mptcp::driver::Driver::start(&config.mptcp).await?)
+        Some(
+            crate::mptcp::driver::Driver::start(&config.mptcp)
+                .await?
+                .with_stall_timeout(Some(config.reap.send_timeout)),
+        )
     } else {
         None
     };
