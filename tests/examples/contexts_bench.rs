@@ -396,19 +396,6 @@ fn main() {
         "forwarding in the generator namespace"
     );
 
-    // `$CONTEXTS_BENCH_RMEM`: the daemon namespace's default socket receive buffer
-    // (`net.core.rmem_default`, per namespace), to test the overflow of the
-    // protocol-140 socket (docs/bench/daemon-contexts.md).
-    if let Ok(rmem) = std::env::var("CONTEXTS_BENCH_RMEM") {
-        let out = srv
-            .exec("sysctl", &["-qw", &format!("net.core.rmem_default={rmem}")])
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "net.core.rmem_default in the daemon's namespace"
-        );
-        println!("daemon namespace: net.core.rmem_default = {rmem}");
-    }
     // The daemon: a pure HBA identity over 2001:db8:5::/64, responder only.
     let dir = std::env::temp_dir().join(format!("shim6d-{}", srv.name()));
     std::fs::create_dir_all(&dir).unwrap();
