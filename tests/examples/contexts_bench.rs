@@ -141,6 +141,8 @@ struct Generator {
     /// Messages sent, by type, and packets received.
     sent: std::collections::BTreeMap<String, usize>,
     received: usize,
+    /// Received packets the endpoints did not consume, by their answer and next header.
+    not_consumed: std::collections::BTreeMap<String, usize>,
 }
 
 impl Generator {
@@ -190,6 +192,7 @@ impl Generator {
             failed: 0,
             sent: Default::default(),
             received: 0,
+            not_consumed: Default::default(),
         }
     }
 
@@ -247,11 +250,12 @@ async fn generate(
         if now >= report {
             report = now + Duration::from_secs(5);
             eprintln!(
-                "generator: {started} started, {} established, {} failed and retried; received {}, sent {:?}",
+                "generator: {started} started, {} established, {} failed and retried; received {}, sent {:?}, not consumed {:?}",
                 established.load(Ordering::Relaxed),
                 g.failed,
                 g.received,
-                g.sent
+                g.sent,
+                g.not_consumed
             );
         }
         while let Some((i, u)) = g.retry.pop() {
@@ -287,7 +291,8 @@ async fn generate(
                     g.received += 1;
                     let r = g.eps[i].handle_inbound(now, &mut p, 0..len);
                     if !matches!(r, shim6_proto::Inbound::Consumed) {
-                        eprintln!("generator: inbound {r:?}");
+                        let nh = p.get(6).copied().unwrap_or(0);
+                        *g.not_consumed.entry(format!("{r:?} nh {nh}")).or_default() += 1;
                     }
                     g.flush(i, &tun, &established).await;
                 }
