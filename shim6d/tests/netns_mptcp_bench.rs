@@ -9,7 +9,8 @@
 //!    being gone on both sides (`sock_diag` of each namespace);
 //! 4. in two real daemons (`netns_mptcp_reap_kit`), time from a path failure (the nft
 //!    rule at the router) to its subflow being gone on both sides, against the REAP Send
-//!    Timeout, and from the heal to the subflow back on both sides.
+//!    Timeout, and from the heal to the subflow back on both sides: for a pair carrying
+//!    an extra subflow only, then for the context's current pair.
 //!
 //! Run (root; a few seconds each):
 //!
@@ -408,8 +409,43 @@ fn measure_failure_at_the_router_to_subflows_gone_and_back_in_daemons() {
                 back[round].as_secs_f64()
             );
         }
+        // The context's current pair (the initial subflow rides it through the shim)
+        // when it also carries an extra subflow: REAP's own verdict races the stall rule.
+        let (mut gone_cur, mut back_cur) = (Vec::new(), Vec::new());
+        for round in 0..3 {
+            let cur = s.current_pair();
+            if cur == s.pair.ulids() {
+                // No extra subflow on the ULID pair: move the context off it first.
+                s.break_both(cur);
+                s.until_moved_from(cur);
+                s.heal_both(cur);
+                continue;
+            }
+            let t0 = Instant::now();
+            s.break_both(cur);
+            s.until_joins(&format!("no subflow on {cur:?}"), |j| !j.contains(&cur));
+            gone_cur.push(t0.elapsed());
+            let moved = s.until_moved_from(cur);
+            let t1 = Instant::now();
+            s.heal_both(cur);
+            s.until_joins(&format!("a subflow on {cur:?}"), |j| j.contains(&cur));
+            back_cur.push(t1.elapsed());
+            println!(
+                "Tsend {t} s current-pair round {round}: {cur:?} gone after {:.3} s (context moved to {moved:?}), back {:.3} s after the heal",
+                gone_cur.last().unwrap().as_secs_f64(),
+                back_cur.last().unwrap().as_secs_f64()
+            );
+        }
         let (sent, received) = s.finish();
         println!("Tsend {t} s: stream {sent} B sent, {received} B received intact");
+        if !gone_cur.is_empty() {
+            println!(
+                "Tsend {t} s, the context's current pair: gone median {:.2} s, back median {:.2} s ({} rounds)",
+                med(gone_cur.clone()),
+                med(back_cur.clone()),
+                gone_cur.len()
+            );
+        }
         let row = (
             t,
             med(gone.clone()),
