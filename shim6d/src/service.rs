@@ -199,7 +199,11 @@ pub async fn run(
     // The MPTCP path manager first: when its sysctls are wrong the daemon refuses to
     // start before it changed anything (docs/mptcp.md).
     let mptcp_driver = if config.mptcp.enabled {
-        Some(crate::mptcp::driver::Driver::start(&config.mptcp).await?)
+        Some(
+            crate::mptcp::driver::Driver::start(&config.mptcp)
+                .await?
+                .with_stall_timeout(Some(config.reap.send_timeout)),
+        )
     } else {
         None
     };
@@ -731,6 +735,12 @@ impl Daemon {
                 }
             }
         }
+        // Contexts that came up in this turn, registered for inbound visibility in one
+        // `nft` run after the loop: one run per context blocked the loop ~5 ms each, so
+        // a burst of handshakes overflowed the protocol-140 socket, and the kernel
+        // answers what a full raw socket cannot take with Parameter Problem, which
+        // initiators read as NO-SUPPORT (docs/bench/daemon-contexts.md).
+        let mut came_up: Vec<UlidPair> = Vec::new();
         while let Some(ev) = core.poll_event() {
             let r = match ev {
                 CoreEvent::RouteAdd(peer) => {
@@ -776,10 +786,8 @@ impl Daemon {
                     if let Some(t) = self.trigger.as_mut() {
                         t.context_up(UlidPair::new(ulid_local, ulid_peer));
                     }
-                    if let Some(v) = self.visibility.as_mut()
-                        && let Err(e) = v.register(UlidPair::new(ulid_local, ulid_peer))
-                    {
-                        tracing::warn!(error = %e, "inbound visibility: register");
+                    if self.visibility.is_some() {
+                        came_up.push(UlidPair::new(ulid_local, ulid_peer));
                     }
                     Ok(())
                 }
@@ -805,8 +813,12 @@ impl Daemon {
                     if let Some(m) = &self.mptcp {
                         m.remove_peer(ulid_peer);
                     }
-                    if let Some(v) = self.visibility.as_mut()
-                        && let Err(e) = v.unregister(UlidPair::new(ulid_local, ulid_peer))
+                    let pair = UlidPair::new(ulid_local, ulid_peer);
+                    let queued = came_up.len();
+                    came_up.retain(|p| *p != pair);
+                    if came_up.len() == queued
+                        && let Some(v) = self.visibility.as_mut()
+                        && let Err(e) = v.unregister(pair)
                     {
                         tracing::warn!(error = %e, "inbound visibility: unregister");
                     }
@@ -816,6 +828,12 @@ impl Daemon {
             if let Err(e) = r {
                 tracing::error!(error = %e, "routing change asked by the core");
             }
+        }
+        if !came_up.is_empty()
+            && let Some(v) = self.visibility.as_mut()
+            && let Err(e) = v.register_all(&came_up)
+        {
+            tracing::warn!(error = %e, "inbound visibility: register");
         }
     }
 

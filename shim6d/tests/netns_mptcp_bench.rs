@@ -6,7 +6,11 @@
 //! 2. aggregate goodput over two paths each limited by `tbf` against one, as a ratio
 //!    measured in the same run (this kernel has `htb`/`tbf`, no `netem`);
 //! 3. time from REAP's verdict (the `path_failed` input) to the dead pair's subflow
-//!    being gone on both sides (`sock_diag` of each namespace).
+//!    being gone on both sides (`sock_diag` of each namespace);
+//! 4. in two real daemons (`netns_mptcp_reap_kit`), time from a path failure (the nft
+//!    rule at the router) to its subflow being gone on both sides, against the REAP Send
+//!    Timeout, and from the heal to the subflow back on both sides: for a pair carrying
+//!    an extra subflow only, then for the context's current pair.
 //!
 //! Run (root; a few seconds each):
 //!
@@ -18,6 +22,7 @@
 //! Without `SHIM6D_MPTCP_BENCH` each prints `SKIPPED` and returns (they load the machine).
 
 mod netns_mptcp_kit;
+mod netns_mptcp_reap_kit;
 
 use std::{
     net::{IpAddr, SocketAddr},
@@ -361,4 +366,104 @@ async fn measure_path_failure_to_subflows_gone_on_both_sides() {
     summary("path_failed -> subflow gone, client side", cli_gone);
     summary("path_failed -> subflow gone, server side", srv_gone);
     summary("(resolution: one poll of both sides' sock_diag)", poll);
+}
+
+/// Figure 4: two daemons, a stream A -> B, the busiest extra pair broken both ways at
+/// the router; `ROUNDS_DAEMONS` rounds per Send Timeout in one pair of daemons. The
+/// heal comes right after both sides lost the subflow.
+#[test]
+fn measure_failure_at_the_router_to_subflows_gone_and_back_in_daemons() {
+    if !wanted() {
+        return;
+    }
+    const ROUNDS_DAEMONS: usize = 5;
+    let tsends: Vec<f64> = std::env::var("SHIM6D_MPTCP_BENCH_TSEND")
+        .ok()
+        .map(|v| v.split(',').filter_map(|x| x.trim().parse().ok()).collect())
+        .unwrap_or_else(|| vec![1.0, 2.0, 3.0, 5.0]);
+    let med = |mut v: Vec<Duration>| {
+        v.sort();
+        v[v.len() / 2].as_secs_f64()
+    };
+    let mut table = Vec::new();
+    for t in tsends {
+        let mut s =
+            netns_mptcp_reap_kit::Scenario::start("mpb", netns_mptcp_reap_kit::reap_options(t));
+        let current = s.current_pair();
+        let (mut gone, mut back) = (Vec::new(), Vec::new());
+        for round in 0..ROUNDS_DAEMONS {
+            let victim = s.busiest_extra_pair(&[current]);
+            let t0 = Instant::now();
+            s.break_both(victim);
+            s.until_joins(&format!("no subflow on {victim:?}"), |j| {
+                !j.contains(&victim)
+            });
+            gone.push(t0.elapsed());
+            let t1 = Instant::now();
+            s.heal_both(victim);
+            s.until_joins(&format!("a subflow on {victim:?}"), |j| j.contains(&victim));
+            back.push(t1.elapsed());
+            println!(
+                "Tsend {t} s round {round}: {victim:?} gone after {:.3} s, back {:.3} s after the heal",
+                gone[round].as_secs_f64(),
+                back[round].as_secs_f64()
+            );
+        }
+        // The context's current pair (the initial subflow rides it through the shim)
+        // when it also carries an extra subflow: REAP's own verdict races the stall rule.
+        let (mut gone_cur, mut back_cur) = (Vec::new(), Vec::new());
+        for round in 0..3 {
+            let cur = s.current_pair();
+            if cur == s.pair.ulids() {
+                // No extra subflow on the ULID pair: move the context off it first.
+                s.break_both(cur);
+                s.until_moved_from(cur);
+                s.heal_both(cur);
+                continue;
+            }
+            let t0 = Instant::now();
+            s.break_both(cur);
+            s.until_joins(&format!("no subflow on {cur:?}"), |j| !j.contains(&cur));
+            gone_cur.push(t0.elapsed());
+            let moved = s.until_moved_from(cur);
+            let t1 = Instant::now();
+            s.heal_both(cur);
+            s.until_joins(&format!("a subflow on {cur:?}"), |j| j.contains(&cur));
+            back_cur.push(t1.elapsed());
+            println!(
+                "Tsend {t} s current-pair round {round}: {cur:?} gone after {:.3} s (context moved to {moved:?}), back {:.3} s after the heal",
+                gone_cur.last().unwrap().as_secs_f64(),
+                back_cur.last().unwrap().as_secs_f64()
+            );
+        }
+        let (sent, received) = s.finish();
+        println!("Tsend {t} s: stream {sent} B sent, {received} B received intact");
+        if !gone_cur.is_empty() {
+            println!(
+                "Tsend {t} s, the context's current pair: gone median {:.2} s, back median {:.2} s ({} rounds)",
+                med(gone_cur.clone()),
+                med(back_cur.clone()),
+                gone_cur.len()
+            );
+        }
+        let row = (
+            t,
+            med(gone.clone()),
+            gone.iter().min().unwrap().as_secs_f64(),
+            gone.iter().max().unwrap().as_secs_f64(),
+            med(back.clone()),
+            back.iter().min().unwrap().as_secs_f64(),
+            back.iter().max().unwrap().as_secs_f64(),
+        );
+        table.push(row);
+    }
+    println!(
+        "| Tsend | failure -> gone both sides: median (min-max) | heal -> back both sides: median (min-max) | gone / Tsend |"
+    );
+    for (t, g, gmin, gmax, b, bmin, bmax) in table {
+        println!(
+            "| {t} s | {g:.2} s ({gmin:.2}-{gmax:.2}) | {b:.2} s ({bmin:.2}-{bmax:.2}) | {:.2} |",
+            g / t
+        );
+    }
 }

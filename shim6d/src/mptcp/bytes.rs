@@ -15,13 +15,26 @@
 //! both count. A kernel whose `mptcp_info` is too short for them reports nothing (the
 //! elephant policy then never grows).
 //!
+//! The stall rule (`policy` rule 9) needs each subflow's `struct tcp_info`
+//! (`include/uapi/linux/tcp.h`): a second dump, of `AF_INET6` `IPPROTO_TCP` sockets in
+//! `ESTABLISHED` with `INET_DIAG_INFO` ([`request_tcp`], [`parse_tcp_socket`]); MPTCP
+//! subflows are TCP sockets, matched to the engine's subflows by their 4-tuple. Offsets
+//! used: 24 `tcpi_unacked` (u32), 56 `tcpi_last_ack_recv` (u32, ms).
+//!
 //! `xfrm_sys::mptcp::diag` reads the same dump for resynchronisation but keeps only
 //! tokens and addresses; this is the small extra the policy needs.
 
-use std::{collections::BTreeMap, io, time::Duration};
+use std::{
+    collections::BTreeMap,
+    io,
+    net::{IpAddr, Ipv6Addr, SocketAddr},
+    time::Duration,
+};
 
 use netlink_sys::{Socket, protocols::NETLINK_SOCK_DIAG};
 use xfrm_sys::mptcp::Token;
+
+use super::policy::SubflowSample;
 
 /// `SOCK_DIAG_BY_FAMILY` (`include/uapi/linux/sock_diag.h`).
 const SOCK_DIAG_BY_FAMILY: u16 = 20;
@@ -45,6 +58,13 @@ const TCP_LISTEN: u8 = 10;
 const INFO_TOKEN: usize = 12;
 const INFO_BYTES_RECEIVED: usize = 64;
 const INFO_BYTES_ACKED: usize = 72;
+/// `IPPROTO_TCP`.
+const IPPROTO_TCP: u8 = 6;
+/// `1 << TCP_ESTABLISHED`.
+const STATE_ESTABLISHED: u32 = 1 << 1;
+/// `tcp_info` offsets (module docs).
+const TCPI_UNACKED: usize = 24;
+const TCPI_LAST_ACK_RECV: usize = 56;
 
 /// The dump request: `inet_diag_req_v2` for `AF_INET6`, protocol 262 (low byte in
 /// `sdiag_protocol`, the whole in `INET_DIAG_REQ_PROTOCOL`, as `ss -M` sends it), all
@@ -70,6 +90,64 @@ pub fn request(seq: u32) -> Vec<u8> {
     msg.extend_from_slice(&0u32.to_ne_bytes());
     msg.extend_from_slice(&body);
     msg
+}
+
+/// The subflow dump request: `inet_diag_req_v2` for `AF_INET6` TCP sockets in
+/// `ESTABLISHED`, `INET_DIAG_INFO` (`struct tcp_info`).
+pub fn request_tcp(seq: u32) -> Vec<u8> {
+    let mut body = vec![AF_INET6, IPPROTO_TCP, 1 << (INET_DIAG_INFO - 1), 0];
+    body.extend_from_slice(&STATE_ESTABLISHED.to_ne_bytes());
+    body.extend_from_slice(&[0; 48]);
+    let len = u32::try_from(16 + body.len()).unwrap_or(u32::MAX);
+    let mut msg = Vec::with_capacity(16 + body.len());
+    msg.extend_from_slice(&len.to_ne_bytes());
+    msg.extend_from_slice(&SOCK_DIAG_BY_FAMILY.to_ne_bytes());
+    msg.extend_from_slice(&DUMP_FLAGS.to_ne_bytes());
+    msg.extend_from_slice(&seq.to_ne_bytes());
+    msg.extend_from_slice(&0u32.to_ne_bytes());
+    msg.extend_from_slice(&body);
+    msg
+}
+
+fn u32_at(b: &[u8], off: usize) -> Option<u32> {
+    Some(u32::from_ne_bytes(b.get(off..off + 4)?.try_into().ok()?))
+}
+
+/// The 4-tuple of an `inet_diag_msg` (ports big-endian at 4 and 6, addresses at 8 and
+/// 24); IPv4-mapped addresses come back as IPv4.
+fn tuple(body: &[u8]) -> Option<(SocketAddr, SocketAddr)> {
+    let port = |o: usize| Some(u16::from_be_bytes(body.get(o..o + 2)?.try_into().ok()?));
+    let addr = |o: usize| {
+        let a = Ipv6Addr::from(<[u8; 16]>::try_from(body.get(o..o + 16)?).ok()?);
+        Some(a.to_ipv4_mapped().map_or(IpAddr::V6(a), IpAddr::V4))
+    };
+    Some((
+        SocketAddr::new(addr(8)?, port(4)?),
+        SocketAddr::new(addr(24)?, port(6)?),
+    ))
+}
+
+/// One TCP socket of the subflow dump: its 4-tuple, unacknowledged segments and time
+/// since the last ACK, if its `tcp_info` is long enough.
+pub fn parse_tcp_socket(body: &[u8]) -> Option<SubflowSample> {
+    if body.len() < INET_DIAG_MSG_LEN {
+        return None;
+    }
+    let (local, remote) = tuple(body)?;
+    for a in xfrm_sys::genl::attrs(&body[INET_DIAG_MSG_LEN..]) {
+        let Ok((kind, info)) = a else {
+            return None;
+        };
+        if kind == INET_DIAG_INFO {
+            return Some(SubflowSample {
+                local,
+                remote,
+                unacked: u32_at(info, TCPI_UNACKED)?,
+                since_ack: Duration::from_millis(u64::from(u32_at(info, TCPI_LAST_ACK_RECV)?)),
+            });
+        }
+    }
+    None
 }
 
 fn u64_at(b: &[u8], off: usize) -> Option<u64> {
@@ -106,6 +184,15 @@ pub enum Chunk {
 
 /// Adds the sockets of one answer buffer (messages of sequence `seq`) to `out`.
 pub fn parse_answer(buf: &[u8], seq: u32, out: &mut BTreeMap<Token, u64>) -> io::Result<Chunk> {
+    parse_answer_with(buf, seq, &mut |body| {
+        if let Some((t, b)) = parse_socket(body) {
+            out.insert(t, b);
+        }
+    })
+}
+
+/// Hands each socket message of one answer buffer (messages of sequence `seq`) to `f`.
+pub fn parse_answer_with(buf: &[u8], seq: u32, f: &mut dyn FnMut(&[u8])) -> io::Result<Chunk> {
     let mut rest = buf;
     while rest.len() >= 16 {
         let len = u32::from_ne_bytes([rest[0], rest[1], rest[2], rest[3]]) as usize;
@@ -132,11 +219,7 @@ pub fn parse_answer(buf: &[u8], seq: u32, out: &mut BTreeMap<Token, u64>) -> io:
                     return Err(io::Error::from_raw_os_error(code.saturating_abs()));
                 }
             }
-            SOCK_DIAG_BY_FAMILY => {
-                if let Some((t, b)) = parse_socket(body) {
-                    out.insert(t, b);
-                }
-            }
+            SOCK_DIAG_BY_FAMILY => f(body),
             _ => {}
         }
     }
@@ -176,6 +259,31 @@ impl Sampler {
 
     /// Bytes carried by every MPTCP connection of the namespace, by token.
     pub async fn sample(&mut self) -> io::Result<BTreeMap<Token, u64>> {
+        let mut out = BTreeMap::new();
+        self.dump(request, &mut |body| {
+            if let Some((t, b)) = parse_socket(body) {
+                out.insert(t, b);
+            }
+        })
+        .await?;
+        Ok(out)
+    }
+
+    /// `tcp_info` of every established TCP socket of the namespace (MPTCP subflows
+    /// among them): the stall rule's input.
+    pub async fn sample_subflows(&mut self) -> io::Result<Vec<SubflowSample>> {
+        let mut out = Vec::new();
+        self.dump(request_tcp, &mut |body| out.extend(parse_tcp_socket(body)))
+            .await?;
+        Ok(out)
+    }
+
+    /// One dump: `make(seq)` sent, each socket message of the answer to `f`.
+    async fn dump(
+        &mut self,
+        make: fn(u32) -> Vec<u8>,
+        f: &mut (dyn FnMut(&[u8]) + Send),
+    ) -> io::Result<()> {
         // Leftovers of an abandoned dump would only be skipped by sequence; drop them.
         loop {
             self.buf.clear();
@@ -187,15 +295,14 @@ impl Sampler {
             }
         }
         self.seq = self.seq.wrapping_add(1);
-        self.socket.send(&request(self.seq), 0)?;
+        self.socket.send(&make(self.seq), 0)?;
         let deadline = tokio::time::Instant::now() + SAMPLE_DEADLINE;
-        let mut out = BTreeMap::new();
         loop {
             self.buf.clear();
             match self.socket.recv(&mut self.buf, 0) {
                 Ok(_) => {
-                    if parse_answer(&self.buf, self.seq, &mut out)? == Chunk::Done {
-                        return Ok(out);
+                    if parse_answer_with(&self.buf, self.seq, f)? == Chunk::Done {
+                        return Ok(());
                     }
                 }
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
@@ -319,5 +426,55 @@ mod tests {
                 .raw_os_error(),
             Some(13)
         );
+    }
+
+    /// A TCP socket message: 4-tuple and `tcp_info` of `info_len` bytes.
+    fn tcp_body(unacked: u32, last_ack_ms: u32, info_len: usize) -> Vec<u8> {
+        let mut body = vec![0u8; INET_DIAG_MSG_LEN];
+        body[0] = AF_INET6;
+        body[1] = 1; // ESTABLISHED
+        body[4..6].copy_from_slice(&40001u16.to_be_bytes());
+        body[6..8].copy_from_slice(&8080u16.to_be_bytes());
+        body[8..24].copy_from_slice(&"2001:db8:2::1".parse::<Ipv6Addr>().unwrap().octets());
+        body[24..40].copy_from_slice(&"::ffff:192.0.2.7".parse::<Ipv6Addr>().unwrap().octets());
+        let mut info = vec![0u8; info_len];
+        if info_len >= 60 {
+            info[24..28].copy_from_slice(&unacked.to_ne_bytes());
+            info[56..60].copy_from_slice(&last_ack_ms.to_ne_bytes());
+        }
+        let nla_len = u16::try_from(4 + info.len()).unwrap();
+        body.extend_from_slice(&nla_len.to_ne_bytes());
+        body.extend_from_slice(&INET_DIAG_INFO.to_ne_bytes());
+        body.extend_from_slice(&info);
+        body
+    }
+
+    #[test]
+    fn tcp_request_asks_established_tcp_with_info() {
+        let r = request_tcp(9);
+        assert_eq!(r.len(), 16 + 56);
+        assert_eq!(&r[16..20], &[10, 6, 2, 0]);
+        assert_eq!(u32::from_ne_bytes(r[20..24].try_into().unwrap()), 2);
+        assert_eq!(u32::from_ne_bytes(r[8..12].try_into().unwrap()), 9);
+    }
+
+    #[test]
+    fn tcp_socket_gives_the_tuple_unacked_and_last_ack() {
+        let s = parse_tcp_socket(&tcp_body(7, 2500, 232)).unwrap();
+        assert_eq!(s.local, "[2001:db8:2::1]:40001".parse().unwrap());
+        assert_eq!(s.remote, "192.0.2.7:8080".parse().unwrap());
+        assert_eq!(s.unacked, 7);
+        assert_eq!(s.since_ack, Duration::from_millis(2500));
+        // Too short a tcp_info, a truncated message, a corrupt attribute: nothing, no
+        // panic.
+        assert_eq!(parse_tcp_socket(&tcp_body(7, 2500, 40)), None);
+        let full = tcp_body(7, 2500, 232);
+        for n in 0..full.len() {
+            let _ = parse_tcp_socket(&full[..n]);
+        }
+        let mut bad = full.clone();
+        bad[INET_DIAG_MSG_LEN] = 0xff;
+        bad[INET_DIAG_MSG_LEN + 1] = 0xff;
+        let _ = parse_tcp_socket(&bad);
     }
 }

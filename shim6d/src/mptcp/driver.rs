@@ -280,6 +280,16 @@ impl Driver {
         Ok(driver)
     }
 
+    /// Turns the stall rule on with the REAP Send Timeout (`[reap] send_timeout`), or
+    /// off with `None` (policy rule 9): a joined subflow with data unacknowledged and
+    /// no ACK for that long condemns its pair, since REAP itself only watches the
+    /// context's current pair.
+    #[must_use]
+    pub fn with_stall_timeout(mut self, timeout: Option<Duration>) -> Self {
+        self.engine.set_stall_timeout(timeout);
+        self
+    }
+
     /// A handle for the service loop.
     pub fn handle(&self) -> Handle {
         Handle {
@@ -417,6 +427,18 @@ impl Driver {
                 }
             }
             Err(e) => tracing::warn!("mptcp: sock_diag sample: {e}"),
+        }
+        // The stall rule (policy rule 9), only when it is on.
+        if self.engine.stall_timeout().is_some() {
+            match self.sampler.sample_subflows().await {
+                Ok(subflows) => {
+                    let now = Instant::now();
+                    for s in &subflows {
+                        self.engine.subflow_sample(s, now);
+                    }
+                }
+                Err(e) => tracing::warn!("mptcp: sock_diag subflow sample: {e}"),
+            }
         }
     }
 

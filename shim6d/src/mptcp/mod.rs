@@ -21,7 +21,10 @@
 //! channel of [`driver::Input`]s; it needs `CAP_NET_ADMIN` (the event group and every
 //! command do).
 //!
-//! 1. **Start**: when `config.mptcp.enabled`, `Driver::start(&config.mptcp)` (it checks
+//! 1. **Start**: when `config.mptcp.enabled`,
+//!    `Driver::start(&config.mptcp).await?.with_stall_timeout(Some(send_timeout))` with
+//!    the REAP Send Timeout (the stall rule, [`policy`] rule 9; done in `service.rs`)
+//!    (`Driver::start` checks
 //!    the sysctls and refuses with [`driver::Error::Sysctl`], whose text says what to
 //!    run) and `tokio::spawn(driver.run(inputs_rx, shutdown))`. Keep a
 //!    [`driver::Handle`] (`driver.handle()`) for inputs and `status()`.

@@ -43,7 +43,25 @@
 //!    and a join nobody waits for any more (a late answer to a request given up) that
 //!    would exceed the cap is destroyed.
 //! 8. REAP's verdicts outlive changes of the verified set: a pair stays dead until
-//!    `path_usable` (or the peer's context goes).
+//!    `path_usable` (or the peer's context goes), or until a re-test join on it comes up
+//!    (rule 10).
+//! 9. A joined subflow of ours that stalls — data unacknowledged and no ACK for the
+//!    REAP Send Timeout ([`Engine::set_stall_timeout`], from `sock_diag`'s `tcp_info`,
+//!    [`Engine::subflow_sample`]) — condemns its pair as REAP's `PathFailed` would: REAP
+//!    watches only the context's current pair (RFC 5534 §3.5, the traffic through the
+//!    shim), so a pair carrying only direct subflows is otherwise never judged. This is
+//!    RFC 5534's failure-detection rule ("sent, nothing received within Send Timeout")
+//!    applied to the subflow's own traffic.
+//! 10. A dead pair is re-tested with one join (a probe subflow) after 1 s, then after a
+//!     back-off doubling to 60 s while it fails: the `MP_JOIN` handshake needs both
+//!     directions, so a join that comes up proves the pair works and revokes the verdict
+//!     (the subflow stays); REAP's `PathUsable` revokes it too. Re-tests stay within the
+//!     cap; the initial pair is never re-tested (it carries no extra subflow).
+//! 11. The server side creates nothing but takes its own halves off a pair REAP (or
+//!     its stall rule) declared dead (`SUBFLOW_DESTROY`): the client's `RM_ADDR` leaves
+//!     on its first subflow not yet stale, which may be the initial one, still riding
+//!     the dead pair until REAP moves it. A join that comes up on a dead pair revokes
+//!     the verdict there too.
 
 use std::{
     collections::{BTreeMap, BTreeSet, VecDeque},
@@ -65,6 +83,23 @@ pub const RETRY_MAX: Duration = Duration::from_secs(60);
 /// A requested subflow with neither `SUB_ESTABLISHED` nor `SUB_CLOSED` after this long
 /// counts as failed (the kernel's SYN retries on a dead path take longer).
 pub const PENDING_TIMEOUT: Duration = Duration::from_secs(10);
+/// First re-test of a pair after it was declared dead (rule 10); then the back-off of
+/// rule 5 ([`RETRY_BASE`] doubling to [`RETRY_MAX`]).
+pub const RETEST_FIRST: Duration = Duration::from_secs(1);
+
+/// One subflow's transmission state from `sock_diag` (`struct tcp_info`): the input of
+/// the stall rule (rule 9).
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub struct SubflowSample {
+    /// Local address and port.
+    pub local: SocketAddr,
+    /// Remote address and port.
+    pub remote: SocketAddr,
+    /// Segments sent and not acknowledged (`tcpi_unacked`).
+    pub unacked: u32,
+    /// Time since the last ACK received (`tcpi_last_ack_recv`).
+    pub since_ack: Duration,
+}
 
 /// Which subflows a managed connection should have.
 #[derive(Clone, Copy, PartialEq, Eq, Debug, Serialize)]
@@ -275,6 +310,8 @@ enum SubState {
 struct Pending {
     since: Instant,
     backup: bool,
+    /// A re-test of a dead pair (rule 10).
+    probe: bool,
 }
 
 /// Back-off of one pair on one connection.
@@ -294,6 +331,9 @@ struct Conn {
     /// before `SUB_ESTABLISHED`.
     pending: Vec<(IpAddr, SocketAddr, Pending)>,
     backoff: BTreeMap<Pair, Backoff>,
+    /// Since when each joined subflow has had data unacknowledged without a break, as
+    /// the samples saw it (rule 9).
+    outstanding: BTreeMap<(SocketAddr, SocketAddr), Instant>,
     /// Why the connection is not managed, as last recorded (not to repeat it).
     unmanaged: Option<&'static str>,
 }
@@ -319,6 +359,9 @@ fn pair_of(local: IpAddr, remote: IpAddr) -> Option<Pair> {
 struct Peer {
     view: PeerView,
     dead: BTreeSet<Pair>,
+    /// When each dead pair is re-tested next (rule 10); `failures` counts failed
+    /// re-tests.
+    retest: BTreeMap<Pair, Backoff>,
 }
 
 impl Peer {
@@ -357,6 +400,7 @@ pub struct Engine {
     conns: BTreeMap<Token, Conn>,
     actions: VecDeque<Action>,
     decisions: VecDeque<Decision>,
+    stall_timeout: Option<Duration>,
 }
 
 impl Engine {
@@ -368,7 +412,19 @@ impl Engine {
             conns: BTreeMap::new(),
             actions: VecDeque::new(),
             decisions: VecDeque::new(),
+            stall_timeout: None,
         }
+    }
+
+    /// Turns the stall rule (rule 9) on with the REAP Send Timeout, or off (`None`, the
+    /// default).
+    pub fn set_stall_timeout(&mut self, timeout: Option<Duration>) {
+        self.stall_timeout = timeout;
+    }
+
+    /// The stall rule's timeout, if on.
+    pub fn stall_timeout(&self) -> Option<Duration> {
+        self.stall_timeout
     }
 
     /// The settings.
@@ -404,6 +460,7 @@ impl Engine {
                     subflows: BTreeMap::new(),
                     pending: Vec::new(),
                     backoff: BTreeMap::new(),
+                    outstanding: BTreeMap::new(),
                     unmanaged: None,
                 });
                 conn.connection = c.clone();
@@ -443,6 +500,7 @@ impl Engine {
         };
         // A repeat of a subflow already up (a resync) answers no request.
         let known = conn.subflows.contains_key(&s.key());
+        let mut probe = false;
         let answered = !known
             && match conn
                 .pending
@@ -450,7 +508,7 @@ impl Engine {
                 .position(|(l, r, _)| *l == s.local.ip() && *r == s.remote)
             {
                 Some(i) => {
-                    conn.pending.remove(i);
+                    probe = conn.pending.remove(i).2.probe;
                     true
                 }
                 None => false,
@@ -466,6 +524,16 @@ impl Engine {
         let Some(peer) = peer else {
             return;
         };
+        // Rule 11: on the server side, a join that came up on a dead pair proves it works
+        // (the client re-tested it).
+        if self.is_server_side(token)
+            && let Some(p) = pair_of(s.local.ip(), s.remote.ip())
+            && peer.dead.contains(&p)
+        {
+            let why = format!("server side: a join came up on dead pair {p}: it works again");
+            self.revoke(peer.view.ulid_peer, p, &why, now);
+            return;
+        }
         // Rule 3: a subflow to an unverified address (made by someone else, or the
         // verified set shrank meanwhile) goes.
         if !peer.verified(s.remote.ip()) && !self.is_server_side(token) {
@@ -493,6 +561,15 @@ impl Engine {
                 self.close_subflow(token, s.local, s.remote, None, "beyond max_subflows", now);
                 return;
             }
+        }
+        // Rule 10: a re-test join came up: the pair works again, the subflow stays.
+        if probe
+            && let Some(p) = pair_of(s.local.ip(), s.remote.ip())
+            && peer.dead.contains(&p)
+        {
+            let why = format!("re-test join on {p} came up: the pair works again");
+            self.revoke(peer.view.ulid_peer, p, &why, now);
+            return;
         }
         // Rule 4: it came up on a pair REAP declared dead meanwhile.
         if let Some(p) = pair_of(s.local.ip(), s.remote.ip())
@@ -526,9 +603,17 @@ impl Engine {
         } else {
             None
         };
-        if let Some(i) = pending {
-            conn.pending.remove(i);
+        let probe = pending.is_some_and(|i| conn.pending.remove(i).2.probe);
+        conn.outstanding.remove(&s.key());
+        if probe {
+            let key = self.peer_key_of(s.token);
+            self.retest_failed(key, s.local.ip(), s.remote.ip(), now);
+            self.replan(s.token, now);
+            return;
         }
+        let Some(conn) = self.conns.get_mut(&s.token) else {
+            return;
+        };
         let failed = match was {
             Some(SubState::Closing) => false,
             Some(SubState::Up { .. }) => true,
@@ -561,7 +646,11 @@ impl Engine {
         let key = view.ulid_peer;
         // REAP's verdicts outlive view changes: a locator that leaves and comes back
         // is still dead until a probe shows otherwise (`path_usable`).
-        let dead = self.peers.remove(&key).map(|p| p.dead).unwrap_or_default();
+        let (dead, retest) = self
+            .peers
+            .remove(&key)
+            .map(|p| (p.dead, p.retest))
+            .unwrap_or_default();
         self.note(
             now,
             None,
@@ -572,7 +661,7 @@ impl Engine {
                 join(&view.locals)
             ),
         );
-        self.peers.insert(key, Peer { view, dead });
+        self.peers.insert(key, Peer { view, dead, retest });
         // Rule 3: subflows to addresses no longer verified go.
         let tokens: Vec<Token> = self.conns.keys().copied().collect();
         for token in tokens {
@@ -619,6 +708,13 @@ impl Engine {
         if !peer.dead.insert(pair) {
             return;
         }
+        peer.retest.insert(
+            pair,
+            Backoff {
+                failures: 0,
+                until: now + RETEST_FIRST,
+            },
+        );
         self.note(
             now,
             None,
@@ -627,7 +723,26 @@ impl Engine {
         );
         let tokens: Vec<Token> = self.conns.keys().copied().collect();
         for token in tokens {
-            if self.peer_key_of(token) != Some(ulid_peer) || self.is_server_side(token) {
+            if self.peer_key_of(token) != Some(ulid_peer) {
+                continue;
+            }
+            if self.is_server_side(token) {
+                // Rule 11: the server side takes its own halves off. The client's RM_ADDR
+                // may never come: it leaves on the first subflow not yet stale, which
+                // may be the initial one, riding the dead pair until REAP moves it.
+                let victims: Vec<(SocketAddr, SocketAddr)> = self.conns[&token]
+                    .subflows
+                    .iter()
+                    .filter(|(k, st)| {
+                        matches!(st, SubState::Up { .. })
+                            && pair_of(k.0.ip(), k.1.ip()) == Some(pair)
+                    })
+                    .map(|(k, _)| *k)
+                    .collect();
+                for (l, r) in victims {
+                    let why = "server side: our half on a pair REAP declared dead";
+                    self.close_subflow(token, l, r, None, why, now);
+                }
                 continue;
             }
             let conn = self.conns.get_mut(&token).expect("token listed above");
@@ -654,18 +769,25 @@ impl Engine {
     /// REAP proved `pair` works again (`Event::PathUsable`, RFC 5534 §5.2): the policy
     /// is re-applied, so its subflows come back; back-offs on it are reset.
     pub fn path_usable(&mut self, ulid_peer: Ipv6Addr, pair: Pair, now: Instant) {
+        self.revoke(
+            ulid_peer,
+            pair,
+            &format!("peer {ulid_peer}: pair {pair} usable"),
+            now,
+        );
+    }
+
+    /// The verdict on `pair` no longer holds (REAP's `PathUsable`, or a re-test join
+    /// that came up): back-offs on it are reset and the policy re-applied.
+    fn revoke(&mut self, ulid_peer: Ipv6Addr, pair: Pair, why: &str, now: Instant) {
         let Some(peer) = self.peers.get_mut(&ulid_peer) else {
             return;
         };
+        peer.retest.remove(&pair);
         if !peer.dead.remove(&pair) {
             return;
         }
-        self.note(
-            now,
-            None,
-            None,
-            format!("peer {ulid_peer}: pair {pair} usable"),
-        );
+        self.note(now, None, None, why.to_owned());
         let tokens: Vec<Token> = self.conns.keys().copied().collect();
         for token in tokens {
             if self.peer_key_of(token) == Some(ulid_peer) {
@@ -704,8 +826,15 @@ impl Engine {
         } = *action
             && let Some(c) = self.conns.get_mut(&token)
         {
+            let probe = c
+                .pending
+                .iter()
+                .any(|(l, r, p)| (*l, *r) == (local, remote) && p.probe);
             c.pending.retain(|(l, r, _)| (*l, *r) != (local, remote));
-            if let Some(p) = pair_of(local, remote.ip()) {
+            if probe {
+                let key = self.peer_key_of(token);
+                self.retest_failed(key, local, remote.ip(), now);
+            } else if let Some(p) = pair_of(local, remote.ip()) {
                 let b = c.backoff.entry(p).or_insert(Backoff {
                     failures: 0,
                     until: now,
@@ -728,10 +857,15 @@ impl Engine {
         for token in tokens {
             let conn = self.conns.get_mut(&token).expect("token listed above");
             let mut expired = Vec::new();
+            let mut probes = Vec::new();
             conn.pending.retain(|(l, r, p)| {
                 let keep = now < p.since + PENDING_TIMEOUT;
                 if !keep {
-                    expired.push((*l, *r));
+                    if p.probe {
+                        probes.push((*l, *r));
+                    } else {
+                        expired.push((*l, *r));
+                    }
                 }
                 keep
             });
@@ -753,9 +887,101 @@ impl Engine {
                     format!("subflow {l} -> {r}: no answer in {PENDING_TIMEOUT:?}"),
                 );
             }
+            let key = self.peer_key_of(token);
+            for (l, r) in probes {
+                self.retest_failed(key, l, r.ip(), now);
+            }
             // Expired back-offs no longer hold their pairs back.
             self.replan(token, now);
         }
+        // Re-tests due that no connection could make (none managed, or no room under
+        // the cap): the next try is one back-off later, so that the deadline moves on.
+        for peer in self.peers.values_mut() {
+            for b in peer.retest.values_mut() {
+                if b.until <= now {
+                    b.until = now + backoff(b.failures.max(1));
+                }
+            }
+        }
+    }
+
+    /// A re-test join on (`local`, `remote`) of the peer `key` failed (rule 10): the
+    /// pair stays dead, the next re-test is one back-off later.
+    fn retest_failed(
+        &mut self,
+        key: Option<Ipv6Addr>,
+        local: IpAddr,
+        remote: IpAddr,
+        now: Instant,
+    ) {
+        let (Some(key), Some(pair)) = (key, pair_of(local, remote)) else {
+            return;
+        };
+        let Some(b) = self
+            .peers
+            .get_mut(&key)
+            .and_then(|p| p.retest.get_mut(&pair))
+        else {
+            return;
+        };
+        b.failures = b.failures.saturating_add(1);
+        b.until = now + backoff(b.failures);
+        let wait = backoff(b.failures);
+        self.note(
+            now,
+            None,
+            None,
+            format!("re-test join on {pair} failed: still dead, next re-test in {wait:?}"),
+        );
+    }
+
+    /// One subflow's `tcp_info` (rule 9): a joined subflow of a managed connection with
+    /// data unacknowledged and no ACK for the stall timeout condemns its pair.
+    /// Subflows the engine does not know (the initial one, the server side's, other
+    /// sockets) are ignored.
+    pub fn subflow_sample(&mut self, sample: &SubflowSample, now: Instant) {
+        let Some(timeout) = self.stall_timeout else {
+            return;
+        };
+        let key = (sample.local, sample.remote);
+        let Some((&token, conn)) = self
+            .conns
+            .iter_mut()
+            .find(|(_, c)| matches!(c.subflows.get(&key), Some(SubState::Up { .. })))
+        else {
+            return;
+        };
+        if sample.unacked == 0 {
+            conn.outstanding.remove(&key);
+            return;
+        }
+        // Unacknowledged since this sample at the latest: a subflow idle for long whose
+        // `last_ack_recv` is old is not stalled the moment it sends again.
+        let since = *conn.outstanding.entry(key).or_insert(now);
+        let stalled = sample.since_ack.min(now.saturating_duration_since(since));
+        if stalled < timeout {
+            return;
+        }
+        let (Some(pair), Some(peer)) = (
+            pair_of(sample.local.ip(), sample.remote.ip()),
+            self.peer_key_of(token),
+        ) else {
+            return;
+        };
+        if self.conns[&token].initial_pair() == Some(pair) {
+            return;
+        }
+        self.note(
+            now,
+            Some(token),
+            None,
+            format!(
+                "subflow {} -> {} stalled: {} segment(s) unacknowledged, no ACK for {stalled:?} \
+                 (>= Send Timeout {timeout:?}, RFC 5534 §3.5 on the subflow)",
+                sample.local, sample.remote, sample.unacked
+            ),
+        );
+        self.path_failed(peer, pair, now);
     }
 
     // ---- outputs -----------------------------------------------------------------
@@ -768,6 +994,10 @@ impl Engine {
     /// When [`Engine::handle_timeout`] is next due: the earliest back-off end or pending
     /// request deadline.
     pub fn poll_timeout(&self) -> Option<Instant> {
+        let retests = self
+            .peers
+            .values()
+            .flat_map(|p| p.retest.values().map(|b| b.until));
         self.conns
             .values()
             .filter(|c| c.established && !c.connection.server_side)
@@ -777,6 +1007,7 @@ impl Engine {
                     .map(|b| b.until)
                     .chain(c.pending.iter().map(|(_, _, p)| p.since + PENDING_TIMEOUT))
             })
+            .chain(retests)
             .min()
     }
 
@@ -1046,6 +1277,27 @@ impl Engine {
                 }
             }
         }
+        // 3b. Rule 10: re-test joins on dead pairs whose time came, in the room left.
+        let mut probes = Vec::new();
+        let init = conn.initial_pair();
+        for (pair, b) in &peer.retest {
+            if creates.len() + probes.len() >= budget as usize {
+                break;
+            }
+            if b.until <= now
+                && Some(*pair) != init
+                && peer.dead.contains(pair)
+                && peer.view.locals.contains(&pair.local)
+                && peer.verified(IpAddr::V6(pair.remote))
+                && have.get(pair).is_none_or(|n| *n == 0)
+                && !conn
+                    .pending
+                    .iter()
+                    .any(|(l, r, _)| pair_of(*l, r.ip()) == Some(*pair))
+            {
+                probes.push(*pair);
+            }
+        }
         // 4. Backup policy: promote backups while the initial pair is dead, demote after.
         let mut flips = Vec::new();
         if self.config.policy == Policy::Backup {
@@ -1068,11 +1320,42 @@ impl Engine {
                 Pending {
                     since: now,
                     backup: w.backup,
+                    probe: false,
+                },
+            ));
+        }
+        for pair in &probes {
+            conn.pending.push((
+                IpAddr::V6(pair.local),
+                SocketAddr::new(IpAddr::V6(pair.remote), port),
+                Pending {
+                    since: now,
+                    backup: policy == Policy::Backup,
+                    probe: true,
                 },
             ));
         }
         for ((l, r), b) in &flips {
             conn.subflows.insert((*l, *r), SubState::Up { backup: *b });
+        }
+        let key = self.peer_key_of(token);
+        if let Some(peer) = key.and_then(|k| self.peers.get_mut(&k)) {
+            for pair in &probes {
+                // Answered by SUB_ESTABLISHED / SUB_CLOSED or PENDING_TIMEOUT, which set
+                // the next time; this one only keeps the deadline in the future.
+                if let Some(b) = peer.retest.get_mut(pair) {
+                    b.until = now + PENDING_TIMEOUT + RETRY_BASE;
+                }
+            }
+        }
+        for pair in probes {
+            let action = Action::CreateSubflow {
+                token,
+                local: IpAddr::V6(pair.local),
+                remote: SocketAddr::new(IpAddr::V6(pair.remote), port),
+                backup: policy == Policy::Backup,
+            };
+            self.emit(now, action, format!("re-test of dead pair {pair}"));
         }
         for w in creates {
             let action = Action::CreateSubflow {

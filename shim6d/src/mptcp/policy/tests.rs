@@ -363,8 +363,6 @@ fn test_path_failed_detaches_with_the_recipe_and_usable_brings_back() {
         &Event::SubEstablished(sub(l2(), 50010, r1(), false, None)),
         now,
     );
-    e.handle_timeout(now + Duration::from_secs(300));
-    assert_eq!(drain(&mut e), []);
     let st = e.status(now);
     assert_eq!(st.peers[0].dead_pairs.len(), 2);
     // Healing: exactly the dead pair's subflow comes back, at once.
@@ -878,8 +876,13 @@ fn random_event_orders_never_break_the_rules() {
                             verified.contains(&rip),
                             "seed {seed} step {step}: unverified {act}"
                         );
+                        // Rule 10: on a dead pair only as a re-test. (A request the
+                        // engine forgot at the verdict may still be in the kernel.)
+                        let retest = e.decisions().any(|d| {
+                            d.action.as_ref() == Some(&act) && d.reason.starts_with("re-test")
+                        });
                         assert!(
-                            !dead.contains(&Pair::new(lip, rip)),
+                            !dead.contains(&Pair::new(lip, rip)) || retest,
                             "seed {seed} step {step}: dead {act}"
                         );
                         assert_eq!(remote.port(), PORT);
@@ -900,6 +903,11 @@ fn random_event_orders_never_break_the_rules() {
                 }
             }
             let st = e.status(now);
+            // A re-test join that came up revoked its verdict (rule 10): the model
+            // follows the engine there.
+            if let Some(p) = st.peers.first() {
+                dead.retain(|d| p.dead_pairs.contains(&(d.local, d.remote)));
+            }
             let active = st.connections.first().map_or(0, |c| {
                 c.subflows.iter().filter(|s| s.state != "closing").count()
             });
@@ -910,4 +918,181 @@ fn random_event_orders_never_break_the_rules() {
             );
         }
     }
+}
+
+// ---- the stall rule, re-tests and the server side (rules 9-11) ----------------------
+
+fn sample(s: &Subflow, unacked: u32, since_ack_ms: u64) -> SubflowSample {
+    SubflowSample {
+        local: s.local,
+        remote: s.remote,
+        unacked,
+        since_ack: Duration::from_millis(since_ack_ms),
+    }
+}
+
+#[test]
+fn test_stalled_subflow_condemns_its_pair_like_reap() {
+    let t0 = Instant::now();
+    let (mut e, acts) = established(Policy::Fullmesh, 4, t0);
+    let subs = bring_up(&mut e, &acts, t0);
+    let s22 = subs[0].clone();
+    // Off by default: nothing happens whatever the samples say.
+    e.subflow_sample(&sample(&s22, 5, 60_000), t0);
+    assert_eq!(drain(&mut e), []);
+    e.set_stall_timeout(Some(Duration::from_secs(2)));
+    // An idle subflow whose last ACK is old is not stalled when it sends again: the
+    // time counts from the first sample with data outstanding.
+    e.subflow_sample(&sample(&s22, 3, 30_000), t0);
+    e.subflow_sample(&sample(&s22, 3, 31_000), t0 + Duration::from_secs(1));
+    assert_eq!(drain(&mut e), []);
+    // ACKs flowing (recent last ACK) keep it alive however long data is outstanding.
+    e.subflow_sample(&sample(&s22, 3, 10), t0 + Duration::from_secs(5));
+    assert_eq!(drain(&mut e), []);
+    // Nothing outstanding resets the clock.
+    e.subflow_sample(&sample(&s22, 0, 9_000), t0 + Duration::from_secs(6));
+    e.subflow_sample(&sample(&s22, 2, 9_500), t0 + Duration::from_secs(7));
+    assert_eq!(drain(&mut e), []);
+    // Outstanding and unacknowledged for the Send Timeout: the recipe, as for REAP.
+    e.subflow_sample(&sample(&s22, 2, 2_100), t0 + Duration::from_millis(9_100));
+    let acts = drain(&mut e);
+    assert!(
+        matches!(acts.first(), Some(Action::DetachPath { local, remote, .. })
+            if (*local, *remote) == (s22.local, s22.remote)),
+        "{acts:?}"
+    );
+    assert_eq!(
+        e.status(t0).peers[0].dead_pairs,
+        [(l2(), r2())],
+        "the pair is dead"
+    );
+    // Samples of unknown sockets (the initial subflow, others) change nothing.
+    let initial = sub(l1(), 40000, r1(), false, None);
+    e.subflow_sample(&sample(&initial, 9, 60_000), t0 + Duration::from_secs(20));
+    assert_eq!(e.status(t0).peers[0].dead_pairs.len(), 1);
+}
+
+#[test]
+fn test_dead_pair_is_retested_and_a_join_that_comes_up_revokes_the_verdict() {
+    let t0 = Instant::now();
+    let (mut e, acts) = established(Policy::Fullmesh, 4, t0);
+    // Only the dead pair's actions matter here (the collateral re-creations of rule 4
+    // come and go around them).
+    let on22 = |e: &mut Engine| -> Vec<Action> {
+        drain(e)
+            .into_iter()
+            .filter(|a| match a {
+                Action::CreateSubflow { local, remote, .. } => {
+                    (*local, remote.ip()) == (IpAddr::V6(l2()), IpAddr::V6(r2()))
+                }
+                _ => false,
+            })
+            .collect()
+    };
+    let subs = bring_up(&mut e, &acts, t0);
+    let p22 = Pair::new(l2(), r2());
+    e.path_failed(r1(), p22, t0);
+    on22(&mut e);
+    e.handle_event(&Event::SubClosed(subs[0].clone()), t0);
+    on22(&mut e);
+    // Not before RETEST_FIRST, then one join on the dead pair.
+    e.handle_timeout(t0 + Duration::from_millis(500));
+    assert_eq!(on22(&mut e), []);
+    let t1 = t0 + RETEST_FIRST;
+    assert!(e.poll_timeout().is_some_and(|d| d <= t1));
+    e.handle_timeout(t1);
+    assert_eq!(on22(&mut e), [create(l2(), r2(), false)]);
+    // It fails (still broken): the pair stays dead, the next re-test after the back-off.
+    e.handle_event(
+        &Event::SubClosed(sub(l2(), 51000, r2(), false, Some(110))),
+        t1,
+    );
+    assert_eq!(on22(&mut e), []);
+    assert_eq!(e.status(t1).peers[0].dead_pairs.len(), 1);
+    let t2 = t1 + RETRY_BASE;
+    e.handle_timeout(t2);
+    assert_eq!(on22(&mut e), [create(l2(), r2(), false)]);
+    // No answer within PENDING_TIMEOUT: failed too, the back-off doubles.
+    let t3 = t2 + PENDING_TIMEOUT;
+    e.handle_timeout(t3);
+    assert_eq!(on22(&mut e), []);
+    e.handle_timeout(t3 + RETRY_BASE);
+    assert_eq!(on22(&mut e), [], "the second back-off is 2 s");
+    let t4 = t3 + 2 * RETRY_BASE;
+    e.handle_timeout(t4);
+    assert_eq!(on22(&mut e), [create(l2(), r2(), false)]);
+    // Healed: the join comes up; the verdict is revoked and the subflow stays.
+    let up = sub(l2(), 51001, r2(), false, None);
+    e.handle_event(&Event::SubEstablished(up.clone()), t4);
+    assert_eq!(on22(&mut e), [], "kept, not detached");
+    let st = e.status(t4);
+    assert!(st.peers[0].dead_pairs.is_empty());
+    assert!(
+        st.connections[0]
+            .subflows
+            .iter()
+            .any(|s| (s.local, s.remote) == (up.local, up.remote) && s.state == "up")
+    );
+}
+
+#[test]
+fn test_join_requested_before_the_verdict_is_still_detached() {
+    // Rule 4 stays: only a re-test proves the pair, not an older request.
+    let t0 = Instant::now();
+    let (mut e, acts) = established(Policy::Fullmesh, 4, t0);
+    assert_eq!(acts[0], create(l2(), r2(), false));
+    e.path_failed(r1(), Pair::new(l2(), r2()), t0);
+    drain(&mut e);
+    e.handle_event(
+        &Event::SubEstablished(sub(l2(), 50000, r2(), false, None)),
+        t0,
+    );
+    let acts = drain(&mut e);
+    assert!(
+        matches!(acts.first(), Some(Action::DetachPath { .. })),
+        "{acts:?}"
+    );
+    assert_eq!(e.status(t0).peers[0].dead_pairs.len(), 1);
+}
+
+#[test]
+fn test_server_side_takes_its_own_halves_off_a_dead_pair() {
+    let t0 = Instant::now();
+    let mut e = engine(Policy::Fullmesh, 4);
+    // The server's view: the client is the peer (its ULID R1 here), we are L1/L2.
+    e.set_peer(view(&[r1(), r2()]), t0);
+    e.handle_event(&Event::Established(conn(T, true)), t0);
+    let half = sub(l2(), PORT, r2(), false, None);
+    e.handle_event(&Event::SubEstablished(half.clone()), t0);
+    assert_eq!(drain(&mut e), [], "the server side creates nothing");
+    e.path_failed(r1(), Pair::new(l2(), r2()), t0);
+    assert_eq!(
+        drain(&mut e),
+        [Action::DestroySubflow {
+            token: T,
+            local: half.local,
+            remote: half.remote,
+        }]
+    );
+    e.handle_event(&Event::SubClosed(half), t0);
+    // The client re-tests: its join comes up here, which revokes the verdict.
+    e.handle_event(
+        &Event::SubEstablished(sub(l2(), PORT, r2(), false, None)),
+        t0,
+    );
+    assert_eq!(drain(&mut e), []);
+    assert!(e.status(t0).peers[0].dead_pairs.is_empty());
+    // And the stall rule applies to the server's halves too.
+    e.set_stall_timeout(Some(Duration::from_secs(1)));
+    let again = sub(l2(), PORT, r2(), false, None);
+    e.subflow_sample(&sample(&again, 4, 1_500), t0);
+    e.subflow_sample(&sample(&again, 4, 2_500), t0 + Duration::from_secs(1));
+    assert_eq!(
+        drain(&mut e),
+        [Action::DestroySubflow {
+            token: T,
+            local: again.local,
+            remote: again.remote,
+        }]
+    );
 }
