@@ -226,6 +226,29 @@ impl Scenario {
         s.pair
             .establish()
             .unwrap_or_else(|e| panic!("{e}\n{}", s.logs()));
+        // The initial subflow runs between the ULIDs, through A's TUN; the extra ones go
+        // straight to B's locators. Left alone, the kernel's scheduler may keep the whole
+        // stream on the initial subflow (the daemon's path is fast since its `nft` reads
+        // left the loop) and the extras idle — and a failure on an idle subflow is seen
+        // by nobody (docs/mptcp.md). A token bucket on the TUN keeps the extras busy.
+        let tc = std::process::Command::new("tc")
+            .args([
+                "-n",
+                s.pair.bed.a.name(),
+                "qdisc",
+                "add",
+                "dev",
+                "shim6",
+                "root",
+            ])
+            .args(["tbf", "rate", "20mbit", "burst", "32kb", "latency", "100ms"])
+            .output()
+            .expect("run tc");
+        assert!(
+            tc.status.success(),
+            "tbf on A's TUN: {}",
+            String::from_utf8_lossy(&tc.stderr)
+        );
         let (ua, ub) = s.pair.ulids();
         let client = s
             .pair
