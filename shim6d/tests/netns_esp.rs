@@ -24,7 +24,6 @@
 
 use std::{
     net::{Ipv6Addr, SocketAddr, SocketAddrV6, UdpSocket},
-    path::PathBuf,
     time::Duration,
 };
 
@@ -45,25 +44,6 @@ const SPI_AB: u32 = 0x5a6b_1001;
 const SPI_BA: u32 = 0x5a6b_1002;
 /// IANA protocol number of TCP, the upper layer the SAs protect.
 const IPPROTO_TCP: u8 = 6;
-
-fn bins() -> Bins {
-    Bins {
-        shim6d: PathBuf::from(env!("CARGO_BIN_EXE_shim6d")),
-        cga_tool: None,
-    }
-}
-
-fn logs(p: &Pair) -> String {
-    let tail = |s: String| {
-        let l: Vec<&str> = s.lines().collect();
-        l[l.len().saturating_sub(30)..].join("\n")
-    };
-    format!(
-        "--- A ---\n{}\n--- B ---\n{}",
-        tail(p.a.log()),
-        p.b.as_ref().map(|b| tail(b.log())).unwrap_or_default()
-    )
-}
 
 fn core_stat(d: &Daemon, name: &str) -> u64 {
     d.json("stats").unwrap()["core"][name].as_u64().unwrap()
@@ -162,19 +142,9 @@ fn install(
 
 /// Breaks the ULID pair both ways at the router and drives traffic with `poke` until
 /// both daemons moved their context off it (REAP, RFC 5534 §4.2).
-fn switch_locators(p: &Pair, mut poke: impl FnMut()) {
-    let (ua, ub) = p.ulids();
-    p.bed.break_addrs(ua, ub).unwrap();
-    p.bed.break_addrs(ub, ua).unwrap();
-    until(
-        Duration::from_secs(60),
-        "both sides off the ULID pair",
-        || {
-            poke();
-            Ok(current_pair_of(&p.a)? != (ua, ub) && current_pair_of(p.b())? != (ub, ua))
-        },
-    )
-    .unwrap_or_else(|e| panic!("{e}\n{}", logs(p)));
+fn switch_locators(p: &Pair, poke: impl FnMut()) {
+    p.leave_ulid_pair(Duration::from_secs(60), poke)
+        .unwrap_or_else(|e| panic!("{e}\n{}", p.logs_tail(30)));
 }
 
 #[test]
@@ -184,7 +154,7 @@ fn esp_on_the_ulids_across_a_locator_switch() {
     }
     let p = Pair::start(
         "esp",
-        &bins(),
+        &Bins::shim6d(env!("CARGO_BIN_EXE_shim6d")),
         Options {
             log: "info".into(),
             ..Options::default()
@@ -192,7 +162,7 @@ fn esp_on_the_ulids_across_a_locator_switch() {
     )
     .unwrap_or_else(|e| panic!("setup: {e}"));
     p.establish()
-        .unwrap_or_else(|e| panic!("{e}\n{}", logs(&p)));
+        .unwrap_or_else(|e| panic!("{e}\n{}", p.logs_tail(30)));
     let (ua, ub) = p.ulids();
     assert_eq!(p.current_pair().unwrap(), (ua, ub));
     let a = install(&p.bed.a, ua, ub, SPI_AB, SPI_BA).unwrap_or_else(|e| panic!("A: {e}"));
@@ -233,7 +203,7 @@ fn real_esp(p: &Pair) {
         "stream bytes before the switch",
         || Ok(stream.received() > 50_000),
     )
-    .unwrap_or_else(|e| panic!("{e}\n{}", logs(p)));
+    .unwrap_or_else(|e| panic!("{e}\n{}", p.logs_tail(30)));
     let before = stream.received();
     switch_locators(p, || {});
     until(
@@ -241,10 +211,13 @@ fn real_esp(p: &Pair) {
         "stream bytes after the switch",
         || Ok(stream.received() > before + 50_000),
     )
-    .unwrap_or_else(|e| panic!("{e}\n{}", logs(p)));
+    .unwrap_or_else(|e| panic!("{e}\n{}", p.logs_tail(30)));
     let r = stream.finish(Duration::from_secs(20));
     let (sa_a, sa_b) = (sa_packets(&p.bed.a), sa_packets(&p.bed.b));
-    let report = format!("{r:?}; SA packets A {sa_a:?} B {sa_b:?}\n{}", logs(p));
+    let report = format!(
+        "{r:?}; SA packets A {sa_a:?} B {sa_b:?}\n{}",
+        p.logs_tail(30)
+    );
     println!("{report}");
     assert!(r.error.is_none(), "{report}");
     assert_eq!(r.sent, r.received, "{report}");
@@ -354,7 +327,7 @@ fn transparency(p: &Pair) {
         ] {
             let sent = batch(spi, first);
             let got = esp_exchange(from, to, src, dst, sent.clone());
-            let report = format!("{phase}, {src} -> {dst}: got {got:?}\n{}", logs(p));
+            let report = format!("{phase}, {src} -> {dst}: got {got:?}\n{}", p.logs_tail(30));
             assert_eq!(got.len(), sent.len(), "{report}");
             for (g, s) in got.iter().zip(&sent) {
                 assert_eq!(g.0, src, "source must be the peer's ULID: {report}");
@@ -392,7 +365,7 @@ fn transparency(p: &Pair) {
     assert!(
         rewritten >= 10 && restored >= 10,
         "A rewrote {rewritten}, B restored {restored} (from {rw0}/{rs0})\n{}",
-        logs(p)
+        p.logs_tail(30)
     );
     println!(
         "transparency: 10 ESP-format packets each way before and after the switch arrived \

@@ -25,7 +25,6 @@
 use std::{
     io::{Read, Write},
     net::{SocketAddr, SocketAddrV6, TcpListener, TcpStream, UdpSocket},
-    path::PathBuf,
     sync::{
         Arc, Mutex,
         atomic::{AtomicBool, Ordering},
@@ -33,30 +32,11 @@ use std::{
     time::Duration,
 };
 
-use shim6_tests::daemons::{Bins, Options, Pair, current_pair_of, until};
+use shim6_tests::daemons::{Bins, Options, Pair, until};
 use xfrm_sys::netns::{self, Netns};
 
 /// The narrowed link's MTU: below 1500, above the IPv6 minimum (RFC 8200 §5).
 const NARROW: u32 = 1400;
-
-fn bins() -> Bins {
-    Bins {
-        shim6d: PathBuf::from(env!("CARGO_BIN_EXE_shim6d")),
-        cga_tool: None,
-    }
-}
-
-fn logs(p: &Pair) -> String {
-    let tail = |s: String| {
-        let l: Vec<&str> = s.lines().collect();
-        l[l.len().saturating_sub(30)..].join("\n")
-    };
-    format!(
-        "--- A ---\n{}\n--- B ---\n{}",
-        tail(p.a.log()),
-        p.b.as_ref().map(|b| tail(b.log())).unwrap_or_default()
-    )
-}
 
 /// A counter of `/proc/net/snmp6` in `ns`.
 fn snmp6(ns: &Netns, name: &str) -> u64 {
@@ -90,7 +70,7 @@ enum Narrowed {
 fn rewriting_pair_behind_a_narrow_link(tag: &str, which: Narrowed) -> Pair {
     let p = Pair::start(
         tag,
-        &bins(),
+        &Bins::shim6d(env!("CARGO_BIN_EXE_shim6d")),
         Options {
             log: "info".into(),
             ..Options::default()
@@ -98,25 +78,9 @@ fn rewriting_pair_behind_a_narrow_link(tag: &str, which: Narrowed) -> Pair {
     )
     .unwrap_or_else(|e| panic!("setup: {e}"));
     p.establish()
-        .unwrap_or_else(|e| panic!("{e}\n{}", logs(&p)));
-    let (ua, ub) = p.ulids();
-    p.bed.break_addrs(ua, ub).unwrap();
-    p.bed.break_addrs(ub, ua).unwrap();
-    until(
-        Duration::from_secs(60),
-        "both sides off the ULID pair",
-        || {
-            // REAP needs traffic to notice (RFC 5534 §4.1): a datagram each way per turn.
-            for (ns, s, d) in [(&p.bed.a, ua, ub), (&p.bed.b, ub, ua)] {
-                let _ = ns.run(move || async move {
-                    let u = UdpSocket::bind(SocketAddr::V6(SocketAddrV6::new(s, 0, 0, 0)))?;
-                    u.send_to(b"x", SocketAddr::V6(SocketAddrV6::new(d, 9, 0, 0)))
-                });
-            }
-            Ok(current_pair_of(&p.a)? != (ua, ub) && current_pair_of(p.b())? != (ub, ua))
-        },
-    )
-    .unwrap_or_else(|e| panic!("{e}\n{}", logs(&p)));
+        .unwrap_or_else(|e| panic!("{e}\n{}", p.logs_tail(30)));
+    p.leave_ulid_pair(Duration::from_secs(60), || p.poke_ulids())
+        .unwrap_or_else(|e| panic!("{e}\n{}", p.logs_tail(30)));
     let mtu = NARROW.to_string();
     let (host, host_dev, router_dev) = match which {
         Narrowed::RouterToB => (&p.bed.b, "b0", "rb"),
@@ -201,7 +165,7 @@ fn tcp_mib_arrives(p: &Pair) -> String {
         snmp6(&p.bed.router, "Icmp6OutPktTooBigs") - ptb0,
         core_stat(p, "icmp_translated"),
         ptb_sent(p),
-        logs(p)
+        p.logs_tail(30)
     );
     println!("{report}");
     assert_eq!(sent.as_ref().ok(), Some(&TOTAL), "{report}");
@@ -257,7 +221,7 @@ fn tcp_stream_after_the_local_link_narrowed_at_run_time() {
                 .contains("smallest MTU of the locators' links changed"))
         },
     )
-    .unwrap_or_else(|e| panic!("{e}\n{}", logs(&p)));
+    .unwrap_or_else(|e| panic!("{e}\n{}", p.logs_tail(30)));
     let report = tcp_mib_arrives(&p);
     assert!(ptb_sent(&p) > 0, "{report}");
 }
@@ -339,7 +303,7 @@ fn udp_datagrams_through_a_narrowed_link_get_fragmented() {
         snmp6(&p.bed.router, "Icmp6OutPktTooBigs") - ptb0,
         core_stat(&p, "icmp_translated"),
         snmp6(&p.bed.a, "Ip6FragCreates") - frag0,
-        logs(&p)
+        p.logs_tail(30)
     );
     println!("{report}");
     for i in 0..COUNT {

@@ -22,12 +22,11 @@
 use std::{
     collections::BTreeMap,
     net::{Ipv6Addr, SocketAddr, SocketAddrV6, UdpSocket},
-    path::PathBuf,
     process::Command,
     time::Duration,
 };
 
-use shim6_tests::daemons::{Bins, Daemon, Options, Pair, current_pair_of, until};
+use shim6_tests::daemons::{Bins, Daemon, Options, Pair, until};
 use xfrm_sys::netns::{self, Netns};
 
 /// Port of B's counting receiver.
@@ -48,25 +47,6 @@ const END: u32 = u32::MAX;
 const CHUNK: u32 = 2_000;
 /// Datagrams of the paced tail, each waiting for the receiver's count to move.
 const TAIL: u32 = 50;
-
-fn bins() -> Bins {
-    Bins {
-        shim6d: PathBuf::from(env!("CARGO_BIN_EXE_shim6d")),
-        cga_tool: None,
-    }
-}
-
-fn logs(p: &Pair) -> String {
-    let tail = |s: String| {
-        let l: Vec<&str> = s.lines().collect();
-        l[l.len().saturating_sub(30)..].join("\n")
-    };
-    format!(
-        "--- A ---\n{}\n--- B ---\n{}",
-        tail(p.a.log()),
-        p.b.as_ref().map(|b| tail(b.log())).unwrap_or_default()
-    )
-}
 
 /// The datagram numbered `i`: the number, then a pattern derived from it.
 fn datagram(i: u32) -> [u8; LEN] {
@@ -136,7 +116,7 @@ fn udp_flood_through_a_rewriting_context_gets_no_parameter_problem() {
     }
     let p = Pair::start(
         "rudp",
-        &bins(),
+        &Bins::shim6d(env!("CARGO_BIN_EXE_shim6d")),
         Options {
             log: "info".into(),
             ..Options::default()
@@ -144,26 +124,11 @@ fn udp_flood_through_a_rewriting_context_gets_no_parameter_problem() {
     )
     .unwrap_or_else(|e| panic!("setup: {e}"));
     p.establish()
-        .unwrap_or_else(|e| panic!("{e}\n{}", logs(&p)));
+        .unwrap_or_else(|e| panic!("{e}\n{}", p.logs_tail(30)));
     let (ua, ub) = p.ulids();
     // Both contexts off the ULID pair: every datagram carries the payload header.
-    p.bed.break_addrs(ua, ub).unwrap();
-    p.bed.break_addrs(ub, ua).unwrap();
-    until(
-        Duration::from_secs(60),
-        "both sides off the ULID pair",
-        || {
-            // REAP needs traffic to notice (RFC 5534 §4.1): a datagram each way per turn.
-            for (ns, s, d) in [(&p.bed.a, ua, ub), (&p.bed.b, ub, ua)] {
-                let _ = ns.run(move || async move {
-                    let u = UdpSocket::bind(SocketAddr::V6(SocketAddrV6::new(s, 0, 0, 0)))?;
-                    u.send_to(b"x", SocketAddr::V6(SocketAddrV6::new(d, 9, 0, 0)))
-                });
-            }
-            Ok(current_pair_of(&p.a)? != (ua, ub) && current_pair_of(p.b())? != (ub, ua))
-        },
-    )
-    .unwrap_or_else(|e| panic!("{e}\n{}", logs(&p)));
+    p.leave_ulid_pair(Duration::from_secs(60), || p.poke_ulids())
+        .unwrap_or_else(|e| panic!("{e}\n{}", p.logs_tail(30)));
     let rewritten0 = core_stat(&p.a, "payload_rewritten");
 
     // B's receiver: every datagram checked and counted; the count is visible live.
@@ -252,7 +217,7 @@ fn udp_flood_through_a_rewriting_context_gets_no_parameter_problem() {
             Ok(op(&p.a)? && op(p.b())?)
         },
     )
-    .unwrap_or_else(|e| panic!("{e}\n{}", logs(&p)));
+    .unwrap_or_else(|e| panic!("{e}\n{}", p.logs_tail(30)));
 
     // 3. A paced tail: each datagram waits (bounded) for the receiver's count to move.
     let mut tail_errors = BTreeMap::<String, u64>::new();
@@ -293,7 +258,7 @@ fn udp_flood_through_a_rewriting_context_gets_no_parameter_problem() {
          bad {bad}, duplicates {dup}\n{}",
         out_pp1 - out_pp0,
         out_pp2 - out_pp1,
-        logs(&p)
+        p.logs_tail(30)
     );
     println!("{report}");
     // The contexts still rewrite (the test is about that state).

@@ -50,6 +50,16 @@ pub struct Bins {
 }
 
 impl Bins {
+    /// `shim6d` at `path`, the HBA sets made with the `cga` library: what a test binary
+    /// of the shim6d package passes (`env!("CARGO_BIN_EXE_shim6d")`; cga-tool's binary
+    /// is another package's).
+    pub fn shim6d(path: impl Into<PathBuf>) -> Self {
+        Self {
+            shim6d: path.into(),
+            cga_tool: None,
+        }
+    }
+
     /// `$SHIM6D_BIN` / `$CGA_TOOL_BIN`, else the binaries next to the running executable
     /// (`target/<profile>/` for an example or a test binary in `deps/`).
     pub fn locate() -> io::Result<Self> {
@@ -169,6 +179,13 @@ impl Daemon {
     /// The daemon's log so far.
     pub fn log(&self) -> String {
         std::fs::read_to_string(self.dir.join("shim6d.log")).unwrap_or_default()
+    }
+
+    /// The last `n` lines of the daemon's log.
+    pub fn log_tail(&self, n: usize) -> String {
+        let log = self.log();
+        let lines: Vec<&str> = log.lines().collect();
+        lines[lines.len().saturating_sub(n)..].join("\n")
     }
 
     /// The daemon's process id (`None`: stopped). `ip netns exec` execs shim6d, so the
@@ -607,6 +624,46 @@ impl Pair {
     pub fn dir(&self) -> &Path {
         &self.dir
     }
+
+    /// The last `n` lines of both daemons' logs (B's empty without a daemon there), for
+    /// failure messages.
+    pub fn logs_tail(&self, n: usize) -> String {
+        logs_tail(&self.a, self.b.as_ref(), n)
+    }
+
+    /// One datagram each way between the ULIDs (to the discard port): the traffic REAP
+    /// needs to notice a failure (RFC 5534 §4.1). Errors are ignored.
+    pub fn poke_ulids(&self) {
+        let (ua, ub) = self.ulids();
+        for (ns, s, d) in [(&self.bed.a, ua, ub), (&self.bed.b, ub, ua)] {
+            let _ = ns.run(move || async move {
+                let u = std::net::UdpSocket::bind(SocketAddr::V6(SocketAddrV6::new(s, 0, 0, 0)))?;
+                u.send_to(b"x", SocketAddr::V6(SocketAddrV6::new(d, 9, 0, 0)))
+            });
+        }
+    }
+
+    /// Breaks the ULID pair both ways at the router and calls `poke` (traffic, e.g.
+    /// [`Pair::poke_ulids`]) until both daemons moved their context off it (REAP, RFC
+    /// 5534 §4.2), for at most `wait`.
+    pub fn leave_ulid_pair(&self, wait: Duration, mut poke: impl FnMut()) -> io::Result<()> {
+        let (ua, ub) = self.ulids();
+        self.bed.break_addrs(ua, ub)?;
+        self.bed.break_addrs(ub, ua)?;
+        until(wait, "both sides off the ULID pair", || {
+            poke();
+            Ok(current_pair_of(&self.a)? != (ua, ub) && current_pair_of(self.b())? != (ub, ua))
+        })
+    }
+}
+
+/// The last `n` lines of `a`'s log and of `b`'s, headed `--- A ---` and `--- B ---`.
+fn logs_tail(a: &Daemon, b: Option<&Daemon>, n: usize) -> String {
+    format!(
+        "--- A ---\n{}\n--- B ---\n{}",
+        a.log_tail(n),
+        b.map(|b| b.log_tail(n)).unwrap_or_default()
+    )
 }
 
 impl Drop for Pair {
@@ -697,6 +754,11 @@ impl MultiPair {
     /// A's current locator pair (local, remote).
     pub fn current_pair(&self) -> io::Result<(Ipv6Addr, Ipv6Addr)> {
         current_pair_of(&self.a)
+    }
+
+    /// See [`Pair::logs_tail`].
+    pub fn logs_tail(&self, n: usize) -> String {
+        logs_tail(&self.a, Some(&self.b), n)
     }
 
     /// The directory of configurations and logs.
