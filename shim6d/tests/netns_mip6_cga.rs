@@ -23,52 +23,17 @@
 
 use std::{
     net::Ipv6Addr,
-    path::PathBuf,
     time::{Duration, Instant},
 };
 
 use serde_json::Value;
 use shim6_tests::{
     daemons::{self, Bins, Daemon, Stream, current_pair_of, until},
-    mip_testbed::{self, CN_NETS, KEY, MN_NETS, MipBed, SPI, Visited, ha_addr},
+    mip_testbed::{
+        self, CN_NETS, KEY, MN_NETS, Run, SPI, Visited, add_address, gaps_ms, ha_addr, tunnelled,
+    },
     testbed::doc_addr,
 };
-
-struct Run {
-    daemons: Vec<Daemon>,
-    _bed: MipBed,
-    dir: PathBuf,
-}
-
-impl Drop for Run {
-    fn drop(&mut self) {
-        for d in &mut self.daemons {
-            d.stop();
-        }
-        if !std::thread::panicking() {
-            let _ = std::fs::remove_dir_all(&self.dir);
-        }
-    }
-}
-
-/// Packets the home agent carried, both tunnel directions.
-fn tunnelled(ha: &Daemon) -> u64 {
-    let s = &ha.json("bindings").unwrap()["stats"];
-    s["tunnelled_in"].as_u64().unwrap() + s["tunnelled_out"].as_u64().unwrap()
-}
-
-/// The longest gap (ms) between two reads of the receiver after `at`, and the longest
-/// before it (the baseline of the same run).
-fn gaps(stream: &Stream, at: Instant) -> (Option<f64>, Option<f64>) {
-    let p = stream.progress.lock().unwrap_or_else(|p| p.into_inner());
-    let gap = |after: bool| {
-        p.windows(2)
-            .filter(|w| (w[1].0 >= at) == after)
-            .map(|w| (w[1].0 - w[0].0).as_secs_f64() * 1000.0)
-            .reduce(f64::max)
-    };
-    (gap(true), gap(false))
-}
 
 /// How the correspondent's first context verified peer locator `a` (`cat * --json`,
 /// `peer_locators[].verification`: "ULID", "HBA" or "CGA"); `None` when not listed.
@@ -179,10 +144,10 @@ fn movement(cga_care_of: bool) {
         if cga_care_of { 'f' } else { 'g' },
         std::process::id() % 10000
     );
-    let bed = MipBed::new(&tag).expect("bed");
-    let dir = std::env::temp_dir().join(format!("shim6d-mip-{tag}"));
-    std::fs::create_dir_all(dir.join("mn")).unwrap();
-    std::fs::create_dir_all(dir.join("cn")).unwrap();
+    let mut r = Run::new(&tag).expect("bed");
+    let (bed, dir) = (&r.bed, r.dir.clone());
+    r.host_dir("mn").unwrap();
+    r.host_dir("cn").unwrap();
     // The mobile node's identity: the home prefix only, with a key.
     let mn_set = mip_testbed::cga_compatible_set(
         &[doc_addr(0x1001, 0)],
@@ -200,24 +165,8 @@ fn movement(cga_care_of: bool) {
     let cnu =
         daemons::hba_set(&bins, &[CN_NETS[0].net_prefix()], &dir.join("cn/hba.json")).unwrap()[0];
     bed.detach(&bed.cn, CN_NETS[0]).unwrap();
-    bed.cn
-        .ip(&[
-            "-6",
-            "addr",
-            "add",
-            &format!("{cnu}/64"),
-            "dev",
-            CN_NETS[0].dev,
-            "nodad",
-        ])
-        .unwrap();
+    add_address(&bed.cn, cnu, CN_NETS[0].dev).unwrap();
 
-    let mut r = Run {
-        daemons: Vec::new(),
-        _bed: bed,
-        dir: dir.clone(),
-    };
-    let bed = &r._bed;
     let shim6 = "[reap]\nsend_timeout = 3\n[resend]\nenabled = true\n";
     let ha1 = mip_testbed::ha_section(1, &[(hoa, SPI, KEY)]);
     r.daemons
@@ -358,7 +307,7 @@ fn movement(cga_care_of: bool) {
     })
     .unwrap();
     let t1 = tunnelled(ha);
-    let gap = gaps(&stream, moved);
+    let gap = gaps_ms(&stream, moved);
     let result = stream.finish(Duration::from_secs(15));
     assert!(result.error.is_none(), "{result:?}");
     assert_eq!(result.received, result.sent, "every byte, in order");

@@ -9,63 +9,18 @@
 //! arrives in order; the interruption is printed, not asserted.
 
 use std::{
-    io,
     net::Ipv6Addr,
-    path::PathBuf,
     time::{Duration, Instant},
 };
 
 use shim6_tests::{
     daemons::{self, Bins, Daemon, Stream, current_pair_of, until},
-    mip_testbed::{self, CN_NETS, KEY, MN_NETS, MipBed, SPI, ha_addr},
+    mip_testbed::{
+        self, CN_NETS, KEY, MN_NETS, Run, SPI, add_address, del_address, gaps_ms, ha_addr,
+        tunnelled,
+    },
     testbed::doc_addr,
 };
-
-struct Run {
-    daemons: Vec<Daemon>,
-    _bed: MipBed,
-    dir: PathBuf,
-}
-
-impl Drop for Run {
-    fn drop(&mut self) {
-        for d in &mut self.daemons {
-            d.stop();
-        }
-        if !std::thread::panicking() {
-            let _ = std::fs::remove_dir_all(&self.dir);
-        }
-    }
-}
-
-fn add(ns: &xfrm_sys::netns::Netns, a: Ipv6Addr, dev: &str) -> io::Result<()> {
-    ns.ip(&["-6", "addr", "add", &format!("{a}/64"), "dev", dev, "nodad"])
-        .map(drop)
-}
-
-fn del(ns: &xfrm_sys::netns::Netns, a: Ipv6Addr, dev: &str) -> io::Result<()> {
-    ns.ip(&["-6", "addr", "del", &format!("{a}/64"), "dev", dev])
-        .map(drop)
-}
-
-/// The longest gap (ms) between two reads of the receiver after `at`, and the longest
-/// before it (the baseline of the same run).
-fn gaps(stream: &Stream, at: Instant) -> (Option<f64>, Option<f64>) {
-    let p = stream.progress.lock().unwrap_or_else(|p| p.into_inner());
-    let gap = |after: bool| {
-        p.windows(2)
-            .filter(|w| (w[1].0 >= at) == after)
-            .map(|w| (w[1].0 - w[0].0).as_secs_f64() * 1000.0)
-            .reduce(f64::max)
-    };
-    (gap(true), gap(false))
-}
-
-/// Packets the home agent carried, both tunnel directions.
-fn tunnelled(ha: &Daemon) -> u64 {
-    let s = &ha.json("bindings").unwrap()["stats"];
-    s["tunnelled_in"].as_u64().unwrap() + s["tunnelled_out"].as_u64().unwrap()
-}
 
 /// Starts the stream from the home address before any context: it goes through the
 /// home agent's tunnel (both directions counted there).
@@ -106,10 +61,10 @@ fn establish(mnd: &Daemon, cnd: &Daemon, cnu: Ipv6Addr) {
 fn movement_switches_the_shim6_context_to_the_direct_path() {
     let bins = Bins::locate().unwrap();
     let tag = format!("miro{}", std::process::id() % 10000);
-    let bed = MipBed::new(&tag).expect("bed");
-    let dir = std::env::temp_dir().join(format!("shim6d-mip-{tag}"));
-    std::fs::create_dir_all(dir.join("mn")).unwrap();
-    std::fs::create_dir_all(dir.join("cn")).unwrap();
+    let mut r = Run::new(&tag).expect("bed");
+    let (bed, dir) = (&r.bed, r.dir.clone());
+    r.host_dir("mn").unwrap();
+    r.host_dir("cn").unwrap();
     // The mobile node's HBA set: home prefix, then the two visited prefixes.
     let mn_set = daemons::hba_set(
         &bins,
@@ -128,15 +83,9 @@ fn movement_switches_the_shim6_context_to_the_direct_path() {
     // The hosts use their HBA addresses instead of ::1.
     bed.detach(&bed.mn, MN_NETS[0]).unwrap();
     bed.detach(&bed.cn, CN_NETS[0]).unwrap();
-    add(&bed.mn, coa1, MN_NETS[0].dev).unwrap();
-    add(&bed.cn, cnu, CN_NETS[0].dev).unwrap();
+    add_address(&bed.mn, coa1, MN_NETS[0].dev).unwrap();
+    add_address(&bed.cn, cnu, CN_NETS[0].dev).unwrap();
 
-    let mut r = Run {
-        daemons: Vec::new(),
-        _bed: bed,
-        dir: dir.clone(),
-    };
-    let bed = &r._bed;
     let shim6 = "[reap]\nsend_timeout = 3\n[resend]\nenabled = true\n";
     let ha1 = mip_testbed::ha_section(1, &[(hoa, SPI, KEY)]);
     r.daemons
@@ -195,8 +144,8 @@ fn movement_switches_the_shim6_context_to_the_direct_path() {
 
     // Move.
     let moved = Instant::now();
-    add(&bed.mn, coa2, MN_NETS[1].dev).unwrap();
-    del(&bed.mn, coa1, MN_NETS[0].dev).unwrap();
+    add_address(&bed.mn, coa2, MN_NETS[1].dev).unwrap();
+    del_address(&bed.mn, coa1, MN_NETS[0].dev).unwrap();
     registered_at(coa2);
     let mut direct_at = None;
     until(
@@ -232,7 +181,7 @@ fn movement_switches_the_shim6_context_to_the_direct_path() {
     .unwrap();
     // On the direct path the home agent no longer carries the stream.
     let tunnelled_after = tunnelled(ha);
-    let gap = gaps(&stream, moved);
+    let gap = gaps_ms(&stream, moved);
     let result = stream.finish(Duration::from_secs(15));
     assert!(result.error.is_none(), "{result:?}");
     assert_eq!(result.received, result.sent, "every byte, in order");
@@ -269,10 +218,10 @@ fn home_agent_failure_is_survived_through_the_other_home_address() {
         .unwrap_or(3.0);
     let bins = Bins::locate().unwrap();
     let tag = format!("mihf{}", std::process::id() % 10000);
-    let bed = MipBed::new(&tag).expect("bed");
-    let dir = std::env::temp_dir().join(format!("shim6d-mip-{tag}"));
-    std::fs::create_dir_all(dir.join("mn")).unwrap();
-    std::fs::create_dir_all(dir.join("cn")).unwrap();
+    let mut r = Run::new(&tag).expect("bed");
+    let (bed, dir) = (&r.bed, r.dir.clone());
+    r.host_dir("mn").unwrap();
+    r.host_dir("cn").unwrap();
     let mn_set = daemons::hba_set(
         &bins,
         &[
@@ -288,15 +237,9 @@ fn home_agent_failure_is_survived_through_the_other_home_address() {
         daemons::hba_set(&bins, &[CN_NETS[0].net_prefix()], &dir.join("cn/hba.json")).unwrap()[0];
     bed.detach(&bed.mn, MN_NETS[0]).unwrap();
     bed.detach(&bed.cn, CN_NETS[0]).unwrap();
-    add(&bed.mn, coa1, MN_NETS[0].dev).unwrap();
-    add(&bed.cn, cnu, CN_NETS[0].dev).unwrap();
+    add_address(&bed.mn, coa1, MN_NETS[0].dev).unwrap();
+    add_address(&bed.cn, cnu, CN_NETS[0].dev).unwrap();
 
-    let mut r = Run {
-        daemons: Vec::new(),
-        _bed: bed,
-        dir: dir.clone(),
-    };
-    let bed = &r._bed;
     let shim6 = format!("[reap]\nsend_timeout = {send_timeout}\n");
     for (name, ns, i, hoa) in [("ha1", &bed.ha1, 1, hoa1), ("ha2", &bed.ha2, 2, hoa2)] {
         let s = mip_testbed::ha_section(i, &[(hoa, SPI, KEY)]);
@@ -378,7 +321,7 @@ fn home_agent_failure_is_survived_through_the_other_home_address() {
             .filter_map(|e| e["unix_us"].as_u64())
             .find(|t| *t >= failed_us)
     });
-    let gap = gaps(&stream, failed);
+    let gap = gaps_ms(&stream, failed);
     let result = stream.finish(Duration::from_secs(15));
     assert!(result.error.is_none(), "{result:?}");
     assert_eq!(result.received, result.sent, "every byte, in order");
@@ -410,10 +353,10 @@ fn home_agent_failure_is_survived_through_the_other_home_address() {
 fn double_jump_recovers_through_the_home_agents_with_shim6() {
     let bins = Bins::locate().unwrap();
     let tag = format!("midj{}", std::process::id() % 10000);
-    let bed = MipBed::new(&tag).expect("bed");
-    let dir = std::env::temp_dir().join(format!("shim6d-mip-{tag}"));
-    std::fs::create_dir_all(dir.join("mn")).unwrap();
-    std::fs::create_dir_all(dir.join("cn")).unwrap();
+    let mut r = Run::new(&tag).expect("bed");
+    let (bed, dir) = (&r.bed, r.dir.clone());
+    r.host_dir("mn").unwrap();
+    r.host_dir("cn").unwrap();
     let m = daemons::hba_set(
         &bins,
         &[
@@ -436,15 +379,9 @@ fn double_jump_recovers_through_the_home_agents_with_shim6() {
     .unwrap();
     bed.detach(&bed.mn, MN_NETS[0]).unwrap();
     bed.detach(&bed.cn, CN_NETS[0]).unwrap();
-    add(&bed.mn, m[1], MN_NETS[0].dev).unwrap();
-    add(&bed.cn, c[1], CN_NETS[0].dev).unwrap();
+    add_address(&bed.mn, m[1], MN_NETS[0].dev).unwrap();
+    add_address(&bed.cn, c[1], CN_NETS[0].dev).unwrap();
 
-    let mut r = Run {
-        daemons: Vec::new(),
-        _bed: bed,
-        dir: dir.clone(),
-    };
-    let bed = &r._bed;
     for (name, ns, i, hoa, spi, key) in [
         ("ha1", &bed.ha1, 1, m[0], SPI, KEY),
         (
@@ -509,10 +446,10 @@ fn double_jump_recovers_through_the_home_agents_with_shim6() {
     // still send its Update Request to.
     let jumped = Instant::now();
     let jumped_us = daemons::unix_us();
-    del(&bed.mn, m[1], MN_NETS[0].dev).unwrap();
-    del(&bed.cn, c[1], CN_NETS[0].dev).unwrap();
-    add(&bed.mn, m[2], MN_NETS[1].dev).unwrap();
-    add(&bed.cn, c[2], CN_NETS[1].dev).unwrap();
+    del_address(&bed.mn, m[1], MN_NETS[0].dev).unwrap();
+    del_address(&bed.cn, c[1], CN_NETS[0].dev).unwrap();
+    add_address(&bed.mn, m[2], MN_NETS[1].dev).unwrap();
+    add_address(&bed.cn, c[2], CN_NETS[1].dev).unwrap();
     registered(mnd, m[2]);
     registered(cnd, c[2]);
     let at = stream.received();
@@ -530,7 +467,7 @@ fn double_jump_recovers_through_the_home_agents_with_shim6() {
     });
     let pairs_after = (current_pair_of(mnd).unwrap(), current_pair_of(cnd).unwrap());
     let via_ha_after = tunnelled(ha1) + tunnelled(ha2);
-    let gap = gaps(&stream, jumped);
+    let gap = gaps_ms(&stream, jumped);
     let result = stream.finish(Duration::from_secs(15));
     assert!(result.error.is_none(), "{result:?}");
     assert_eq!(result.received, result.sent, "every byte, in order");

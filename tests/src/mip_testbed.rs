@@ -17,12 +17,17 @@
 //! path. Home agents forward (the inner packets they decapsulate go on to the
 //! correspondent). Namespaces are removed on drop.
 
-use std::{io, net::Ipv6Addr, path::Path};
+use std::{
+    io,
+    net::Ipv6Addr,
+    path::{Path, PathBuf},
+    time::Instant,
+};
 
 use xfrm_sys::netns::{self, Netns};
 
 use crate::{
-    daemons::Daemon,
+    daemons::{Daemon, Stream},
     testbed::{addr, doc_addr, namespace, up},
 };
 
@@ -192,16 +197,85 @@ impl MipBed {
 
     /// `host` loses its address on `v` (leaves that visited network).
     pub fn detach(&self, host: &Netns, v: Visited) -> io::Result<()> {
-        host.ip(&[
-            "-6",
-            "addr",
-            "del",
-            &format!("{}/64", v.address()),
-            "dev",
-            v.dev,
-        ])
-        .map(drop)
+        del_address(host, v.address(), v.dev)
     }
+}
+
+/// Adds `a/64` to `dev` in `ns` (no duplicate address detection).
+pub fn add_address(ns: &Netns, a: Ipv6Addr, dev: &str) -> io::Result<()> {
+    addr(ns, a, dev)
+}
+
+/// Deletes `a/64` from `dev` in `ns`.
+pub fn del_address(ns: &Netns, a: Ipv6Addr, dev: &str) -> io::Result<()> {
+    ns.ip(&["-6", "addr", "del", &format!("{a}/64"), "dev", dev])
+        .map(drop)
+}
+
+/// A scenario on the bed: the topology, a directory and the daemons started there.
+/// Dropped: the daemons stop first (field order: before the namespaces go), and the
+/// directory is removed unless the test is failing (the logs are what to read then).
+#[derive(Debug)]
+pub struct Run {
+    /// The daemons, in the order started.
+    pub daemons: Vec<Daemon>,
+    /// The topology.
+    pub bed: MipBed,
+    /// `$TMPDIR/shim6d-mip-TAG`, one subdirectory per daemon.
+    pub dir: PathBuf,
+}
+
+impl Run {
+    /// The bed for `tag` (unique per test) and its directory's path; no daemon yet.
+    pub fn new(tag: &str) -> io::Result<Self> {
+        let bed = MipBed::new(tag)?;
+        Ok(Self {
+            daemons: Vec::new(),
+            bed,
+            dir: std::env::temp_dir().join(format!("shim6d-mip-{tag}")),
+        })
+    }
+
+    /// Creates the directory of daemon `name` (for its identity before it starts);
+    /// returns its path.
+    pub fn host_dir(&self, name: &str) -> io::Result<PathBuf> {
+        let d = self.dir.join(name);
+        std::fs::create_dir_all(&d)?;
+        Ok(d)
+    }
+}
+
+impl Drop for Run {
+    fn drop(&mut self) {
+        for d in &mut self.daemons {
+            d.stop();
+        }
+        if !std::thread::panicking() {
+            let _ = std::fs::remove_dir_all(&self.dir);
+        }
+    }
+}
+
+/// Packets home agent `ha` carried, both tunnel directions (`bindings --json`).
+///
+/// # Panics
+/// When the daemon does not answer with those counters.
+pub fn tunnelled(ha: &Daemon) -> u64 {
+    let s = &ha.json("bindings").unwrap()["stats"];
+    s["tunnelled_in"].as_u64().unwrap() + s["tunnelled_out"].as_u64().unwrap()
+}
+
+/// The longest gap (ms) between two reads of `stream`'s receiver after `at`, and the
+/// longest before it (the baseline of the same run).
+pub fn gaps_ms(stream: &Stream, at: Instant) -> (Option<f64>, Option<f64>) {
+    let p = stream.progress.lock().unwrap_or_else(|p| p.into_inner());
+    let gap = |after: bool| {
+        p.windows(2)
+            .filter(|w| (w[1].0 >= at) == after)
+            .map(|w| (w[1].0 - w[0].0).as_secs_f64() * 1000.0)
+            .reduce(f64::max)
+    };
+    (gap(true), gap(false))
 }
 
 /// The `[mip6]` section of a home agent serving `(home address, SPI, key)`s.
