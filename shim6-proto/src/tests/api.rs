@@ -1,6 +1,6 @@
 //! The API contract, REAP glue and data-path details.
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use shim6_wire::shim6::probe::{Probe, ProbeRecord, ReapState};
 use shim6_wire::shim6::{ContextTag, Message, MessageType};
@@ -351,19 +351,21 @@ fn random_failures_converge_to_a_working_pair() {
     }
 }
 
-#[test]
-fn icmp_packet_too_big_about_shimmed_packet_is_translated_to_ulids() {
+/// A's context off the ULID pair (the pair cut, traffic until REAP moved it), then a
+/// UDP packet of `payload_len` octets from A's ULID to B's as A rewrites it (payload
+/// header, RFC 5533 §5.1): the two hosts, the time, where A sends it, and the packet as
+/// it goes on the wire.
+fn shimmed_udp_from_a(payload_len: u16) -> (Two, Instant, crate::Sent, Vec<u8>) {
     let mut t = Two::new(Kind::Hba, 2);
     t.establish();
     let (ua, ub) = (t.ua, t.ub);
     t.net.cut(ua, ub);
     t.traffic(Duration::from_secs(40), Duration::from_millis(200));
-    // A shimmed packet as A sends it.
-    let mut buf = vec![0u8; 8 + 40 + 100];
+    let mut buf = vec![0u8; 8 + 40 + usize::from(payload_len)];
     shim6_wire::ipv6::Repr {
         traffic_class: 0,
         flow_label: 0,
-        payload_len: 100,
+        payload_len,
         next_header: 17,
         hop_limit: 64,
         src_addr: ua,
@@ -376,6 +378,13 @@ fn icmp_packet_too_big_about_shimmed_packet_is_translated_to_ulids() {
         panic!("rewritten");
     };
     let quoted = buf[s.packet.clone()].to_vec();
+    (t, now, s, quoted)
+}
+
+#[test]
+fn icmp_packet_too_big_about_shimmed_packet_is_translated_to_ulids() {
+    let (mut t, now, s, quoted) = shimmed_udp_from_a(100);
+    let (ua, ub) = (t.ua, t.ub);
     // A router on the path answers Packet Too Big (MTU 1280) to A's locator.
     let router: std::net::Ipv6Addr = "2001:db8:99::1".parse().unwrap();
     let mut p = vec![0u8; 40 + 8 + quoted.len()];
@@ -420,28 +429,7 @@ fn icmp_packet_too_big_about_shimmed_packet_is_translated_to_ulids() {
 /// EPROTO on the application's UDP socket).
 #[test]
 fn parameter_problem_about_next_header_140_is_not_passed_up() {
-    let mut t = Two::new(Kind::Hba, 2);
-    t.establish();
-    let (ua, ub) = (t.ua, t.ub);
-    t.net.cut(ua, ub);
-    t.traffic(Duration::from_secs(40), Duration::from_millis(200));
-    let mut buf = vec![0u8; 8 + 40 + 72];
-    shim6_wire::ipv6::Repr {
-        traffic_class: 0,
-        flow_label: 0,
-        payload_len: 72,
-        next_header: 17,
-        hop_limit: 64,
-        src_addr: ua,
-        dst_addr: ub,
-    }
-    .emit(&mut shim6_wire::ipv6::Packet::new_unchecked(&mut buf[8..]));
-    let now = t.net.now();
-    let len = buf.len();
-    let crate::Outbound::Send(s) = t.ep(A).handle_outbound(now, &mut buf, 8..len) else {
-        panic!("rewritten");
-    };
-    let quoted = buf[s.packet.clone()].to_vec();
+    let (mut t, now, s, quoted) = shimmed_udp_from_a(72);
     assert_eq!(
         quoted[6], 140,
         "the fixed header announces the payload header"
