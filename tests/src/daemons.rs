@@ -35,6 +35,7 @@ use std::{
 };
 
 use serde_json::Value;
+use socket2::{Domain, Protocol, Socket, Type};
 use xfrm_sys::netns::{Netns, NetnsThread};
 
 use crate::testbed::{LinShim6, MultiHomed};
@@ -347,6 +348,25 @@ pub struct Pair {
     /// Options given.
     pub options: Options,
     dir: PathBuf,
+}
+
+/// A blocking IPv6 MPTCP stream socket (`IPPROTO_MPTCP`, RFC 8684), reads and writes
+/// bounded by `wait`.
+///
+/// # Panics
+/// When the kernel refuses the socket (no `CONFIG_MPTCP`), or the timeouts.
+pub fn mptcp_socket(wait: Duration) -> Socket {
+    let s = Socket::new(
+        Domain::IPV6,
+        Type::STREAM,
+        Some(Protocol::from(
+            i32::try_from(xfrm_sys::mptcp::diag::IPPROTO_MPTCP).unwrap(),
+        )),
+    )
+    .expect("MPTCP socket (is CONFIG_MPTCP on?)");
+    s.set_read_timeout(Some(wait)).unwrap();
+    s.set_write_timeout(Some(wait)).unwrap();
+    s
 }
 
 /// Microseconds since the UNIX epoch, the clock the daemons' event history uses.
