@@ -27,7 +27,7 @@ use std::{
     time::Duration,
 };
 
-use shim6_tests::daemons::{Bins, Daemon, Options, Pair, Stream, current_pair_of, until};
+use shim6_tests::daemons::{Bins, Options, Pair, Stream, current_pair_of, until};
 use socket2::{Domain, Protocol, Socket, Type};
 use xfrm_sys::{
     Ipv6Prefix,
@@ -44,10 +44,6 @@ const SPI_AB: u32 = 0x5a6b_1001;
 const SPI_BA: u32 = 0x5a6b_1002;
 /// IANA protocol number of TCP, the upper layer the SAs protect.
 const IPPROTO_TCP: u8 = 6;
-
-fn core_stat(d: &Daemon, name: &str) -> u64 {
-    d.json("stats").unwrap()["core"][name].as_u64().unwrap()
-}
 
 /// The algorithm suites tried, in order.
 fn suites(spi: u32, src: Ipv6Addr, dst: Ipv6Addr, reqid: u32) -> Vec<SecurityAssociation> {
@@ -152,17 +148,14 @@ fn esp_on_the_ulids_across_a_locator_switch() {
     if !netns::require_net_admin() {
         return;
     }
-    let p = Pair::start(
+    let p = Pair::start_established(
         "esp",
         &Bins::shim6d(env!("CARGO_BIN_EXE_shim6d")),
         Options {
             log: "info".into(),
             ..Options::default()
         },
-    )
-    .unwrap_or_else(|e| panic!("setup: {e}"));
-    p.establish()
-        .unwrap_or_else(|e| panic!("{e}\n{}", p.logs_tail(30)));
+    );
     let (ua, ub) = p.ulids();
     assert_eq!(p.current_pair().unwrap(), (ua, ub));
     let a = install(&p.bed.a, ua, ub, SPI_AB, SPI_BA).unwrap_or_else(|e| panic!("A: {e}"));
@@ -227,8 +220,8 @@ fn real_esp(p: &Pair) {
         sa_a.iter().any(|&n| n > 0) && sa_b.iter().any(|&n| n > 0),
         "{report}"
     );
-    assert!(core_stat(&p.a, "payload_rewritten") > 0, "{report}");
-    assert!(core_stat(p.b(), "payload_restored") > 0, "{report}");
+    assert!(p.a.core_stat("payload_rewritten") > 0, "{report}");
+    assert!(p.b().core_stat("payload_restored") > 0, "{report}");
 }
 
 /// An ESP packet as RFC 4303 §2 lays it out: SPI, sequence number, then opaque octets
@@ -313,8 +306,8 @@ fn esp_exchange(
 fn transparency(p: &Pair) {
     let (ua, ub) = p.ulids();
     let (rw0, rs0) = (
-        core_stat(&p.a, "payload_rewritten"),
-        core_stat(p.b(), "payload_restored"),
+        p.a.core_stat("payload_rewritten"),
+        p.b().core_stat("payload_restored"),
     );
     let batch = |spi: u32, first: u32| -> Vec<Vec<u8>> {
         (first..first + 10).map(|s| esp_packet(spi, s)).collect()
@@ -338,7 +331,7 @@ fn transparency(p: &Pair) {
     // 1. On the ULID pair (not rewritten).
     check("before the switch", 1);
     assert_eq!(
-        core_stat(&p.a, "payload_rewritten"),
+        p.a.core_stat("payload_rewritten"),
         rw0,
         "nothing rewritten yet"
     );
@@ -356,12 +349,12 @@ fn transparency(p: &Pair) {
     println!("after the switch: A on {pa:?}, B on {pb:?}");
     // 3. On the new pair: every packet carries the payload header on the wire.
     let (rw1, rs1) = (
-        core_stat(&p.a, "payload_rewritten"),
-        core_stat(p.b(), "payload_restored"),
+        p.a.core_stat("payload_rewritten"),
+        p.b().core_stat("payload_restored"),
     );
     check("after the switch", 2000);
-    let rewritten = core_stat(&p.a, "payload_rewritten") - rw1;
-    let restored = core_stat(p.b(), "payload_restored") - rs1;
+    let rewritten = p.a.core_stat("payload_rewritten") - rw1;
+    let restored = p.b().core_stat("payload_restored") - rs1;
     assert!(
         rewritten >= 10 && restored >= 10,
         "A rewrote {rewritten}, B restored {restored} (from {rw0}/{rs0})\n{}",

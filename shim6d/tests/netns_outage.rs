@@ -21,7 +21,7 @@ fn stream_finished_right_after_an_outage_of_every_path_keeps_every_byte() {
     if !netns::require_net_admin() {
         return;
     }
-    let p = Pair::start(
+    let p = Pair::start_established(
         "outage",
         &Bins::shim6d(env!("CARGO_BIN_EXE_shim6d")),
         Options {
@@ -29,10 +29,7 @@ fn stream_finished_right_after_an_outage_of_every_path_keeps_every_byte() {
             log: "info".into(),
             ..Options::default()
         },
-    )
-    .unwrap_or_else(|e| panic!("setup: {e}"));
-    p.establish()
-        .unwrap_or_else(|e| panic!("{e}\n{}", p.logs_tail(30)));
+    );
     let (ua, ub) = p.ulids();
     let stream = Stream::start(&p.bed.a, &p.bed.b, ua, ub).unwrap();
     until(

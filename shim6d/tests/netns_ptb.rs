@@ -32,27 +32,14 @@ use std::{
     time::Duration,
 };
 
-use shim6_tests::daemons::{Bins, Options, Pair, until};
-use xfrm_sys::netns::{self, Netns};
+use shim6_tests::{
+    daemons::{Bins, Options, Pair, until},
+    testbed::snmp6,
+};
+use xfrm_sys::netns;
 
 /// The narrowed link's MTU: below 1500, above the IPv6 minimum (RFC 8200 §5).
 const NARROW: u32 = 1400;
-
-/// A counter of `/proc/net/snmp6` in `ns`.
-fn snmp6(ns: &Netns, name: &str) -> u64 {
-    let out = ns.exec("cat", &["/proc/net/snmp6"]).unwrap();
-    String::from_utf8_lossy(&out.stdout)
-        .lines()
-        .find_map(|l| {
-            let mut f = l.split_whitespace();
-            (f.next() == Some(name)).then(|| f.next().and_then(|v| v.parse().ok()))?
-        })
-        .unwrap_or_else(|| panic!("no {name} in /proc/net/snmp6"))
-}
-
-fn core_stat(p: &Pair, name: &str) -> u64 {
-    p.a.json("stats").unwrap()["core"][name].as_u64().unwrap()
-}
 
 /// Which link is narrowed to [`NARROW`].
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
@@ -68,17 +55,14 @@ enum Narrowed {
 /// The pair with both contexts off the ULID pair (broken both ways at the router), then
 /// `which` link narrowed to [`NARROW`].
 fn rewriting_pair_behind_a_narrow_link(tag: &str, which: Narrowed) -> Pair {
-    let p = Pair::start(
+    let p = Pair::start_established(
         tag,
         &Bins::shim6d(env!("CARGO_BIN_EXE_shim6d")),
         Options {
             log: "info".into(),
             ..Options::default()
         },
-    )
-    .unwrap_or_else(|e| panic!("setup: {e}"));
-    p.establish()
-        .unwrap_or_else(|e| panic!("{e}\n{}", p.logs_tail(30)));
+    );
     p.leave_ulid_pair(Duration::from_secs(60), || p.poke_ulids())
         .unwrap_or_else(|e| panic!("{e}\n{}", p.logs_tail(30)));
     let mtu = NARROW.to_string();
@@ -163,7 +147,7 @@ fn tcp_mib_arrives(p: &Pair) -> String {
         "sent {sent:?}, received {got:?}; router Packet Too Big {}; A translated {}, \
          sent Packet Too Big {}; pair {pair:?}\n{}",
         snmp6(&p.bed.router, "Icmp6OutPktTooBigs") - ptb0,
-        core_stat(p, "icmp_translated"),
+        p.a.core_stat("icmp_translated"),
         ptb_sent(p),
         p.logs_tail(30)
     );
@@ -199,7 +183,7 @@ fn tcp_stream_through_a_narrowed_link_learns_the_path_mtu() {
         snmp6(&p.bed.router, "Icmp6OutPktTooBigs") > ptb0,
         "{report}"
     );
-    assert!(core_stat(&p, "icmp_translated") > 0, "{report}");
+    assert!(p.a.core_stat("icmp_translated") > 0, "{report}");
 }
 
 /// A's own locator link narrowed at run time: nothing on the path sends a Packet Too
@@ -301,7 +285,7 @@ fn udp_datagrams_through_a_narrowed_link_get_fragmented() {
          translated {}; A fragments {}\n{}",
         got.len(),
         snmp6(&p.bed.router, "Icmp6OutPktTooBigs") - ptb0,
-        core_stat(&p, "icmp_translated"),
+        p.a.core_stat("icmp_translated"),
         snmp6(&p.bed.a, "Ip6FragCreates") - frag0,
         p.logs_tail(30)
     );
@@ -317,7 +301,7 @@ fn udp_datagrams_through_a_narrowed_link_get_fragmented() {
         snmp6(&p.bed.router, "Icmp6OutPktTooBigs") > ptb0,
         "{report}"
     );
-    assert!(core_stat(&p, "icmp_translated") > 0, "{report}");
+    assert!(p.a.core_stat("icmp_translated") > 0, "{report}");
     // A's kernel fragmented them to the learnt path MTU (1400 − 8 for the ULP).
     assert!(snmp6(&p.bed.a, "Ip6FragCreates") > frag0, "{report}");
     assert_ne!(

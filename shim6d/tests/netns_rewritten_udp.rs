@@ -26,7 +26,10 @@ use std::{
     time::Duration,
 };
 
-use shim6_tests::daemons::{Bins, Daemon, Options, Pair, until};
+use shim6_tests::{
+    daemons::{Bins, Daemon, Options, Pair, until},
+    testbed::snmp6,
+};
 use xfrm_sys::netns::{self, Netns};
 
 /// Port of B's counting receiver.
@@ -56,22 +59,6 @@ fn datagram(i: u32) -> [u8; LEN] {
         *x = (i as usize).wrapping_mul(31).wrapping_add(k) as u8;
     }
     b
-}
-
-/// A counter of `/proc/net/snmp6` in `ns`.
-fn snmp6(ns: &Netns, name: &str) -> u64 {
-    let out = ns.exec("cat", &["/proc/net/snmp6"]).unwrap();
-    String::from_utf8_lossy(&out.stdout)
-        .lines()
-        .find_map(|l| {
-            let mut f = l.split_whitespace();
-            (f.next() == Some(name)).then(|| f.next().and_then(|v| v.parse().ok()))?
-        })
-        .unwrap_or_else(|| panic!("no {name} in /proc/net/snmp6"))
-}
-
-fn core_stat(d: &Daemon, name: &str) -> u64 {
-    d.json("stats").unwrap()["core"][name].as_u64().unwrap()
 }
 
 /// Sends `n` datagrams numbered from `first` on a socket connected from `src` to
@@ -114,22 +101,19 @@ fn udp_flood_through_a_rewriting_context_gets_no_parameter_problem() {
     if !netns::require_net_admin() {
         return;
     }
-    let p = Pair::start(
+    let p = Pair::start_established(
         "rudp",
         &Bins::shim6d(env!("CARGO_BIN_EXE_shim6d")),
         Options {
             log: "info".into(),
             ..Options::default()
         },
-    )
-    .unwrap_or_else(|e| panic!("setup: {e}"));
-    p.establish()
-        .unwrap_or_else(|e| panic!("{e}\n{}", p.logs_tail(30)));
+    );
     let (ua, ub) = p.ulids();
     // Both contexts off the ULID pair: every datagram carries the payload header.
     p.leave_ulid_pair(Duration::from_secs(60), || p.poke_ulids())
         .unwrap_or_else(|e| panic!("{e}\n{}", p.logs_tail(30)));
-    let rewritten0 = core_stat(&p.a, "payload_rewritten");
+    let rewritten0 = p.a.core_stat("payload_rewritten");
 
     // B's receiver: every datagram checked and counted; the count is visible live.
     let count = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
@@ -244,9 +228,9 @@ fn udp_flood_through_a_rewriting_context_gets_no_parameter_problem() {
         Ok(receiver.is_finished())
     });
     let (got, bad, dup) = receiver.join().unwrap().unwrap();
-    let about_shim6 = core_stat(&p.a, "icmp_about_shim6");
-    let rewritten = core_stat(&p.a, "payload_rewritten") - rewritten0;
-    let restored = core_stat(p.b(), "payload_restored");
+    let about_shim6 = p.a.core_stat("icmp_about_shim6");
+    let rewritten = p.a.core_stat("payload_rewritten") - rewritten0;
+    let restored = p.b().core_stat("payload_restored");
     let flood1 = got.range(..FLOOD).count();
     let flood2 = got.range(SECOND..TAIL_FIRST).count();
     let tail = got.range(TAIL_FIRST..).count();

@@ -177,6 +177,16 @@ impl Daemon {
         serde_json::from_str(&out).map_err(|e| io::Error::other(format!("`{line}`: {e}: {out}")))
     }
 
+    /// Counter `name` of the protocol core (`stats --json`, `core.NAME`).
+    ///
+    /// # Panics
+    /// When the daemon does not answer, or has no such counter.
+    pub fn core_stat(&self, name: &str) -> u64 {
+        self.json("stats").unwrap()["core"][name]
+            .as_u64()
+            .unwrap_or_else(|| panic!("no counter core.{name}"))
+    }
+
     /// The daemon's log so far.
     pub fn log(&self) -> String {
         std::fs::read_to_string(self.dir.join("shim6d.log")).unwrap_or_default()
@@ -606,6 +616,17 @@ impl Pair {
             options,
             dir,
         })
+    }
+
+    /// [`Pair::start`], then [`Pair::establish`]: the start of most scenarios.
+    ///
+    /// # Panics
+    /// When either fails (`setup: ERROR`, or the error and the tail of both logs).
+    pub fn start_established(tag: &str, bins: &Bins, options: Options) -> Self {
+        let p = Self::start(tag, bins, options).unwrap_or_else(|e| panic!("setup: {e}"));
+        p.establish()
+            .unwrap_or_else(|e| panic!("{e}\n{}", p.logs_tail(30)));
+        p
     }
 
     /// Host B's daemon.

@@ -110,6 +110,21 @@ pub(crate) fn addr(ns: &Netns, a: Ipv6Addr, dev: &str) -> io::Result<()> {
         .map(drop)
 }
 
+/// Counter `name` of `/proc/net/snmp6` in `ns`.
+///
+/// # Panics
+/// When `cat` fails there or the counter is missing.
+pub fn snmp6(ns: &Netns, name: &str) -> u64 {
+    let out = ns.exec("cat", &["/proc/net/snmp6"]).unwrap();
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .find_map(|l| {
+            let mut f = l.split_whitespace();
+            (f.next() == Some(name)).then(|| f.next().and_then(|v| v.parse().ok()))?
+        })
+        .unwrap_or_else(|| panic!("no {name} in /proc/net/snmp6"))
+}
+
 pub(crate) fn up(ns: &Netns, dev: &str) -> io::Result<()> {
     ns.ip(&["link", "set", dev, "up"]).map(drop)
 }
