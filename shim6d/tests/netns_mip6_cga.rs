@@ -31,6 +31,7 @@ use shim6_tests::{
     daemons::{self, Bins, Daemon, Stream, current_pair_of, until},
     mip_testbed::{
         self, CN_NETS, KEY, MN_NETS, Run, SPI, Visited, add_address, gaps_ms, ha_addr, tunnelled,
+        until_direct_path,
     },
     testbed::doc_addr,
 };
@@ -237,26 +238,7 @@ fn movement(cga_care_of: bool) {
     bed.attach(&bed.mn, MN_NETS[1]).unwrap();
     bed.detach(&bed.mn, MN_NETS[0]).unwrap();
     let coa2 = registered_on(mnd, MN_NETS[1], cga_care_of, &key);
-    let mut direct_at = None;
-    until(
-        Duration::from_secs(30),
-        "the context on the direct path",
-        || {
-            if current_pair_of(mnd)? == (coa2, cnu) {
-                direct_at.get_or_insert(moved.elapsed());
-                return Ok(true);
-            }
-            Ok(false)
-        },
-    )
-    .unwrap_or_else(|e| {
-        panic!(
-            "{e}\n{}\n--- mn ---\n{}\n--- cn ---\n{}",
-            pretty(&mnd.contexts().unwrap_or_default()),
-            mnd.log(),
-            cnd.log()
-        )
-    });
+    let direct_at = until_direct_path(mnd, cnd, (coa2, cnu), moved, Duration::from_secs(30));
     // The correspondent took the new list: verified by its CGA Signature.
     until(
         Duration::from_secs(10),
@@ -322,7 +304,7 @@ fn movement(cga_care_of: bool) {
             },
             "interruption_ms": gap.0,
             "baseline_gap_ms": gap.1,
-            "direct_path_after_ms": direct_at.map(|d| d.as_secs_f64() * 1000.0),
+            "direct_path_after_ms": direct_at.as_secs_f64() * 1000.0,
             "signatures_made": signatures_made(mnd),
             "bytes": result.received,
         })

@@ -17,7 +17,7 @@ use shim6_tests::{
     daemons::{self, Bins, Daemon, Stream, current_pair_of, until},
     mip_testbed::{
         self, CN_NETS, KEY, MN_NETS, Run, SPI, add_address, del_address, gaps_ms, ha_addr,
-        tunnelled,
+        tunnelled, until_direct_path,
     },
     testbed::doc_addr,
 };
@@ -46,6 +46,37 @@ fn stream_through_tunnel(
     stream
 }
 
+/// The run tagged `tag` + the process id, the mobile node's HBA set over `mn_prefixes`
+/// and the correspondent's over `cn_prefixes` (in `mn/hba.json` and `cn/hba.json`),
+/// each host using the member on its first visited network instead of that network's
+/// `::1`. Returns both sets, in prefix order.
+fn hba_hosts(
+    tag: &str,
+    mn_prefixes: &[Ipv6Addr],
+    cn_prefixes: &[Ipv6Addr],
+) -> (Bins, Run, Vec<Ipv6Addr>, Vec<Ipv6Addr>) {
+    let bins = Bins::locate().unwrap();
+    let r = Run::new(&format!("{tag}{}", std::process::id() % 10000)).expect("bed");
+    let mut sets = Vec::new();
+    for (name, prefixes, host, net) in [
+        ("mn", mn_prefixes, &r.bed.mn, MN_NETS[0]),
+        ("cn", cn_prefixes, &r.bed.cn, CN_NETS[0]),
+    ] {
+        let set =
+            daemons::hba_set(&bins, prefixes, &r.host_dir(name).unwrap().join("hba.json")).unwrap();
+        let on_net = prefixes
+            .iter()
+            .position(|p| *p == net.net_prefix())
+            .expect("a prefix of the first visited network");
+        r.bed.detach(host, net).unwrap();
+        add_address(host, set[on_net], net.dev).unwrap();
+        sets.push(set);
+    }
+    let cn_set = sets.pop().unwrap();
+    let mn_set = sets.pop().unwrap();
+    (bins, r, mn_set, cn_set)
+}
+
 /// `establish CN` on the mobile node; both sides ESTABLISHED.
 fn establish(mnd: &Daemon, cnd: &Daemon, cnu: Ipv6Addr) {
     let (code, out) = mnd.ctl(&format!("establish {cnu}")).unwrap();
@@ -59,32 +90,19 @@ fn establish(mnd: &Daemon, cnd: &Daemon, cnu: Ipv6Addr) {
 
 #[test]
 fn movement_switches_the_shim6_context_to_the_direct_path() {
-    let bins = Bins::locate().unwrap();
-    let tag = format!("miro{}", std::process::id() % 10000);
-    let mut r = Run::new(&tag).expect("bed");
-    let (bed, dir) = (&r.bed, r.dir.clone());
-    r.host_dir("mn").unwrap();
-    r.host_dir("cn").unwrap();
     // The mobile node's HBA set: home prefix, then the two visited prefixes.
-    let mn_set = daemons::hba_set(
-        &bins,
+    let (bins, mut r, mn_set, cn_set) = hba_hosts(
+        "miro",
         &[
             doc_addr(0x1001, 0),
             MN_NETS[0].net_prefix(),
             MN_NETS[1].net_prefix(),
         ],
-        &dir.join("mn/hba.json"),
-    )
-    .unwrap();
+        &[CN_NETS[0].net_prefix()],
+    );
+    let (bed, dir) = (&r.bed, r.dir.clone());
     let (hoa, coa1, coa2) = (mn_set[0], mn_set[1], mn_set[2]);
-    let cn_set =
-        daemons::hba_set(&bins, &[CN_NETS[0].net_prefix()], &dir.join("cn/hba.json")).unwrap();
     let cnu = cn_set[0];
-    // The hosts use their HBA addresses instead of ::1.
-    bed.detach(&bed.mn, MN_NETS[0]).unwrap();
-    bed.detach(&bed.cn, CN_NETS[0]).unwrap();
-    add_address(&bed.mn, coa1, MN_NETS[0].dev).unwrap();
-    add_address(&bed.cn, cnu, CN_NETS[0].dev).unwrap();
 
     let shim6 = "[reap]\nsend_timeout = 3\n[resend]\nenabled = true\n";
     let ha1 = mip_testbed::ha_section(1, &[(hoa, SPI, KEY)]);
@@ -147,27 +165,7 @@ fn movement_switches_the_shim6_context_to_the_direct_path() {
     add_address(&bed.mn, coa2, MN_NETS[1].dev).unwrap();
     del_address(&bed.mn, coa1, MN_NETS[0].dev).unwrap();
     registered_at(coa2);
-    let mut direct_at = None;
-    until(
-        Duration::from_secs(30),
-        "the context on the direct path",
-        || {
-            let (local, remote) = current_pair_of(mnd)?;
-            if local == coa2 && remote == cnu {
-                direct_at.get_or_insert(moved.elapsed());
-                return Ok(true);
-            }
-            Ok(false)
-        },
-    )
-    .unwrap_or_else(|e| {
-        panic!(
-            "{e}\n{}\n--- mn ---\n{}\n--- cn ---\n{}",
-            serde_json::to_string_pretty(&mnd.contexts().unwrap_or_default()).unwrap_or_default(),
-            mnd.log(),
-            cnd.log()
-        )
-    });
+    let direct_at = until_direct_path(mnd, cnd, (coa2, cnu), moved, Duration::from_secs(30));
     let at_move = stream.received();
     until(Duration::from_secs(20), "the stream flowing again", || {
         Ok(stream.received() > at_move + 20_000)
@@ -198,7 +196,7 @@ fn movement_switches_the_shim6_context_to_the_direct_path() {
             "scenario": "movement, Shim6 route optimisation",
             "interruption_ms": gap.0,
             "baseline_gap_ms": gap.1,
-            "direct_path_after_ms": direct_at.map(|d| d.as_secs_f64() * 1000.0),
+            "direct_path_after_ms": direct_at.as_secs_f64() * 1000.0,
             "bytes": result.received,
         })
     );
@@ -216,29 +214,18 @@ fn home_agent_failure_is_survived_through_the_other_home_address() {
         .ok()
         .and_then(|s| s.parse().ok())
         .unwrap_or(3.0);
-    let bins = Bins::locate().unwrap();
-    let tag = format!("mihf{}", std::process::id() % 10000);
-    let mut r = Run::new(&tag).expect("bed");
-    let (bed, dir) = (&r.bed, r.dir.clone());
-    r.host_dir("mn").unwrap();
-    r.host_dir("cn").unwrap();
-    let mn_set = daemons::hba_set(
-        &bins,
+    let (bins, mut r, mn_set, cn_set) = hba_hosts(
+        "mihf",
         &[
             doc_addr(0x1001, 0),
             doc_addr(0x1002, 0),
             MN_NETS[0].net_prefix(),
         ],
-        &dir.join("mn/hba.json"),
-    )
-    .unwrap();
-    let (hoa1, hoa2, coa1) = (mn_set[0], mn_set[1], mn_set[2]);
-    let cnu =
-        daemons::hba_set(&bins, &[CN_NETS[0].net_prefix()], &dir.join("cn/hba.json")).unwrap()[0];
-    bed.detach(&bed.mn, MN_NETS[0]).unwrap();
-    bed.detach(&bed.cn, CN_NETS[0]).unwrap();
-    add_address(&bed.mn, coa1, MN_NETS[0].dev).unwrap();
-    add_address(&bed.cn, cnu, CN_NETS[0].dev).unwrap();
+        &[CN_NETS[0].net_prefix()],
+    );
+    let (bed, dir) = (&r.bed, r.dir.clone());
+    let (hoa1, hoa2) = (mn_set[0], mn_set[1]);
+    let cnu = cn_set[0];
 
     let shim6 = format!("[reap]\nsend_timeout = {send_timeout}\n");
     for (name, ns, i, hoa) in [("ha1", &bed.ha1, 1, hoa1), ("ha2", &bed.ha2, 2, hoa2)] {
@@ -351,36 +338,20 @@ fn home_agent_failure_is_survived_through_the_other_home_address() {
 /// context recovers through the home agents, and the stream goes on intact.
 #[test]
 fn double_jump_recovers_through_the_home_agents_with_shim6() {
-    let bins = Bins::locate().unwrap();
-    let tag = format!("midj{}", std::process::id() % 10000);
-    let mut r = Run::new(&tag).expect("bed");
-    let (bed, dir) = (&r.bed, r.dir.clone());
-    r.host_dir("mn").unwrap();
-    r.host_dir("cn").unwrap();
-    let m = daemons::hba_set(
-        &bins,
+    let (bins, mut r, m, c) = hba_hosts(
+        "midj",
         &[
             doc_addr(0x1001, 0),
             MN_NETS[0].net_prefix(),
             MN_NETS[1].net_prefix(),
         ],
-        &dir.join("mn/hba.json"),
-    )
-    .unwrap();
-    let c = daemons::hba_set(
-        &bins,
         &[
             doc_addr(0x1002, 0),
             CN_NETS[0].net_prefix(),
             CN_NETS[1].net_prefix(),
         ],
-        &dir.join("cn/hba.json"),
-    )
-    .unwrap();
-    bed.detach(&bed.mn, MN_NETS[0]).unwrap();
-    bed.detach(&bed.cn, CN_NETS[0]).unwrap();
-    add_address(&bed.mn, m[1], MN_NETS[0].dev).unwrap();
-    add_address(&bed.cn, c[1], CN_NETS[0].dev).unwrap();
+    );
+    let (bed, dir) = (&r.bed, r.dir.clone());
 
     for (name, ns, i, hoa, spi, key) in [
         ("ha1", &bed.ha1, 1, m[0], SPI, KEY),

@@ -21,13 +21,13 @@ use std::{
     io,
     net::Ipv6Addr,
     path::{Path, PathBuf},
-    time::Instant,
+    time::{Duration, Instant},
 };
 
 use xfrm_sys::netns::{self, Netns};
 
 use crate::{
-    daemons::{Daemon, Stream},
+    daemons::{Daemon, Stream, current_pair_of, until},
     testbed::{addr, doc_addr, namespace, up},
 };
 
@@ -254,6 +254,38 @@ impl Drop for Run {
             let _ = std::fs::remove_dir_all(&self.dir);
         }
     }
+}
+
+/// Waits (at most `wait`) until the mobile node's context is on the direct path `pair`
+/// (care-of address, correspondent); returns how long after `since` it was first seen
+/// there.
+///
+/// # Panics
+/// When it is not there in time (with `mnd`'s contexts and both logs).
+pub fn until_direct_path(
+    mnd: &Daemon,
+    cnd: &Daemon,
+    pair: (Ipv6Addr, Ipv6Addr),
+    since: Instant,
+    wait: Duration,
+) -> Duration {
+    let mut at = None;
+    until(wait, "the context on the direct path", || {
+        if current_pair_of(mnd)? == pair {
+            at.get_or_insert(since.elapsed());
+            return Ok(true);
+        }
+        Ok(false)
+    })
+    .unwrap_or_else(|e| {
+        panic!(
+            "{e}\n{}\n--- mn ---\n{}\n--- cn ---\n{}",
+            serde_json::to_string_pretty(&mnd.contexts().unwrap_or_default()).unwrap_or_default(),
+            mnd.log(),
+            cnd.log()
+        )
+    });
+    at.unwrap_or_else(|| since.elapsed())
 }
 
 /// Packets home agent `ha` carried, both tunnel directions (`bindings --json`).
