@@ -381,12 +381,14 @@ fn shimmed_udp_from_a(payload_len: u16) -> (Two, Instant, crate::Sent, Vec<u8>) 
     (t, now, s, quoted)
 }
 
-#[test]
-fn icmp_packet_too_big_about_shimmed_packet_is_translated_to_ulids() {
-    let (mut t, now, s, quoted) = shimmed_udp_from_a(100);
-    let (ua, ub) = (t.ua, t.ub);
-    // A router on the path answers Packet Too Big (MTU 1280) to A's locator.
-    let router: std::net::Ipv6Addr = "2001:db8:99::1".parse().unwrap();
+/// An `ICMPv6` error message from `src` to `dst` (RFC 4443 §2.1): `(type, code, the
+/// word after the checksum)`, then `quoted`.
+fn icmp_error(
+    src: std::net::Ipv6Addr,
+    dst: std::net::Ipv6Addr,
+    (msg_type, code, word): (u8, u8, u32),
+    quoted: &[u8],
+) -> Vec<u8> {
     let mut p = vec![0u8; 40 + 8 + quoted.len()];
     shim6_wire::ipv6::Repr {
         traffic_class: 0,
@@ -394,18 +396,31 @@ fn icmp_packet_too_big_about_shimmed_packet_is_translated_to_ulids() {
         payload_len: (8 + quoted.len()) as u16,
         next_header: 58,
         hop_limit: 64,
-        src_addr: router,
-        dst_addr: s.src,
+        src_addr: src,
+        dst_addr: dst,
     }
     .emit(&mut shim6_wire::ipv6::Packet::new_unchecked(&mut p[..]));
-    p[48..].copy_from_slice(&quoted);
-    {
-        let mut m = shim6_wire::ipv6::icmp::Packet::new_unchecked(&mut p[40..]);
-        m.set_msg_type(shim6_wire::ipv6::icmp::TYPE_PACKET_TOO_BIG);
-        m.set_code(0);
-        m.set_data_word(1280);
-        m.fill_checksum(&router, &s.src);
-    }
+    p[48..].copy_from_slice(quoted);
+    let mut m = shim6_wire::ipv6::icmp::Packet::new_unchecked(&mut p[40..]);
+    m.set_msg_type(msg_type);
+    m.set_code(code);
+    m.set_data_word(word);
+    m.fill_checksum(&src, &dst);
+    p
+}
+
+#[test]
+fn icmp_packet_too_big_about_shimmed_packet_is_translated_to_ulids() {
+    let (mut t, now, s, quoted) = shimmed_udp_from_a(100);
+    let (ua, ub) = (t.ua, t.ub);
+    // A router on the path answers Packet Too Big (MTU 1280) to A's locator.
+    let router: std::net::Ipv6Addr = "2001:db8:99::1".parse().unwrap();
+    let mut p = icmp_error(
+        router,
+        s.src,
+        (shim6_wire::ipv6::icmp::TYPE_PACKET_TOO_BIG, 0, 1280),
+        &quoted,
+    );
     let plen = p.len();
     let r = t.ep(A).handle_inbound(now, &mut p, 0..plen);
     let Inbound::DeliverToTun(r) = r else {
@@ -436,24 +451,12 @@ fn parameter_problem_about_next_header_140_is_not_passed_up() {
     );
     // The peer's kernel (at the peer's locator) answers about it.
     let error = |pointer: u32| {
-        let mut p = vec![0u8; 40 + 8 + quoted.len()];
-        shim6_wire::ipv6::Repr {
-            traffic_class: 0,
-            flow_label: 0,
-            payload_len: (8 + quoted.len()) as u16,
-            next_header: 58,
-            hop_limit: 64,
-            src_addr: s.dst,
-            dst_addr: s.src,
-        }
-        .emit(&mut shim6_wire::ipv6::Packet::new_unchecked(&mut p[..]));
-        p[48..].copy_from_slice(&quoted);
-        let mut m = shim6_wire::ipv6::icmp::Packet::new_unchecked(&mut p[40..]);
-        m.set_msg_type(shim6_wire::ipv6::icmp::TYPE_PARAM_PROBLEM);
-        m.set_code(1);
-        m.set_data_word(pointer);
-        m.fill_checksum(&s.dst, &s.src);
-        p
+        icmp_error(
+            s.dst,
+            s.src,
+            (shim6_wire::ipv6::icmp::TYPE_PARAM_PROBLEM, 1, pointer),
+            &quoted,
+        )
     };
     let mut p = error(6);
     let plen = p.len();
