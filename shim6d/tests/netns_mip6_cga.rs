@@ -31,7 +31,7 @@ use shim6_tests::{
     daemons::{self, Bins, Daemon, Stream, current_pair_of, until},
     mip_testbed::{
         self, CN_NETS, KEY, MN_NETS, Run, SPI, Visited, add_address, gaps_ms, ha_addr, tunnelled,
-        until_direct_path,
+        tunnelled_after_movement, until_direct_path,
     },
     testbed::doc_addr,
 };
@@ -278,17 +278,7 @@ fn movement(cga_care_of: bool) {
         .unwrap();
     }
 
-    let at = stream.received();
-    until(Duration::from_secs(20), "the stream flowing again", || {
-        Ok(stream.received() > at + 20_000)
-    })
-    .unwrap_or_else(|e| panic!("{e}\n{}\n{}", mnd.log(), cnd.log()));
-    let (t0, at) = (tunnelled(ha), stream.received());
-    until(Duration::from_secs(10), "more of the stream", || {
-        Ok(stream.received() > at + 20_000)
-    })
-    .unwrap();
-    let t1 = tunnelled(ha);
+    let (t0, t1) = tunnelled_after_movement(&stream, ha, mnd, cnd);
     let gap = gaps_ms(&stream, moved);
     let result = stream.finish(Duration::from_secs(15));
     assert!(result.error.is_none(), "{result:?}");

@@ -17,7 +17,7 @@ use shim6_tests::{
     daemons::{self, Bins, Daemon, Stream, current_pair_of, until},
     mip_testbed::{
         self, CN_NETS, KEY, MN_NETS, Run, SPI, add_address, del_address, gaps_ms, ha_addr,
-        tunnelled, until_direct_path,
+        tunnelled, tunnelled_after_movement, until_direct_path,
     },
     testbed::doc_addr,
 };
@@ -166,19 +166,8 @@ fn movement_switches_the_shim6_context_to_the_direct_path() {
     del_address(&bed.mn, coa1, MN_NETS[0].dev).unwrap();
     registered_at(coa2);
     let direct_at = until_direct_path(mnd, cnd, (coa2, cnu), moved, Duration::from_secs(30));
-    let at_move = stream.received();
-    until(Duration::from_secs(20), "the stream flowing again", || {
-        Ok(stream.received() > at_move + 20_000)
-    })
-    .unwrap_or_else(|e| panic!("{e}\n{}\n{}", mnd.log(), cnd.log()));
-    let tunnelled_before = tunnelled(ha);
-    let at = stream.received();
-    until(Duration::from_secs(10), "more of the stream", || {
-        Ok(stream.received() > at + 20_000)
-    })
-    .unwrap();
     // On the direct path the home agent no longer carries the stream.
-    let tunnelled_after = tunnelled(ha);
+    let (tunnelled_before, tunnelled_after) = tunnelled_after_movement(&stream, ha, mnd, cnd);
     let gap = gaps_ms(&stream, moved);
     let result = stream.finish(Duration::from_secs(15));
     assert!(result.error.is_none(), "{result:?}");

@@ -438,18 +438,30 @@ fn generate_hba_lib(prefixes: &[Ipv6Addr], out: &Path) -> io::Result<Vec<Ipv6Add
     std::fs::File::open("/dev/urandom")?.read_exact(&mut random)?;
     let (k, m) = random.split_at(cga::generate::PSEUDO_KEY_RANDOM_LEN);
     let key = cga::hba_pseudo_key(k.try_into().map_err(io::Error::other)?);
-    let pfx: Vec<[u8; 8]> = prefixes
+    let g = cga::Generator::from_parts(cga::Sec::ZERO, key, &prefixes64(prefixes), false)
+        .map_err(|e| io::Error::other(format!("HBA set: {e}")))?;
+    let set = g.finish(m.try_into().map_err(io::Error::other)?);
+    write_set(&set.members(), out)
+}
+
+/// The first 64 bits of each of `prefixes`.
+pub(crate) fn prefixes64(prefixes: &[Ipv6Addr]) -> Vec<[u8; 8]> {
+    prefixes
         .iter()
         .map(|p| {
             let mut b = [0u8; 8];
             b.copy_from_slice(&p.octets()[..8]);
             b
         })
-        .collect();
-    let g = cga::Generator::from_parts(cga::Sec::ZERO, key, &pfx, false)
-        .map_err(|e| io::Error::other(format!("HBA set: {e}")))?;
-    let set = g.finish(m.try_into().map_err(io::Error::other)?);
-    let members = set.members();
+        .collect()
+}
+
+/// Writes a Sec 0 set's `members` (prefix, address, CGA Parameters) to `out` as
+/// `cga-tool generate --format json` does; returns the addresses, in order.
+pub(crate) fn write_set(
+    members: &[(cga::Prefix64, Ipv6Addr, Vec<u8>)],
+    out: &Path,
+) -> io::Result<Vec<Ipv6Addr>> {
     let doc = serde_json::json!({
         "sec": 0,
         "addresses": members.iter().map(|(_, a, params)| serde_json::json!({

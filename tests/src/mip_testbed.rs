@@ -27,7 +27,7 @@ use std::{
 use xfrm_sys::netns::{self, Netns};
 
 use crate::{
-    daemons::{Daemon, Stream, current_pair_of, until},
+    daemons::{Daemon, Stream, current_pair_of, prefixes64, until, write_set},
     testbed::{addr, doc_addr, namespace, up},
 };
 
@@ -288,6 +288,32 @@ pub fn until_direct_path(
     at.unwrap_or_else(|| since.elapsed())
 }
 
+/// The stream after a movement: waits (at most 20 s) until 20 000 more octets arrived,
+/// then returns what home agent `ha` had carried (both tunnel directions, [`tunnelled`])
+/// before and after 20 000 more did (at most 10 s). On the direct path it carries
+/// (almost) nothing more.
+///
+/// # Panics
+/// When the stream does not flow again (with `mnd`'s and `cnd`'s logs), or stalls after.
+pub fn tunnelled_after_movement(
+    stream: &Stream,
+    ha: &Daemon,
+    mnd: &Daemon,
+    cnd: &Daemon,
+) -> (u64, u64) {
+    let at = stream.received();
+    until(Duration::from_secs(20), "the stream flowing again", || {
+        Ok(stream.received() > at + 20_000)
+    })
+    .unwrap_or_else(|e| panic!("{e}\n{}\n{}", mnd.log(), cnd.log()));
+    let (before, at) = (tunnelled(ha), stream.received());
+    until(Duration::from_secs(10), "more of the stream", || {
+        Ok(stream.received() > at + 20_000)
+    })
+    .unwrap();
+    (before, tunnelled(ha))
+}
+
 /// Packets home agent `ha` carried, both tunnel directions (`bindings --json`).
 ///
 /// # Panics
@@ -389,27 +415,11 @@ pub fn cga_compatible_set(
 ) -> io::Result<Vec<Ipv6Addr>> {
     let private = cga::PrivateKey::generate(1024).map_err(io::Error::other)?;
     let public = private.public_key().map_err(io::Error::other)?;
-    let pfx: Vec<[u8; 8]> = prefixes
-        .iter()
-        .map(|p| {
-            let mut b = [0u8; 8];
-            b.copy_from_slice(&p.octets()[..8]);
-            b
-        })
-        .collect();
-    let g = cga::Generator::hba(&pfx, Some(&public), cga::Sec::ZERO)
+    let g = cga::Generator::hba(&prefixes64(prefixes), Some(&public), cga::Sec::ZERO)
         .map_err(|e| io::Error::other(format!("CGA-compatible HBA set: {e}")))?;
     // Sec 0: any modifier will do (RFC 3972 §4 step 3 has nothing to search).
     let set = g.finish(cga::generate::random_modifier().map_err(io::Error::other)?);
-    let members = set.members();
-    let doc = serde_json::json!({
-        "sec": 0,
-        "addresses": members.iter().map(|(_, a, params)| serde_json::json!({
-            "address": a.to_string(),
-            "params": params.iter().map(|b| format!("{b:02x}")).collect::<String>(),
-        })).collect::<Vec<_>>(),
-    });
-    std::fs::write(out, doc.to_string())?;
+    let members = write_set(&set.members(), out)?;
     private.save(key, true).map_err(io::Error::other)?;
-    Ok(members.iter().map(|m| m.1).collect())
+    Ok(members)
 }
