@@ -9,6 +9,7 @@ use std::{
     time::{Duration, Instant},
 };
 
+use shim6_tests::testbed::addr;
 use shim6d::{
     config::Config,
     trigger::{AccountingOptions, DEFAULT_TABLE, Reason, TriggerPoller, nft},
@@ -31,29 +32,15 @@ fn have_nft() -> bool {
     ok
 }
 
-/// Adds `addr/64` to `dev` in `ns` (no duplicate address detection).
-fn add_addr(ns: &Netns, addr: Ipv6Addr, dev: &str) {
-    ns.ip(&[
-        "-6",
-        "addr",
-        "add",
-        &format!("{addr}/64"),
-        "dev",
-        dev,
-        "nodad",
-    ])
-    .unwrap();
-}
-
 /// Namespaces `a_name` (address `L` on `a0`) and `b_name` (`peers` on `b0`) joined by a
 /// veth pair, both ends up.
 fn linked(a_name: &str, b_name: &str, peers: &[Ipv6Addr]) -> (Netns, Netns) {
     let a = Netns::new(a_name).unwrap();
     let b = Netns::new(b_name).unwrap();
     netns::veth(&a, "a0", &b, "b0").unwrap();
-    add_addr(&a, L, "a0");
+    addr(&a, L, "a0").unwrap();
     for p in peers {
-        add_addr(&b, *p, "b0");
+        addr(&b, *p, "b0").unwrap();
     }
     a.ip(&["link", "set", "a0", "up"]).unwrap();
     b.ip(&["link", "set", "b0", "up"]).unwrap();

@@ -105,7 +105,8 @@ pub(crate) fn namespace(tag: &str, router: bool) -> io::Result<Netns> {
     Ok(ns)
 }
 
-pub(crate) fn addr(ns: &Netns, a: Ipv6Addr, dev: &str) -> io::Result<()> {
+/// Adds `a/64` to `dev` in `ns`, without duplicate address detection (`nodad`).
+pub fn addr(ns: &Netns, a: Ipv6Addr, dev: &str) -> io::Result<()> {
     ns.ip(&["-6", "addr", "add", &format!("{a}/64"), "dev", dev, "nodad"])
         .map(drop)
 }
