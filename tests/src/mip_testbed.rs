@@ -28,7 +28,7 @@ use xfrm_sys::netns::{self, Netns};
 
 use crate::{
     daemons::{Daemon, Stream, current_pair_of, prefixes64, until, write_set},
-    testbed::{addr, doc_addr, namespace, up},
+    testbed::{addr, doc_addr, namespace, source_route, up},
 };
 
 /// Home address of the mobile node at HA1.
@@ -127,31 +127,7 @@ impl MipBed {
                 up(&r, &rdev)?;
                 addr(&r, doc_addr(v.net, 0xff), &rdev)?;
                 // Each visited prefix leaves by its own link.
-                let table = (101 + k).to_string();
-                host.ip(&[
-                    "-6",
-                    "route",
-                    "add",
-                    "default",
-                    "via",
-                    &doc_addr(v.net, 0xff).to_string(),
-                    "dev",
-                    v.dev,
-                    "onlink",
-                    "table",
-                    &table,
-                ])?;
-                host.ip(&[
-                    "-6",
-                    "rule",
-                    "add",
-                    "from",
-                    &format!("{}/64", doc_addr(v.net, 0)),
-                    "table",
-                    &table,
-                    "priority",
-                    &(1000 + k).to_string(),
-                ])?;
+                source_route(host, v.net, v.dev, true, 101 + k, 1000 + k)?;
             }
         }
         for (i, ha) in [(1u16, &ha1), (2, &ha2)] {
