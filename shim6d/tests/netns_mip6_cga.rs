@@ -28,10 +28,10 @@ use std::{
 
 use serde_json::Value;
 use shim6_tests::{
-    daemons::{self, Bins, Daemon, Stream, current_pair_of, until},
+    daemons::{self, Bins, Daemon, current_pair_of, until},
     mip_testbed::{
-        self, CN_NETS, KEY, MN_NETS, Run, SPI, Visited, add_address, gaps_ms, ha_addr, tunnelled,
-        tunnelled_after_movement, until_direct_path,
+        self, CN_NETS, KEY, MN_NETS, Run, SPI, Visited, add_address, establish, gaps_ms, ha_addr,
+        stream_through_tunnel, tunnelled_after_movement, until_direct_path,
     },
     testbed::doc_addr,
 };
@@ -192,24 +192,10 @@ fn movement(cga_care_of: bool) {
     assert_eq!(params["core"]["signing_key"], true, "{params}");
 
     // A stream from the home address, through the home agent (no context yet).
-    let before = tunnelled(ha);
-    let stream = Stream::start(&bed.mn, &bed.cn, hoa, cnu).expect("stream");
-    until(
-        Duration::from_secs(10),
-        "a stream through the tunnel",
-        || Ok(stream.received() > 20_000),
-    )
-    .unwrap_or_else(|e| panic!("{e}\n{}", ha.log()));
-    assert!(tunnelled(ha) > before + 20, "through the home agent");
+    let stream = stream_through_tunnel(&bed.mn, &bed.cn, hoa, cnu, ha);
 
     // The context, home address as ULID; its care-of locator is signed in I2.
-    let (code, out) = mnd.ctl(&format!("establish {cnu}")).unwrap();
-    assert_eq!(code, 0, "{out}");
-    until(Duration::from_secs(15), "ESTABLISHED on both sides", || {
-        Ok(mnd.state()?.as_deref() == Some("ESTABLISHED")
-            && cnd.state()?.as_deref() == Some("ESTABLISHED"))
-    })
-    .unwrap_or_else(|e| panic!("{e}\n{}\n{}", mnd.log(), cnd.log()));
+    establish(mnd, cnd, cnu);
     until(
         Duration::from_secs(15),
         "the context on the care-of pair",

@@ -16,35 +16,11 @@ use std::{
 use shim6_tests::{
     daemons::{self, Bins, Daemon, Stream, current_pair_of, until},
     mip_testbed::{
-        self, CN_NETS, KEY, MN_NETS, Run, SPI, add_address, del_address, gaps_ms, ha_addr,
-        tunnelled, tunnelled_after_movement, until_direct_path,
+        self, CN_NETS, KEY, MN_NETS, Run, SPI, add_address, del_address, establish, gaps_ms,
+        ha_addr, stream_through_tunnel, tunnelled, tunnelled_after_movement, until_direct_path,
     },
     testbed::doc_addr,
 };
-
-/// Starts the stream from the home address before any context: it goes through the
-/// home agent's tunnel (both directions counted there).
-fn stream_through_tunnel(
-    mn: &xfrm_sys::netns::Netns,
-    cn: &xfrm_sys::netns::Netns,
-    hoa: Ipv6Addr,
-    cnu: Ipv6Addr,
-    ha: &Daemon,
-) -> Stream {
-    let before = tunnelled(ha);
-    let stream = Stream::start(mn, cn, hoa, cnu).expect("stream");
-    until(
-        Duration::from_secs(10),
-        "a stream through the tunnel",
-        || Ok(stream.received() > 20_000),
-    )
-    .unwrap_or_else(|e| panic!("{e}\n{}", ha.log()));
-    assert!(
-        tunnelled(ha) > before + 20,
-        "the new exchange goes through the home agent"
-    );
-    stream
-}
 
 /// The run tagged `tag` + the process id, the mobile node's HBA set over `mn_prefixes`
 /// and the correspondent's over `cn_prefixes` (in `mn/hba.json` and `cn/hba.json`),
@@ -75,17 +51,6 @@ fn hba_hosts(
     let cn_set = sets.pop().unwrap();
     let mn_set = sets.pop().unwrap();
     (bins, r, mn_set, cn_set)
-}
-
-/// `establish CN` on the mobile node; both sides ESTABLISHED.
-fn establish(mnd: &Daemon, cnd: &Daemon, cnu: Ipv6Addr) {
-    let (code, out) = mnd.ctl(&format!("establish {cnu}")).unwrap();
-    assert_eq!(code, 0, "{out}");
-    until(Duration::from_secs(15), "ESTABLISHED on both sides", || {
-        Ok(mnd.state()?.as_deref() == Some("ESTABLISHED")
-            && cnd.state()?.as_deref() == Some("ESTABLISHED"))
-    })
-    .unwrap_or_else(|e| panic!("{e}\n{}\n{}", mnd.log(), cnd.log()));
 }
 
 #[test]

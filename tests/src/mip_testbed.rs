@@ -232,6 +232,48 @@ impl Drop for Run {
     }
 }
 
+/// Starts a stream from home address `hoa` (in `mn`) to `cnu` (in `cn`) before any
+/// context: it goes through home agent `ha`'s tunnel (both directions counted there).
+///
+/// # Panics
+/// When it does not flow, or `ha` did not carry it.
+pub fn stream_through_tunnel(
+    mn: &Netns,
+    cn: &Netns,
+    hoa: Ipv6Addr,
+    cnu: Ipv6Addr,
+    ha: &Daemon,
+) -> Stream {
+    let before = tunnelled(ha);
+    let stream = Stream::start(mn, cn, hoa, cnu).expect("stream");
+    until(
+        Duration::from_secs(10),
+        "a stream through the tunnel",
+        || Ok(stream.received() > 20_000),
+    )
+    .unwrap_or_else(|e| panic!("{e}\n{}", ha.log()));
+    assert!(
+        tunnelled(ha) > before + 20,
+        "the new exchange goes through the home agent"
+    );
+    stream
+}
+
+/// `establish CNU` on the mobile node's daemon, then waits (at most 15 s) until both
+/// sides are ESTABLISHED.
+///
+/// # Panics
+/// When the command fails or the state does not come (with both logs).
+pub fn establish(mnd: &Daemon, cnd: &Daemon, cnu: Ipv6Addr) {
+    let (code, out) = mnd.ctl(&format!("establish {cnu}")).unwrap();
+    assert_eq!(code, 0, "{out}");
+    until(Duration::from_secs(15), "ESTABLISHED on both sides", || {
+        Ok(mnd.state()?.as_deref() == Some("ESTABLISHED")
+            && cnd.state()?.as_deref() == Some("ESTABLISHED"))
+    })
+    .unwrap_or_else(|e| panic!("{e}\n{}\n{}", mnd.log(), cnd.log()));
+}
+
 /// Waits (at most `wait`) until the mobile node's context is on the direct path `pair`
 /// (care-of address, correspondent); returns how long after `since` it was first seen
 /// there.
