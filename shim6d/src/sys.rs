@@ -342,6 +342,24 @@ pub fn send_many(fd: &OwnedFd, packets: &[&[u8]]) -> io::Result<usize> {
     // SAFETY: the first `n` headers point at live locals and at the packets, borrowed for
     // the call; the kernel only reads the packets (the iovecs' mutable pointers are never
     // written through) and writes only `msg_len` of each header.
+    unsafe { send_mmsg(fd, &mut hdrs, n) }
+}
+
+/// One non-blocking `sendmmsg` of the first `n` (at most [`MMSG_CHUNK`]) of `hdrs`:
+/// how many the kernel took (never more than `n`), or the error when the first failed.
+///
+/// # Safety
+/// The first `n` headers point only at memory that is live for the call (names,
+/// iovecs, the buffers those name, control data), each length the size of what it
+/// describes. The kernel reads all that and writes only each header's `msg_len`.
+unsafe fn send_mmsg(
+    fd: &OwnedFd,
+    hdrs: &mut [libc::mmsghdr; MMSG_CHUNK],
+    n: usize,
+) -> io::Result<usize> {
+    let n = n.min(MMSG_CHUNK);
+    // SAFETY: `hdrs` holds `MMSG_CHUNK` ≥ `n` headers; what they point at is the
+    // caller's contract.
     let sent = unsafe {
         libc::sendmmsg(
             fd.as_raw_fd(),
@@ -523,17 +541,5 @@ pub fn send_ll_many(fd: &OwnedFd, frames: &[LlFrame<'_>]) -> io::Result<usize> {
     // SAFETY: the first `n` headers point at live locals (`names`, `iovs`) and, through
     // the iovecs, at the frames' buffers, borrowed for the call; the kernel only reads
     // those (the mutable pointers are never written through) and writes only `msg_len`.
-    let sent = unsafe {
-        libc::sendmmsg(
-            fd.as_raw_fd(),
-            hdrs.as_mut_ptr(),
-            n as libc::c_uint,
-            libc::MSG_DONTWAIT,
-        )
-    };
-    if sent < 0 {
-        Err(io::Error::last_os_error())
-    } else {
-        Ok((sent as usize).min(n))
-    }
+    unsafe { send_mmsg(fd, &mut hdrs, n) }
 }

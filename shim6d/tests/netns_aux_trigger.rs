@@ -9,6 +9,7 @@ use std::{
     time::{Duration, Instant},
 };
 
+use shim6_tests::testbed::addr;
 use shim6d::{
     config::Config,
     trigger::{AccountingOptions, DEFAULT_TABLE, Reason, TriggerPoller, nft},
@@ -31,6 +32,21 @@ fn have_nft() -> bool {
     ok
 }
 
+/// Namespaces `a_name` (address `L` on `a0`) and `b_name` (`peers` on `b0`) joined by a
+/// veth pair, both ends up.
+fn linked(a_name: &str, b_name: &str, peers: &[Ipv6Addr]) -> (Netns, Netns) {
+    let a = Netns::new(a_name).unwrap();
+    let b = Netns::new(b_name).unwrap();
+    netns::veth(&a, "a0", &b, "b0").unwrap();
+    addr(&a, L, "a0").unwrap();
+    for p in peers {
+        addr(&b, *p, "b0").unwrap();
+    }
+    a.ip(&["link", "set", "a0", "up"]).unwrap();
+    b.ip(&["link", "set", "b0", "up"]).unwrap();
+    (a, b)
+}
+
 fn send(to: Ipv6Addr, port: u16, n: usize) {
     let s = UdpSocket::bind(SocketAddr::new(L.into(), 0)).unwrap();
     for _ in 0..n {
@@ -44,33 +60,7 @@ fn udp_past_the_threshold_triggers_and_dns_never_does() {
     if !netns::require_net_admin() || !have_nft() {
         return;
     }
-    let a = Netns::new("triga").unwrap();
-    let b = Netns::new("trigb").unwrap();
-    netns::veth(&a, "a0", &b, "b0").unwrap();
-    a.ip(&[
-        "-6",
-        "addr",
-        "add",
-        &format!("{L}/64"),
-        "dev",
-        "a0",
-        "nodad",
-    ])
-    .unwrap();
-    for addr in [P1, P2] {
-        b.ip(&[
-            "-6",
-            "addr",
-            "add",
-            &format!("{addr}/64"),
-            "dev",
-            "b0",
-            "nodad",
-        ])
-        .unwrap();
-    }
-    a.ip(&["link", "set", "a0", "up"]).unwrap();
-    b.ip(&["link", "set", "b0", "up"]).unwrap();
+    let (a, _b) = linked("triga", "trigb", &[P1, P2]);
 
     let (first, second, gone) = a
         .run(|| async {
@@ -152,31 +142,7 @@ fn detached_read_on_the_blocking_pool_and_a_reload_in_between() {
     if !netns::require_net_admin() || !have_nft() {
         return;
     }
-    let a = Netns::new("trigjob").unwrap();
-    let b = Netns::new("trigjobb").unwrap();
-    netns::veth(&a, "a0", &b, "b0").unwrap();
-    a.ip(&[
-        "-6",
-        "addr",
-        "add",
-        &format!("{L}/64"),
-        "dev",
-        "a0",
-        "nodad",
-    ])
-    .unwrap();
-    b.ip(&[
-        "-6",
-        "addr",
-        "add",
-        &format!("{P1}/64"),
-        "dev",
-        "b0",
-        "nodad",
-    ])
-    .unwrap();
-    a.ip(&["link", "set", "a0", "up"]).unwrap();
-    b.ip(&["link", "set", "b0", "up"]).unwrap();
+    let (a, _b) = linked("trigjob", "trigjobb", &[P1]);
     let (flows, off, on) = a
         .run(|| async {
             let mut config = Config::default();
@@ -227,33 +193,7 @@ fn traffic_to_our_dns_server_never_triggers() {
     if !netns::require_net_admin() || !have_nft() {
         return;
     }
-    let a = Netns::new("trigsrv").unwrap();
-    let b = Netns::new("trigsrvb").unwrap();
-    netns::veth(&a, "a0", &b, "b0").unwrap();
-    a.ip(&[
-        "-6",
-        "addr",
-        "add",
-        &format!("{L}/64"),
-        "dev",
-        "a0",
-        "nodad",
-    ])
-    .unwrap();
-    for addr in [P1, P2] {
-        b.ip(&[
-            "-6",
-            "addr",
-            "add",
-            &format!("{addr}/64"),
-            "dev",
-            "b0",
-            "nodad",
-        ])
-        .unwrap();
-    }
-    a.ip(&["link", "set", "a0", "up"]).unwrap();
-    b.ip(&["link", "set", "b0", "up"]).unwrap();
+    let (a, b) = linked("trigsrv", "trigsrvb", &[P1, P2]);
     let config = Config::default();
     let mut options = AccountingOptions::for_daemon(&config);
     options.tun = None;

@@ -24,11 +24,10 @@
 
 use std::{
     net::{Ipv6Addr, SocketAddr, SocketAddrV6, UdpSocket},
-    path::PathBuf,
     time::Duration,
 };
 
-use shim6_tests::daemons::{Bins, Daemon, Options, Pair, Stream, current_pair_of, until};
+use shim6_tests::daemons::{Bins, Options, Pair, Stream, current_pair_of, until};
 use socket2::{Domain, Protocol, Socket, Type};
 use xfrm_sys::{
     Ipv6Prefix,
@@ -45,29 +44,6 @@ const SPI_AB: u32 = 0x5a6b_1001;
 const SPI_BA: u32 = 0x5a6b_1002;
 /// IANA protocol number of TCP, the upper layer the SAs protect.
 const IPPROTO_TCP: u8 = 6;
-
-fn bins() -> Bins {
-    Bins {
-        shim6d: PathBuf::from(env!("CARGO_BIN_EXE_shim6d")),
-        cga_tool: None,
-    }
-}
-
-fn logs(p: &Pair) -> String {
-    let tail = |s: String| {
-        let l: Vec<&str> = s.lines().collect();
-        l[l.len().saturating_sub(30)..].join("\n")
-    };
-    format!(
-        "--- A ---\n{}\n--- B ---\n{}",
-        tail(p.a.log()),
-        p.b.as_ref().map(|b| tail(b.log())).unwrap_or_default()
-    )
-}
-
-fn core_stat(d: &Daemon, name: &str) -> u64 {
-    d.json("stats").unwrap()["core"][name].as_u64().unwrap()
-}
 
 /// The algorithm suites tried, in order.
 fn suites(spi: u32, src: Ipv6Addr, dst: Ipv6Addr, reqid: u32) -> Vec<SecurityAssociation> {
@@ -162,19 +138,9 @@ fn install(
 
 /// Breaks the ULID pair both ways at the router and drives traffic with `poke` until
 /// both daemons moved their context off it (REAP, RFC 5534 §4.2).
-fn switch_locators(p: &Pair, mut poke: impl FnMut()) {
-    let (ua, ub) = p.ulids();
-    p.bed.break_addrs(ua, ub).unwrap();
-    p.bed.break_addrs(ub, ua).unwrap();
-    until(
-        Duration::from_secs(60),
-        "both sides off the ULID pair",
-        || {
-            poke();
-            Ok(current_pair_of(&p.a)? != (ua, ub) && current_pair_of(p.b())? != (ub, ua))
-        },
-    )
-    .unwrap_or_else(|e| panic!("{e}\n{}", logs(p)));
+fn switch_locators(p: &Pair, poke: impl FnMut()) {
+    p.leave_ulid_pair(Duration::from_secs(60), poke)
+        .unwrap_or_else(|e| panic!("{e}\n{}", p.logs_tail(30)));
 }
 
 #[test]
@@ -182,17 +148,14 @@ fn esp_on_the_ulids_across_a_locator_switch() {
     if !netns::require_net_admin() {
         return;
     }
-    let p = Pair::start(
+    let p = Pair::start_established(
         "esp",
-        &bins(),
+        &Bins::shim6d(env!("CARGO_BIN_EXE_shim6d")),
         Options {
             log: "info".into(),
             ..Options::default()
         },
-    )
-    .unwrap_or_else(|e| panic!("setup: {e}"));
-    p.establish()
-        .unwrap_or_else(|e| panic!("{e}\n{}", logs(&p)));
+    );
     let (ua, ub) = p.ulids();
     assert_eq!(p.current_pair().unwrap(), (ua, ub));
     let a = install(&p.bed.a, ua, ub, SPI_AB, SPI_BA).unwrap_or_else(|e| panic!("A: {e}"));
@@ -233,7 +196,7 @@ fn real_esp(p: &Pair) {
         "stream bytes before the switch",
         || Ok(stream.received() > 50_000),
     )
-    .unwrap_or_else(|e| panic!("{e}\n{}", logs(p)));
+    .unwrap_or_else(|e| panic!("{e}\n{}", p.logs_tail(30)));
     let before = stream.received();
     switch_locators(p, || {});
     until(
@@ -241,10 +204,13 @@ fn real_esp(p: &Pair) {
         "stream bytes after the switch",
         || Ok(stream.received() > before + 50_000),
     )
-    .unwrap_or_else(|e| panic!("{e}\n{}", logs(p)));
+    .unwrap_or_else(|e| panic!("{e}\n{}", p.logs_tail(30)));
     let r = stream.finish(Duration::from_secs(20));
     let (sa_a, sa_b) = (sa_packets(&p.bed.a), sa_packets(&p.bed.b));
-    let report = format!("{r:?}; SA packets A {sa_a:?} B {sa_b:?}\n{}", logs(p));
+    let report = format!(
+        "{r:?}; SA packets A {sa_a:?} B {sa_b:?}\n{}",
+        p.logs_tail(30)
+    );
     println!("{report}");
     assert!(r.error.is_none(), "{report}");
     assert_eq!(r.sent, r.received, "{report}");
@@ -254,8 +220,8 @@ fn real_esp(p: &Pair) {
         sa_a.iter().any(|&n| n > 0) && sa_b.iter().any(|&n| n > 0),
         "{report}"
     );
-    assert!(core_stat(&p.a, "payload_rewritten") > 0, "{report}");
-    assert!(core_stat(p.b(), "payload_restored") > 0, "{report}");
+    assert!(p.a.core_stat("payload_rewritten") > 0, "{report}");
+    assert!(p.b().core_stat("payload_restored") > 0, "{report}");
 }
 
 /// An ESP packet as RFC 4303 §2 lays it out: SPI, sequence number, then opaque octets
@@ -340,8 +306,8 @@ fn esp_exchange(
 fn transparency(p: &Pair) {
     let (ua, ub) = p.ulids();
     let (rw0, rs0) = (
-        core_stat(&p.a, "payload_rewritten"),
-        core_stat(p.b(), "payload_restored"),
+        p.a.core_stat("payload_rewritten"),
+        p.b().core_stat("payload_restored"),
     );
     let batch = |spi: u32, first: u32| -> Vec<Vec<u8>> {
         (first..first + 10).map(|s| esp_packet(spi, s)).collect()
@@ -354,7 +320,7 @@ fn transparency(p: &Pair) {
         ] {
             let sent = batch(spi, first);
             let got = esp_exchange(from, to, src, dst, sent.clone());
-            let report = format!("{phase}, {src} -> {dst}: got {got:?}\n{}", logs(p));
+            let report = format!("{phase}, {src} -> {dst}: got {got:?}\n{}", p.logs_tail(30));
             assert_eq!(got.len(), sent.len(), "{report}");
             for (g, s) in got.iter().zip(&sent) {
                 assert_eq!(g.0, src, "source must be the peer's ULID: {report}");
@@ -365,7 +331,7 @@ fn transparency(p: &Pair) {
     // 1. On the ULID pair (not rewritten).
     check("before the switch", 1);
     assert_eq!(
-        core_stat(&p.a, "payload_rewritten"),
+        p.a.core_stat("payload_rewritten"),
         rw0,
         "nothing rewritten yet"
     );
@@ -383,16 +349,16 @@ fn transparency(p: &Pair) {
     println!("after the switch: A on {pa:?}, B on {pb:?}");
     // 3. On the new pair: every packet carries the payload header on the wire.
     let (rw1, rs1) = (
-        core_stat(&p.a, "payload_rewritten"),
-        core_stat(p.b(), "payload_restored"),
+        p.a.core_stat("payload_rewritten"),
+        p.b().core_stat("payload_restored"),
     );
     check("after the switch", 2000);
-    let rewritten = core_stat(&p.a, "payload_rewritten") - rw1;
-    let restored = core_stat(p.b(), "payload_restored") - rs1;
+    let rewritten = p.a.core_stat("payload_rewritten") - rw1;
+    let restored = p.b().core_stat("payload_restored") - rs1;
     assert!(
         rewritten >= 10 && restored >= 10,
         "A rewrote {rewritten}, B restored {restored} (from {rw0}/{rs0})\n{}",
-        logs(p)
+        p.logs_tail(30)
     );
     println!(
         "transparency: 10 ESP-format packets each way before and after the switch arrived \

@@ -10,7 +10,6 @@
 //! `shim6_tests::daemons`, the code `./demo.sh` runs.
 
 use std::{
-    path::PathBuf,
     process::{Command, Stdio},
     time::Duration,
 };
@@ -18,29 +17,9 @@ use std::{
 use shim6_tests::daemons::{self, Bins, Break, Options, Pair, until};
 use xfrm_sys::netns;
 
-fn bins() -> Bins {
-    Bins {
-        shim6d: PathBuf::from(env!("CARGO_BIN_EXE_shim6d")),
-        // The cga library makes the HBA sets (cga-tool's binary is another package's).
-        cga_tool: None,
-    }
-}
-
 fn start(tag: &str, options: Options) -> Pair {
-    Pair::start(tag, &bins(), options).unwrap_or_else(|e| panic!("setup: {e}"))
-}
-
-/// Both daemons' logs, for failure messages.
-fn logs(p: &Pair) -> String {
-    let tail = |s: String| {
-        let l: Vec<&str> = s.lines().collect();
-        l[l.len().saturating_sub(30)..].join("\n")
-    };
-    format!(
-        "--- A ---\n{}\n--- B ---\n{}",
-        tail(p.a.log()),
-        p.b.as_ref().map(|b| tail(b.log())).unwrap_or_default()
-    )
+    Pair::start(tag, &Bins::shim6d(env!("CARGO_BIN_EXE_shim6d")), options)
+        .unwrap_or_else(|e| panic!("setup: {e}"))
 }
 
 #[test]
@@ -76,7 +55,7 @@ fn handshake_between_two_daemons_decoded_by_tshark() {
         std::thread::sleep(Duration::from_millis(300));
     }
     p.establish()
-        .unwrap_or_else(|e| panic!("{e}\n{}", logs(&p)));
+        .unwrap_or_else(|e| panic!("{e}\n{}", p.logs_tail(30)));
     let (ua, ub) = p.ulids();
     let a = &p.a.contexts().unwrap()[0];
     let b = &p.b().contexts().unwrap()[0];
@@ -169,8 +148,8 @@ fn stream_survives(tag: &str, broken: Break) {
     let p = start(tag, Options::default());
     let mut lines = Vec::new();
     let s = daemons::failover(&p, broken, &mut |l| lines.push(l.to_owned()))
-        .unwrap_or_else(|e| panic!("{e}\n{}\n{}", lines.join("\n"), logs(&p)));
-    let ctx = format!("{}\n{}\n{}", s.to_json(), lines.join("\n"), logs(&p));
+        .unwrap_or_else(|e| panic!("{e}\n{}\n{}", lines.join("\n"), p.logs_tail(30)));
+    let ctx = format!("{}\n{}\n{}", s.to_json(), lines.join("\n"), p.logs_tail(30));
     assert!(s.context_established, "{ctx}");
     // Every byte, in order, across the failure (checked byte by byte by the receiver).
     assert!(s.stream_survived, "{ctx}");
@@ -255,7 +234,7 @@ fn control_commands_on_a_live_context() {
     }
     let p = start("ctl", Options::default());
     p.establish()
-        .unwrap_or_else(|e| panic!("{e}\n{}", logs(&p)));
+        .unwrap_or_else(|e| panic!("{e}\n{}", p.logs_tail(30)));
     let (ua, ub) = p.ulids();
     let c = &p.a.contexts().unwrap()[0];
     let tag = c["tag"].as_str().unwrap().to_owned();
@@ -341,14 +320,14 @@ fn idle_side_keeps_the_context_with_keepalives() {
     }
     let p = start("ka", Options::default());
     p.establish()
-        .unwrap_or_else(|e| panic!("{e}\n{}", logs(&p)));
+        .unwrap_or_else(|e| panic!("{e}\n{}", p.logs_tail(30)));
     let (ua, ub) = p.ulids();
     // A talks, B only listens: 4 Send Timeouts of one-way UDP.
     let got = udp_a_to_b(&p, ua, ub, 200, 240, Duration::from_millis(50));
     assert!(got.len() > 200, "{} datagrams arrived", got.len());
     let a = &p.a.contexts().unwrap()[0];
     let b = &p.b().contexts().unwrap()[0];
-    let ctx = format!("{a}\n{b}\n{}", logs(&p));
+    let ctx = format!("{a}\n{b}\n{}", p.logs_tail(30));
     // RFC 5534 §4.1: the silent side answers received payload with Keepalives, and the
     // sender hears them; both keep the context.
     assert!(reap_stat(b, "keepalives_sent") > 0, "{ctx}");
@@ -364,7 +343,7 @@ fn address_removed_and_added_sends_updates() {
     }
     let p = start("upd", Options::default());
     p.establish()
-        .unwrap_or_else(|e| panic!("{e}\n{}", logs(&p)));
+        .unwrap_or_else(|e| panic!("{e}\n{}", p.logs_tail(30)));
     let gone = p.a.hba[2];
     let peer_has = |x: std::net::Ipv6Addr| -> std::io::Result<bool> {
         let b = p.b().contexts()?;
@@ -381,7 +360,7 @@ fn address_removed_and_added_sends_updates() {
     until(Duration::from_secs(15), "B to drop the locator", || {
         Ok(!peer_has(gone)?)
     })
-    .unwrap_or_else(|e| panic!("{e}\n{}", logs(&p)));
+    .unwrap_or_else(|e| panic!("{e}\n{}", p.logs_tail(30)));
     until(
         Duration::from_secs(15),
         "A's update to be acknowledged",
@@ -392,7 +371,7 @@ fn address_removed_and_added_sends_updates() {
                 .is_some_and(|v| v.iter().any(|e| e["event"] == "update_acknowledged")))
         },
     )
-    .unwrap_or_else(|e| panic!("{e}\n{}", logs(&p)));
+    .unwrap_or_else(|e| panic!("{e}\n{}", p.logs_tail(30)));
     // And back.
     p.bed
         .a
@@ -411,7 +390,7 @@ fn address_removed_and_added_sends_updates() {
         "B to learn the locator again",
         || peer_has(gone),
     )
-    .unwrap_or_else(|e| panic!("{e}\n{}", logs(&p)));
+    .unwrap_or_else(|e| panic!("{e}\n{}", p.logs_tail(30)));
     let st = p.a.json("stats").unwrap();
     assert!(
         st["core"]["sent"]["Update Request"].as_u64().unwrap_or(0) >= 2,
@@ -455,7 +434,7 @@ fn peer_without_shim6d_traffic_unaffected() {
     until(Duration::from_secs(10), "NO-SUPPORT", || {
         Ok(p.a.state()?.as_deref() == Some("NO-SUPPORT"))
     })
-    .unwrap_or_else(|e| panic!("{e}\n{}", logs(&p)));
+    .unwrap_or_else(|e| panic!("{e}\n{}", p.logs_tail(30)));
     // No route into the TUN, and traffic between the ULIDs flows as before.
     let routes = p.bed.a.ip(&["-6", "route", "show", "table", "51"]).unwrap();
     assert!(!routes.contains(&ub.to_string()), "{routes}");
@@ -480,7 +459,7 @@ fn force_rewritten_pair(p: &Pair) {
         assert!(
             std::time::Instant::now() < deadline,
             "no switch\n{}",
-            logs(p)
+            p.logs_tail(30)
         );
         udp_a_to_b(p, ua, ub, 100, 20, Duration::from_millis(50));
     }
@@ -493,7 +472,7 @@ fn rewritten_packets_at_full_mtu() {
     }
     let p = start("mtu", Options::default());
     p.establish()
-        .unwrap_or_else(|e| panic!("{e}\n{}", logs(&p)));
+        .unwrap_or_else(|e| panic!("{e}\n{}", p.logs_tail(30)));
     force_rewritten_pair(&p);
     let (ua, ub) = p.ulids();
     let before = p.a.json("stats").unwrap()["core"]["payload_rewritten"]
@@ -505,8 +484,12 @@ fn rewritten_packets_at_full_mtu() {
     let after = p.a.json("stats").unwrap()["core"]["payload_rewritten"]
         .as_u64()
         .unwrap();
-    assert!(after >= before + 10, "{before} -> {after}\n{}", logs(&p));
-    assert_eq!(got.len(), 10, "{}", logs(&p));
+    assert!(
+        after >= before + 10,
+        "{before} -> {after}\n{}",
+        p.logs_tail(30)
+    );
+    assert_eq!(got.len(), 10, "{}", p.logs_tail(30));
     // Each datagram arrives whole and unaltered: it equals the pattern of one sent.
     for g in &got {
         assert_eq!(g.len(), 1444);
@@ -527,7 +510,7 @@ fn restarted_daemon_recovered_by_r1bis() {
     }
     let mut p = start("rst", Options::default());
     p.establish()
-        .unwrap_or_else(|e| panic!("{e}\n{}", logs(&p)));
+        .unwrap_or_else(|e| panic!("{e}\n{}", p.logs_tail(30)));
     force_rewritten_pair(&p);
     // B's side must send with a payload header too: wait until B's pair moved.
     let (ua, ub) = p.ulids();
@@ -535,7 +518,7 @@ fn restarted_daemon_recovered_by_r1bis() {
         let b = p.b().contexts()?;
         Ok(b[0]["current_pair"]["local"] != ub.to_string())
     })
-    .unwrap_or_else(|e| panic!("{e}\n{}", logs(&p)));
+    .unwrap_or_else(|e| panic!("{e}\n{}", p.logs_tail(30)));
     // A loses its state (crash) and comes back with none.
     p.a.kill();
     p.a.restart().unwrap();
@@ -569,14 +552,14 @@ fn restarted_daemon_recovered_by_r1bis() {
         b_recv_udp();
         Ok(p.a.state()?.as_deref() == Some("ESTABLISHED"))
     })
-    .unwrap_or_else(|e| panic!("{e}\n{}", logs(&p)));
+    .unwrap_or_else(|e| panic!("{e}\n{}", p.logs_tail(30)));
     let b = &p.b().contexts().unwrap()[0];
     let recovered = b["events"]
         .as_array()
         .unwrap()
         .iter()
         .any(|e| e["event"] == "established" && e["detail"]["recovered"] == true);
-    assert!(recovered, "{b}\n{}", logs(&p));
+    assert!(recovered, "{b}\n{}", p.logs_tail(30));
     assert!(
         p.b().json("stats").unwrap()["core"]["received"]["R1bis"]
             .as_u64()
@@ -596,7 +579,7 @@ fn ulid_pair_with_direct_traffic_stays_put() {
     }
     let p = start("vis", Options::default());
     p.establish()
-        .unwrap_or_else(|e| panic!("{e}\n{}", logs(&p)));
+        .unwrap_or_else(|e| panic!("{e}\n{}", p.logs_tail(30)));
     let (ua, ub) = p.ulids();
     assert_eq!(p.current_pair().unwrap(), (ua, ub), "starts on the ULIDs");
     // Both daemons registered the pair in their own namespace's table.
@@ -609,7 +592,7 @@ fn ulid_pair_with_direct_traffic_stays_put() {
             text.contains(&format!("{peer} . {local}")),
             "{} : {text}\n{}",
             ns.name(),
-            logs(&p)
+            p.logs_tail(30)
         );
     }
     // A TCP stream A -> B (data one way, ACKs the other) for three Send Timeouts.
@@ -620,7 +603,7 @@ fn ulid_pair_with_direct_traffic_stays_put() {
     assert!(
         moved > 0 && result.error.is_none(),
         "{result:?}\n{}",
-        logs(&p)
+        p.logs_tail(30)
     );
     for (side, d) in [("A", &p.a), ("B", p.b())] {
         let c = &d.contexts().unwrap()[0];
@@ -630,12 +613,12 @@ fn ulid_pair_with_direct_traffic_stays_put() {
             .iter()
             .filter_map(|e| e["event"].as_str())
             .collect();
-        let ctx = format!("{side}: {c}\n{}", logs(&p));
+        let ctx = format!("{side}: {c}\n{}", p.logs_tail(30));
         assert!(!kinds.contains(&"path_changed"), "{ctx}");
         assert!(!kinds.contains(&"path_failed"), "{ctx}");
         assert_eq!(c["state"], "ESTABLISHED", "{ctx}");
     }
-    assert_eq!(p.current_pair().unwrap(), (ua, ub), "{}", logs(&p));
+    assert_eq!(p.current_pair().unwrap(), (ua, ub), "{}", p.logs_tail(30));
 }
 
 /// Sends `count` UDP datagrams of `size` octets from `src` (in A) to `[dst]:port`,
@@ -684,8 +667,8 @@ fn trigger_establishes_for_big_flows_not_for_dns() {
             .status
             .success()
     };
-    assert!(table(&p.bed.a), "{}", logs(&p));
-    assert!(!table(&p.bed.b), "{}", logs(&p));
+    assert!(table(&p.bed.a), "{}", p.logs_tail(30));
+    assert!(!table(&p.bed.b), "{}", p.logs_tail(30));
     // 6 KB to port 53: the kernel counts it, the rule says never.
     udp_blast(&p, ua, ub, 53);
     // Three trigger polls (one a second) see the flow; none may start a context.
@@ -693,7 +676,7 @@ fn trigger_establishes_for_big_flows_not_for_dns() {
     assert!(
         p.a.contexts().unwrap().is_empty(),
         "DNS traffic got a context\n{}",
-        logs(&p)
+        p.logs_tail(30)
     );
     // 6 KB to another port: past the 2 KB threshold, a context follows.
     udp_blast(&p, ua, ub, 4000);
@@ -701,18 +684,18 @@ fn trigger_establishes_for_big_flows_not_for_dns() {
         Ok(p.a.state()?.as_deref() == Some("ESTABLISHED")
             && p.b().state()?.as_deref() == Some("ESTABLISHED"))
     })
-    .unwrap_or_else(|e| panic!("{e}\n{}", logs(&p)));
+    .unwrap_or_else(|e| panic!("{e}\n{}", p.logs_tail(30)));
     let c = &p.a.contexts().unwrap()[0];
     assert_eq!(c["ulid_peer"], ub.to_string(), "{c}");
     assert!(
         p.a.log().contains("trigger: establishing a context"),
         "{}",
-        logs(&p)
+        p.logs_tail(30)
     );
     assert!(
         !p.b().log().contains("trigger: establishing"),
         "{}",
-        logs(&p)
+        p.logs_tail(30)
     );
     // A initiated: its history starts with the I1 it sent.
     assert_eq!(c["events"][0]["event"], "i1_sent", "{c}");

@@ -14,76 +14,50 @@
 use std::{
     io,
     net::{Ipv6Addr, SocketAddr, SocketAddrV6},
-    path::PathBuf,
     time::{Duration, Instant},
 };
 
 use serde_json::Value;
 use shim6_tests::{
     daemons::{Bins, Daemon, Progress, Stream, until},
-    mip_testbed::{
-        self, CN_NETS, HOA_CN, HOA1, KEY, KEY_CN, MN_NETS, MipBed, SPI, SPI_CN, ha_addr,
-    },
+    mip_testbed::{self, CN_NETS, HOA_CN, HOA1, KEY, KEY_CN, MN_NETS, Run, SPI, SPI_CN, ha_addr},
 };
 
 fn unique(tag: &str) -> String {
     format!("{tag}{}", std::process::id() % 10000)
 }
 
-struct Run {
-    // Daemons first: they stop before the namespaces go (field order).
-    daemons: Vec<Daemon>,
-    bed: MipBed,
-    dir: PathBuf,
-}
-
-impl Drop for Run {
-    fn drop(&mut self) {
-        for d in &mut self.daemons {
-            d.stop();
-        }
-        if !std::thread::panicking() {
-            let _ = std::fs::remove_dir_all(&self.dir);
-        }
-    }
-}
-
 /// The bed, HA1 serving the mobile node, HA2 serving the correspondent when
 /// `cn_mobile`, and the mobile daemons; waits until every mobile node is registered.
 fn start(tag: &str, cn_mobile: bool) -> io::Result<Run> {
     let bins = Bins::locate()?;
-    let tag = unique(tag);
-    let bed = MipBed::new(&tag)?;
-    let dir = std::env::temp_dir().join(format!("shim6d-mip-{tag}"));
-    let mut daemons = Vec::new();
-    let run = |daemons: &mut Vec<Daemon>| -> io::Result<()> {
-        let ha1 = mip_testbed::ha_section(1, &[(HOA1, SPI, KEY)]);
-        daemons.push(mip_testbed::daemon(
-            &bins.shim6d,
-            &bed.ha1,
-            &dir,
-            "ha1",
-            &ha1,
-        )?);
-        let ha2 = mip_testbed::ha_section(2, &[(HOA_CN, SPI_CN, KEY_CN)]);
-        daemons.push(mip_testbed::daemon(
-            &bins.shim6d,
-            &bed.ha2,
-            &dir,
-            "ha2",
-            &ha2,
-        )?);
-        let mn = mip_testbed::mn_section(&[(HOA1, ha_addr(1), SPI, KEY)]);
-        daemons.push(mip_testbed::daemon(&bins.shim6d, &bed.mn, &dir, "mn", &mn)?);
-        if cn_mobile {
-            let cn = mip_testbed::mn_section(&[(HOA_CN, ha_addr(2), SPI_CN, KEY_CN)]);
-            daemons.push(mip_testbed::daemon(&bins.shim6d, &bed.cn, &dir, "cn", &cn)?);
-        }
-        Ok(())
-    };
-    let started = run(&mut daemons);
-    let r = Run { daemons, bed, dir };
-    started?;
+    // A failed start drops `r`: the daemons already started stop.
+    let mut r = Run::new(&unique(tag))?;
+    let (bed, dir) = (&r.bed, r.dir.clone());
+    let ha1 = mip_testbed::ha_section(1, &[(HOA1, SPI, KEY)]);
+    r.daemons.push(mip_testbed::daemon(
+        &bins.shim6d,
+        &bed.ha1,
+        &dir,
+        "ha1",
+        &ha1,
+    )?);
+    let ha2 = mip_testbed::ha_section(2, &[(HOA_CN, SPI_CN, KEY_CN)]);
+    r.daemons.push(mip_testbed::daemon(
+        &bins.shim6d,
+        &bed.ha2,
+        &dir,
+        "ha2",
+        &ha2,
+    )?);
+    let mn = mip_testbed::mn_section(&[(HOA1, ha_addr(1), SPI, KEY)]);
+    r.daemons
+        .push(mip_testbed::daemon(&bins.shim6d, &bed.mn, &dir, "mn", &mn)?);
+    if cn_mobile {
+        let cn = mip_testbed::mn_section(&[(HOA_CN, ha_addr(2), SPI_CN, KEY_CN)]);
+        r.daemons
+            .push(mip_testbed::daemon(&bins.shim6d, &bed.cn, &dir, "cn", &cn)?);
+    }
     registered(&r.daemons[2], MN_NETS[0].address())?;
     if cn_mobile {
         registered(&r.daemons[3], CN_NETS[0].address())?;
@@ -299,14 +273,7 @@ fn double_jump_recovers_through_the_home_agents() {
 #[test]
 fn home_agent_failure_leaves_the_other_home_working() {
     let bins = Bins::locate().unwrap();
-    let tag = unique("mipc");
-    let bed = MipBed::new(&tag).expect("bed");
-    let dir = std::env::temp_dir().join(format!("shim6d-mip-{tag}"));
-    let mut r = Run {
-        daemons: Vec::new(),
-        bed,
-        dir,
-    };
+    let mut r = Run::new(&unique("mipc")).expect("bed");
     let hoa2 = mip_testbed::HOA2;
     let specs = [
         ("ha1", 1, mip_testbed::ha_section(1, &[(HOA1, SPI, KEY)])),

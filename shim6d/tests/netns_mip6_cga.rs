@@ -23,52 +23,18 @@
 
 use std::{
     net::Ipv6Addr,
-    path::PathBuf,
     time::{Duration, Instant},
 };
 
 use serde_json::Value;
 use shim6_tests::{
-    daemons::{self, Bins, Daemon, Stream, current_pair_of, until},
-    mip_testbed::{self, CN_NETS, KEY, MN_NETS, MipBed, SPI, Visited, ha_addr},
+    daemons::{self, Bins, Daemon, current_pair_of, until},
+    mip_testbed::{
+        self, CN_NETS, KEY, MN_NETS, Run, SPI, Visited, add_address, establish, gaps_ms, ha_addr,
+        stream_through_tunnel, tunnelled_after_movement, until_direct_path,
+    },
     testbed::doc_addr,
 };
-
-struct Run {
-    daemons: Vec<Daemon>,
-    _bed: MipBed,
-    dir: PathBuf,
-}
-
-impl Drop for Run {
-    fn drop(&mut self) {
-        for d in &mut self.daemons {
-            d.stop();
-        }
-        if !std::thread::panicking() {
-            let _ = std::fs::remove_dir_all(&self.dir);
-        }
-    }
-}
-
-/// Packets the home agent carried, both tunnel directions.
-fn tunnelled(ha: &Daemon) -> u64 {
-    let s = &ha.json("bindings").unwrap()["stats"];
-    s["tunnelled_in"].as_u64().unwrap() + s["tunnelled_out"].as_u64().unwrap()
-}
-
-/// The longest gap (ms) between two reads of the receiver after `at`, and the longest
-/// before it (the baseline of the same run).
-fn gaps(stream: &Stream, at: Instant) -> (Option<f64>, Option<f64>) {
-    let p = stream.progress.lock().unwrap_or_else(|p| p.into_inner());
-    let gap = |after: bool| {
-        p.windows(2)
-            .filter(|w| (w[1].0 >= at) == after)
-            .map(|w| (w[1].0 - w[0].0).as_secs_f64() * 1000.0)
-            .reduce(f64::max)
-    };
-    (gap(true), gap(false))
-}
 
 /// How the correspondent's first context verified peer locator `a` (`cat * --json`,
 /// `peer_locators[].verification`: "ULID", "HBA" or "CGA"); `None` when not listed.
@@ -179,10 +145,10 @@ fn movement(cga_care_of: bool) {
         if cga_care_of { 'f' } else { 'g' },
         std::process::id() % 10000
     );
-    let bed = MipBed::new(&tag).expect("bed");
-    let dir = std::env::temp_dir().join(format!("shim6d-mip-{tag}"));
-    std::fs::create_dir_all(dir.join("mn")).unwrap();
-    std::fs::create_dir_all(dir.join("cn")).unwrap();
+    let mut r = Run::new(&tag).expect("bed");
+    let (bed, dir) = (&r.bed, r.dir.clone());
+    r.host_dir("mn").unwrap();
+    r.host_dir("cn").unwrap();
     // The mobile node's identity: the home prefix only, with a key.
     let mn_set = mip_testbed::cga_compatible_set(
         &[doc_addr(0x1001, 0)],
@@ -200,24 +166,8 @@ fn movement(cga_care_of: bool) {
     let cnu =
         daemons::hba_set(&bins, &[CN_NETS[0].net_prefix()], &dir.join("cn/hba.json")).unwrap()[0];
     bed.detach(&bed.cn, CN_NETS[0]).unwrap();
-    bed.cn
-        .ip(&[
-            "-6",
-            "addr",
-            "add",
-            &format!("{cnu}/64"),
-            "dev",
-            CN_NETS[0].dev,
-            "nodad",
-        ])
-        .unwrap();
+    add_address(&bed.cn, cnu, CN_NETS[0].dev).unwrap();
 
-    let mut r = Run {
-        daemons: Vec::new(),
-        _bed: bed,
-        dir: dir.clone(),
-    };
-    let bed = &r._bed;
     let shim6 = "[reap]\nsend_timeout = 3\n[resend]\nenabled = true\n";
     let ha1 = mip_testbed::ha_section(1, &[(hoa, SPI, KEY)]);
     r.daemons
@@ -242,24 +192,10 @@ fn movement(cga_care_of: bool) {
     assert_eq!(params["core"]["signing_key"], true, "{params}");
 
     // A stream from the home address, through the home agent (no context yet).
-    let before = tunnelled(ha);
-    let stream = Stream::start(&bed.mn, &bed.cn, hoa, cnu).expect("stream");
-    until(
-        Duration::from_secs(10),
-        "a stream through the tunnel",
-        || Ok(stream.received() > 20_000),
-    )
-    .unwrap_or_else(|e| panic!("{e}\n{}", ha.log()));
-    assert!(tunnelled(ha) > before + 20, "through the home agent");
+    let stream = stream_through_tunnel(&bed.mn, &bed.cn, hoa, cnu, ha);
 
     // The context, home address as ULID; its care-of locator is signed in I2.
-    let (code, out) = mnd.ctl(&format!("establish {cnu}")).unwrap();
-    assert_eq!(code, 0, "{out}");
-    until(Duration::from_secs(15), "ESTABLISHED on both sides", || {
-        Ok(mnd.state()?.as_deref() == Some("ESTABLISHED")
-            && cnd.state()?.as_deref() == Some("ESTABLISHED"))
-    })
-    .unwrap_or_else(|e| panic!("{e}\n{}\n{}", mnd.log(), cnd.log()));
+    establish(mnd, cnd, cnu);
     until(
         Duration::from_secs(15),
         "the context on the care-of pair",
@@ -288,26 +224,7 @@ fn movement(cga_care_of: bool) {
     bed.attach(&bed.mn, MN_NETS[1]).unwrap();
     bed.detach(&bed.mn, MN_NETS[0]).unwrap();
     let coa2 = registered_on(mnd, MN_NETS[1], cga_care_of, &key);
-    let mut direct_at = None;
-    until(
-        Duration::from_secs(30),
-        "the context on the direct path",
-        || {
-            if current_pair_of(mnd)? == (coa2, cnu) {
-                direct_at.get_or_insert(moved.elapsed());
-                return Ok(true);
-            }
-            Ok(false)
-        },
-    )
-    .unwrap_or_else(|e| {
-        panic!(
-            "{e}\n{}\n--- mn ---\n{}\n--- cn ---\n{}",
-            pretty(&mnd.contexts().unwrap_or_default()),
-            mnd.log(),
-            cnd.log()
-        )
-    });
+    let direct_at = until_direct_path(mnd, cnd, (coa2, cnu), moved, Duration::from_secs(30));
     // The correspondent took the new list: verified by its CGA Signature.
     until(
         Duration::from_secs(10),
@@ -347,18 +264,8 @@ fn movement(cga_care_of: bool) {
         .unwrap();
     }
 
-    let at = stream.received();
-    until(Duration::from_secs(20), "the stream flowing again", || {
-        Ok(stream.received() > at + 20_000)
-    })
-    .unwrap_or_else(|e| panic!("{e}\n{}\n{}", mnd.log(), cnd.log()));
-    let (t0, at) = (tunnelled(ha), stream.received());
-    until(Duration::from_secs(10), "more of the stream", || {
-        Ok(stream.received() > at + 20_000)
-    })
-    .unwrap();
-    let t1 = tunnelled(ha);
-    let gap = gaps(&stream, moved);
+    let (t0, t1) = tunnelled_after_movement(&stream, ha, mnd, cnd);
+    let gap = gaps_ms(&stream, moved);
     let result = stream.finish(Duration::from_secs(15));
     assert!(result.error.is_none(), "{result:?}");
     assert_eq!(result.received, result.sent, "every byte, in order");
@@ -373,7 +280,7 @@ fn movement(cga_care_of: bool) {
             },
             "interruption_ms": gap.0,
             "baseline_gap_ms": gap.1,
-            "direct_path_after_ms": direct_at.map(|d| d.as_secs_f64() * 1000.0),
+            "direct_path_after_ms": direct_at.as_secs_f64() * 1000.0,
             "signatures_made": signatures_made(mnd),
             "bytes": result.received,
         })

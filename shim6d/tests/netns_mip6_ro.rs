@@ -9,134 +9,66 @@
 //! arrives in order; the interruption is printed, not asserted.
 
 use std::{
-    io,
     net::Ipv6Addr,
-    path::PathBuf,
     time::{Duration, Instant},
 };
 
 use shim6_tests::{
     daemons::{self, Bins, Daemon, Stream, current_pair_of, until},
-    mip_testbed::{self, CN_NETS, KEY, MN_NETS, MipBed, SPI, ha_addr},
+    mip_testbed::{
+        self, CN_NETS, KEY, MN_NETS, Run, SPI, add_address, del_address, establish, gaps_ms,
+        ha_addr, stream_through_tunnel, tunnelled, tunnelled_after_movement, until_direct_path,
+    },
     testbed::doc_addr,
 };
 
-struct Run {
-    daemons: Vec<Daemon>,
-    _bed: MipBed,
-    dir: PathBuf,
-}
-
-impl Drop for Run {
-    fn drop(&mut self) {
-        for d in &mut self.daemons {
-            d.stop();
-        }
-        if !std::thread::panicking() {
-            let _ = std::fs::remove_dir_all(&self.dir);
-        }
+/// The run tagged `tag` + the process id, the mobile node's HBA set over `mn_prefixes`
+/// and the correspondent's over `cn_prefixes` (in `mn/hba.json` and `cn/hba.json`),
+/// each host using the member on its first visited network instead of that network's
+/// `::1`. Returns both sets, in prefix order.
+fn hba_hosts(
+    tag: &str,
+    mn_prefixes: &[Ipv6Addr],
+    cn_prefixes: &[Ipv6Addr],
+) -> (Bins, Run, Vec<Ipv6Addr>, Vec<Ipv6Addr>) {
+    let bins = Bins::locate().unwrap();
+    let r = Run::new(&format!("{tag}{}", std::process::id() % 10000)).expect("bed");
+    let mut sets = Vec::new();
+    for (name, prefixes, host, net) in [
+        ("mn", mn_prefixes, &r.bed.mn, MN_NETS[0]),
+        ("cn", cn_prefixes, &r.bed.cn, CN_NETS[0]),
+    ] {
+        let set =
+            daemons::hba_set(&bins, prefixes, &r.host_dir(name).unwrap().join("hba.json")).unwrap();
+        let on_net = prefixes
+            .iter()
+            .position(|p| *p == net.net_prefix())
+            .expect("a prefix of the first visited network");
+        r.bed.detach(host, net).unwrap();
+        add_address(host, set[on_net], net.dev).unwrap();
+        sets.push(set);
     }
-}
-
-fn add(ns: &xfrm_sys::netns::Netns, a: Ipv6Addr, dev: &str) -> io::Result<()> {
-    ns.ip(&["-6", "addr", "add", &format!("{a}/64"), "dev", dev, "nodad"])
-        .map(drop)
-}
-
-fn del(ns: &xfrm_sys::netns::Netns, a: Ipv6Addr, dev: &str) -> io::Result<()> {
-    ns.ip(&["-6", "addr", "del", &format!("{a}/64"), "dev", dev])
-        .map(drop)
-}
-
-/// The longest gap (ms) between two reads of the receiver after `at`, and the longest
-/// before it (the baseline of the same run).
-fn gaps(stream: &Stream, at: Instant) -> (Option<f64>, Option<f64>) {
-    let p = stream.progress.lock().unwrap_or_else(|p| p.into_inner());
-    let gap = |after: bool| {
-        p.windows(2)
-            .filter(|w| (w[1].0 >= at) == after)
-            .map(|w| (w[1].0 - w[0].0).as_secs_f64() * 1000.0)
-            .reduce(f64::max)
-    };
-    (gap(true), gap(false))
-}
-
-/// Packets the home agent carried, both tunnel directions.
-fn tunnelled(ha: &Daemon) -> u64 {
-    let s = &ha.json("bindings").unwrap()["stats"];
-    s["tunnelled_in"].as_u64().unwrap() + s["tunnelled_out"].as_u64().unwrap()
-}
-
-/// Starts the stream from the home address before any context: it goes through the
-/// home agent's tunnel (both directions counted there).
-fn stream_through_tunnel(
-    mn: &xfrm_sys::netns::Netns,
-    cn: &xfrm_sys::netns::Netns,
-    hoa: Ipv6Addr,
-    cnu: Ipv6Addr,
-    ha: &Daemon,
-) -> Stream {
-    let before = tunnelled(ha);
-    let stream = Stream::start(mn, cn, hoa, cnu).expect("stream");
-    until(
-        Duration::from_secs(10),
-        "a stream through the tunnel",
-        || Ok(stream.received() > 20_000),
-    )
-    .unwrap_or_else(|e| panic!("{e}\n{}", ha.log()));
-    assert!(
-        tunnelled(ha) > before + 20,
-        "the new exchange goes through the home agent"
-    );
-    stream
-}
-
-/// `establish CN` on the mobile node; both sides ESTABLISHED.
-fn establish(mnd: &Daemon, cnd: &Daemon, cnu: Ipv6Addr) {
-    let (code, out) = mnd.ctl(&format!("establish {cnu}")).unwrap();
-    assert_eq!(code, 0, "{out}");
-    until(Duration::from_secs(15), "ESTABLISHED on both sides", || {
-        Ok(mnd.state()?.as_deref() == Some("ESTABLISHED")
-            && cnd.state()?.as_deref() == Some("ESTABLISHED"))
-    })
-    .unwrap_or_else(|e| panic!("{e}\n{}\n{}", mnd.log(), cnd.log()));
+    let cn_set = sets.pop().unwrap();
+    let mn_set = sets.pop().unwrap();
+    (bins, r, mn_set, cn_set)
 }
 
 #[test]
 fn movement_switches_the_shim6_context_to_the_direct_path() {
-    let bins = Bins::locate().unwrap();
-    let tag = format!("miro{}", std::process::id() % 10000);
-    let bed = MipBed::new(&tag).expect("bed");
-    let dir = std::env::temp_dir().join(format!("shim6d-mip-{tag}"));
-    std::fs::create_dir_all(dir.join("mn")).unwrap();
-    std::fs::create_dir_all(dir.join("cn")).unwrap();
     // The mobile node's HBA set: home prefix, then the two visited prefixes.
-    let mn_set = daemons::hba_set(
-        &bins,
+    let (bins, mut r, mn_set, cn_set) = hba_hosts(
+        "miro",
         &[
             doc_addr(0x1001, 0),
             MN_NETS[0].net_prefix(),
             MN_NETS[1].net_prefix(),
         ],
-        &dir.join("mn/hba.json"),
-    )
-    .unwrap();
+        &[CN_NETS[0].net_prefix()],
+    );
+    let (bed, dir) = (&r.bed, r.dir.clone());
     let (hoa, coa1, coa2) = (mn_set[0], mn_set[1], mn_set[2]);
-    let cn_set =
-        daemons::hba_set(&bins, &[CN_NETS[0].net_prefix()], &dir.join("cn/hba.json")).unwrap();
     let cnu = cn_set[0];
-    // The hosts use their HBA addresses instead of ::1.
-    bed.detach(&bed.mn, MN_NETS[0]).unwrap();
-    bed.detach(&bed.cn, CN_NETS[0]).unwrap();
-    add(&bed.mn, coa1, MN_NETS[0].dev).unwrap();
-    add(&bed.cn, cnu, CN_NETS[0].dev).unwrap();
 
-    let mut r = Run {
-        daemons: Vec::new(),
-        _bed: bed,
-        dir: dir.clone(),
-    };
-    let bed = &r._bed;
     let shim6 = "[reap]\nsend_timeout = 3\n[resend]\nenabled = true\n";
     let ha1 = mip_testbed::ha_section(1, &[(hoa, SPI, KEY)]);
     r.daemons
@@ -195,44 +127,13 @@ fn movement_switches_the_shim6_context_to_the_direct_path() {
 
     // Move.
     let moved = Instant::now();
-    add(&bed.mn, coa2, MN_NETS[1].dev).unwrap();
-    del(&bed.mn, coa1, MN_NETS[0].dev).unwrap();
+    add_address(&bed.mn, coa2, MN_NETS[1].dev).unwrap();
+    del_address(&bed.mn, coa1, MN_NETS[0].dev).unwrap();
     registered_at(coa2);
-    let mut direct_at = None;
-    until(
-        Duration::from_secs(30),
-        "the context on the direct path",
-        || {
-            let (local, remote) = current_pair_of(mnd)?;
-            if local == coa2 && remote == cnu {
-                direct_at.get_or_insert(moved.elapsed());
-                return Ok(true);
-            }
-            Ok(false)
-        },
-    )
-    .unwrap_or_else(|e| {
-        panic!(
-            "{e}\n{}\n--- mn ---\n{}\n--- cn ---\n{}",
-            serde_json::to_string_pretty(&mnd.contexts().unwrap_or_default()).unwrap_or_default(),
-            mnd.log(),
-            cnd.log()
-        )
-    });
-    let at_move = stream.received();
-    until(Duration::from_secs(20), "the stream flowing again", || {
-        Ok(stream.received() > at_move + 20_000)
-    })
-    .unwrap_or_else(|e| panic!("{e}\n{}\n{}", mnd.log(), cnd.log()));
-    let tunnelled_before = tunnelled(ha);
-    let at = stream.received();
-    until(Duration::from_secs(10), "more of the stream", || {
-        Ok(stream.received() > at + 20_000)
-    })
-    .unwrap();
+    let direct_at = until_direct_path(mnd, cnd, (coa2, cnu), moved, Duration::from_secs(30));
     // On the direct path the home agent no longer carries the stream.
-    let tunnelled_after = tunnelled(ha);
-    let gap = gaps(&stream, moved);
+    let (tunnelled_before, tunnelled_after) = tunnelled_after_movement(&stream, ha, mnd, cnd);
+    let gap = gaps_ms(&stream, moved);
     let result = stream.finish(Duration::from_secs(15));
     assert!(result.error.is_none(), "{result:?}");
     assert_eq!(result.received, result.sent, "every byte, in order");
@@ -249,7 +150,7 @@ fn movement_switches_the_shim6_context_to_the_direct_path() {
             "scenario": "movement, Shim6 route optimisation",
             "interruption_ms": gap.0,
             "baseline_gap_ms": gap.1,
-            "direct_path_after_ms": direct_at.map(|d| d.as_secs_f64() * 1000.0),
+            "direct_path_after_ms": direct_at.as_secs_f64() * 1000.0,
             "bytes": result.received,
         })
     );
@@ -267,36 +168,19 @@ fn home_agent_failure_is_survived_through_the_other_home_address() {
         .ok()
         .and_then(|s| s.parse().ok())
         .unwrap_or(3.0);
-    let bins = Bins::locate().unwrap();
-    let tag = format!("mihf{}", std::process::id() % 10000);
-    let bed = MipBed::new(&tag).expect("bed");
-    let dir = std::env::temp_dir().join(format!("shim6d-mip-{tag}"));
-    std::fs::create_dir_all(dir.join("mn")).unwrap();
-    std::fs::create_dir_all(dir.join("cn")).unwrap();
-    let mn_set = daemons::hba_set(
-        &bins,
+    let (bins, mut r, mn_set, cn_set) = hba_hosts(
+        "mihf",
         &[
             doc_addr(0x1001, 0),
             doc_addr(0x1002, 0),
             MN_NETS[0].net_prefix(),
         ],
-        &dir.join("mn/hba.json"),
-    )
-    .unwrap();
-    let (hoa1, hoa2, coa1) = (mn_set[0], mn_set[1], mn_set[2]);
-    let cnu =
-        daemons::hba_set(&bins, &[CN_NETS[0].net_prefix()], &dir.join("cn/hba.json")).unwrap()[0];
-    bed.detach(&bed.mn, MN_NETS[0]).unwrap();
-    bed.detach(&bed.cn, CN_NETS[0]).unwrap();
-    add(&bed.mn, coa1, MN_NETS[0].dev).unwrap();
-    add(&bed.cn, cnu, CN_NETS[0].dev).unwrap();
+        &[CN_NETS[0].net_prefix()],
+    );
+    let (bed, dir) = (&r.bed, r.dir.clone());
+    let (hoa1, hoa2) = (mn_set[0], mn_set[1]);
+    let cnu = cn_set[0];
 
-    let mut r = Run {
-        daemons: Vec::new(),
-        _bed: bed,
-        dir: dir.clone(),
-    };
-    let bed = &r._bed;
     let shim6 = format!("[reap]\nsend_timeout = {send_timeout}\n");
     for (name, ns, i, hoa) in [("ha1", &bed.ha1, 1, hoa1), ("ha2", &bed.ha2, 2, hoa2)] {
         let s = mip_testbed::ha_section(i, &[(hoa, SPI, KEY)]);
@@ -378,7 +262,7 @@ fn home_agent_failure_is_survived_through_the_other_home_address() {
             .filter_map(|e| e["unix_us"].as_u64())
             .find(|t| *t >= failed_us)
     });
-    let gap = gaps(&stream, failed);
+    let gap = gaps_ms(&stream, failed);
     let result = stream.finish(Duration::from_secs(15));
     assert!(result.error.is_none(), "{result:?}");
     assert_eq!(result.received, result.sent, "every byte, in order");
@@ -408,43 +292,21 @@ fn home_agent_failure_is_survived_through_the_other_home_address() {
 /// context recovers through the home agents, and the stream goes on intact.
 #[test]
 fn double_jump_recovers_through_the_home_agents_with_shim6() {
-    let bins = Bins::locate().unwrap();
-    let tag = format!("midj{}", std::process::id() % 10000);
-    let bed = MipBed::new(&tag).expect("bed");
-    let dir = std::env::temp_dir().join(format!("shim6d-mip-{tag}"));
-    std::fs::create_dir_all(dir.join("mn")).unwrap();
-    std::fs::create_dir_all(dir.join("cn")).unwrap();
-    let m = daemons::hba_set(
-        &bins,
+    let (bins, mut r, m, c) = hba_hosts(
+        "midj",
         &[
             doc_addr(0x1001, 0),
             MN_NETS[0].net_prefix(),
             MN_NETS[1].net_prefix(),
         ],
-        &dir.join("mn/hba.json"),
-    )
-    .unwrap();
-    let c = daemons::hba_set(
-        &bins,
         &[
             doc_addr(0x1002, 0),
             CN_NETS[0].net_prefix(),
             CN_NETS[1].net_prefix(),
         ],
-        &dir.join("cn/hba.json"),
-    )
-    .unwrap();
-    bed.detach(&bed.mn, MN_NETS[0]).unwrap();
-    bed.detach(&bed.cn, CN_NETS[0]).unwrap();
-    add(&bed.mn, m[1], MN_NETS[0].dev).unwrap();
-    add(&bed.cn, c[1], CN_NETS[0].dev).unwrap();
+    );
+    let (bed, dir) = (&r.bed, r.dir.clone());
 
-    let mut r = Run {
-        daemons: Vec::new(),
-        _bed: bed,
-        dir: dir.clone(),
-    };
-    let bed = &r._bed;
     for (name, ns, i, hoa, spi, key) in [
         ("ha1", &bed.ha1, 1, m[0], SPI, KEY),
         (
@@ -509,10 +371,10 @@ fn double_jump_recovers_through_the_home_agents_with_shim6() {
     // still send its Update Request to.
     let jumped = Instant::now();
     let jumped_us = daemons::unix_us();
-    del(&bed.mn, m[1], MN_NETS[0].dev).unwrap();
-    del(&bed.cn, c[1], CN_NETS[0].dev).unwrap();
-    add(&bed.mn, m[2], MN_NETS[1].dev).unwrap();
-    add(&bed.cn, c[2], CN_NETS[1].dev).unwrap();
+    del_address(&bed.mn, m[1], MN_NETS[0].dev).unwrap();
+    del_address(&bed.cn, c[1], CN_NETS[0].dev).unwrap();
+    add_address(&bed.mn, m[2], MN_NETS[1].dev).unwrap();
+    add_address(&bed.cn, c[2], CN_NETS[1].dev).unwrap();
     registered(mnd, m[2]);
     registered(cnd, c[2]);
     let at = stream.received();
@@ -530,7 +392,7 @@ fn double_jump_recovers_through_the_home_agents_with_shim6() {
     });
     let pairs_after = (current_pair_of(mnd).unwrap(), current_pair_of(cnd).unwrap());
     let via_ha_after = tunnelled(ha1) + tunnelled(ha2);
-    let gap = gaps(&stream, jumped);
+    let gap = gaps_ms(&stream, jumped);
     let result = stream.finish(Duration::from_secs(15));
     assert!(result.error.is_none(), "{result:?}");
     assert_eq!(result.received, result.sent, "every byte, in order");

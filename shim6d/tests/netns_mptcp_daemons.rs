@@ -10,37 +10,20 @@
 use std::{
     io::{Read, Write},
     net::{Ipv6Addr, SocketAddr, SocketAddrV6, TcpListener, TcpStream},
-    path::PathBuf,
     time::Duration,
 };
 
-use shim6_tests::daemons::{Bins, Options, Pair, until};
-use socket2::{Domain, Protocol, Socket, Type};
-use xfrm_sys::{mptcp::diag::IPPROTO_MPTCP, netns};
+use shim6_tests::daemons::{Bins, Options, Pair, mptcp_socket, until};
+use xfrm_sys::netns;
 
 const WAIT: Duration = Duration::from_secs(20);
-
-fn mptcp_socket() -> Socket {
-    let s = Socket::new(
-        Domain::IPV6,
-        Type::STREAM,
-        Some(Protocol::from(i32::try_from(IPPROTO_MPTCP).unwrap())),
-    )
-    .expect("MPTCP socket (is CONFIG_MPTCP on?)");
-    s.set_read_timeout(Some(WAIT)).unwrap();
-    s.set_write_timeout(Some(WAIT)).unwrap();
-    s
-}
 
 #[test]
 fn mptcp_connection_between_ulids_gets_subflows_on_verified_locators() {
     if !netns::require_net_admin() {
         return;
     }
-    let bins = Bins {
-        shim6d: PathBuf::from(env!("CARGO_BIN_EXE_shim6d")),
-        cga_tool: None,
-    };
+    let bins = Bins::shim6d(env!("CARGO_BIN_EXE_shim6d"));
     let p = Pair::start(
         "mpd",
         &bins,
@@ -58,7 +41,7 @@ fn mptcp_connection_between_ulids_gets_subflows_on_verified_locators() {
         .bed
         .b
         .run(|| async {
-            let s = mptcp_socket();
+            let s = mptcp_socket(WAIT);
             s.set_reuse_address(true).unwrap();
             s.bind(&"[::]:8080".parse::<SocketAddr>().unwrap().into())
                 .unwrap();
@@ -71,7 +54,7 @@ fn mptcp_connection_between_ulids_gets_subflows_on_verified_locators() {
         .bed
         .a
         .run(move || async move {
-            let s = mptcp_socket();
+            let s = mptcp_socket(WAIT);
             s.bind(&SocketAddr::V6(SocketAddrV6::new(ua, 0, 0, 0)).into())
                 .unwrap();
             s.connect_timeout(

@@ -9,10 +9,7 @@
 //! every wait is bounded, and `Drop` stops the daemons and deletes the namespaces also
 //! when the test fails.
 
-use std::{
-    path::PathBuf,
-    time::{Duration, Instant},
-};
+use std::time::{Duration, Instant};
 
 use shim6_tests::{
     daemons::{self, Bins, CHUNK, MultiPair, Options, Stream, until},
@@ -20,27 +17,12 @@ use shim6_tests::{
 };
 use xfrm_sys::netns;
 
-fn logs(p: &MultiPair) -> String {
-    let tail = |s: String| {
-        let l: Vec<&str> = s.lines().collect();
-        l[l.len().saturating_sub(30)..].join("\n")
-    };
-    format!(
-        "--- A ---\n{}\n--- B ---\n{}",
-        tail(p.a.log()),
-        tail(p.b.log())
-    )
-}
-
 #[test]
 fn tcp_stream_survives_provider_link_down() {
     if !netns::require_net_admin() {
         return;
     }
-    let bins = Bins {
-        shim6d: PathBuf::from(env!("CARGO_BIN_EXE_shim6d")),
-        cga_tool: None,
-    };
+    let bins = Bins::shim6d(env!("CARGO_BIN_EXE_shim6d"));
     let options = Options {
         send_timeout: 2.0,
         keep: std::env::var_os("SHIM6_KEEP").is_some(),
@@ -48,14 +30,14 @@ fn tcp_stream_survives_provider_link_down() {
     };
     let p = MultiPair::start("mif", 2, &bins, options).unwrap_or_else(|e| panic!("setup: {e}"));
     p.establish()
-        .unwrap_or_else(|e| panic!("{e}\n{}", logs(&p)));
+        .unwrap_or_else(|e| panic!("{e}\n{}", p.logs_tail(30)));
     let (ua, ub) = p.ulids();
     let stream = Stream::start(&p.bed.a, &p.bed.b, ua, ub)
-        .unwrap_or_else(|e| panic!("stream: {e}\n{}", logs(&p)));
+        .unwrap_or_else(|e| panic!("stream: {e}\n{}", p.logs_tail(30)));
     until(Duration::from_secs(10), "the stream to start", || {
         Ok(stream.received() > 20 * CHUNK as u64)
     })
-    .unwrap_or_else(|e| panic!("{e}\n{}", logs(&p)));
+    .unwrap_or_else(|e| panic!("{e}\n{}", p.logs_tail(30)));
     std::thread::sleep(Duration::from_millis(500));
 
     // The link of A's interface that carries A's current locator goes down.
@@ -77,14 +59,14 @@ fn tcp_stream_survives_provider_link_down() {
         panic!(
             "{e} (link a{} down, pair {la} -> {lb})\n{}",
             ia + 1,
-            logs(&p)
+            p.logs_tail(30)
         )
     });
     let result = stream.finish(Duration::from_secs(20));
     let ctx = format!(
         "link a{} down, was {la} -> {lb}; {result:?}\n{}",
         ia + 1,
-        logs(&p)
+        p.logs_tail(30)
     );
     // Every byte, in order (checked byte by byte by the receiver), and bytes after the cut.
     assert!(result.error.is_none(), "{ctx}");

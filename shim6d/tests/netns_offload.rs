@@ -12,7 +12,6 @@
 use std::{
     io::{Read, Write},
     net::{Ipv6Addr, SocketAddr, SocketAddrV6},
-    path::PathBuf,
     time::Duration,
 };
 
@@ -23,27 +22,8 @@ const PORT: u16 = 5301;
 /// Bytes per transfer: hundreds of 64 KB super-segments.
 const BULK: u64 = 24 << 20;
 
-fn bins() -> Bins {
-    Bins {
-        shim6d: PathBuf::from(env!("CARGO_BIN_EXE_shim6d")),
-        cga_tool: None,
-    }
-}
-
 fn pattern(i: u64) -> u8 {
     (i % 251) as u8
-}
-
-fn logs(p: &Pair) -> String {
-    let tail = |s: String| {
-        let l: Vec<&str> = s.lines().collect();
-        l[l.len().saturating_sub(30)..].join("\n")
-    };
-    format!(
-        "--- A ---\n{}\n--- B ---\n{}",
-        tail(p.a.log()),
-        p.b.as_ref().map(|b| tail(b.log())).unwrap_or_default()
-    )
 }
 
 /// Sends `BULK` bytes of the pattern from `src` (in A) to `dst` (in B) as fast as TCP
@@ -121,7 +101,7 @@ fn force_rewritten(p: &Pair) {
         assert!(
             std::time::Instant::now() < deadline,
             "no switch\n{}",
-            logs(p)
+            p.logs_tail(30)
         );
         for (ns, from, to) in [(&p.bed.a, ua, ub), (&p.bed.b, ub, ua)] {
             ns.run(move || async move {
@@ -155,7 +135,7 @@ fn transfers_with(offload: bool, packet_socket: bool, tun_mtu: Option<u32>) {
             (false, true, None) => "off0",
             (false, false, None) => "offp",
         },
-        &bins(),
+        &Bins::shim6d(env!("CARGO_BIN_EXE_shim6d")),
         Options {
             log: "info".into(),
             send_timeout: 2.0,
@@ -179,13 +159,13 @@ fn transfers_with(offload: bool, packet_socket: bool, tun_mtu: Option<u32>) {
         }
     }
     p.establish()
-        .unwrap_or_else(|e| panic!("{e}\n{}", logs(&p)));
+        .unwrap_or_else(|e| panic!("{e}\n{}", p.logs_tail(30)));
     let (ua, ub) = p.ulids();
     assert_eq!(p.current_pair().unwrap(), (ua, ub));
 
     // On the ULID pair: A's daemon forwards every segment without rewriting it.
-    let got = bulk(&p, ua, ub).unwrap_or_else(|e| panic!("ULID pair: {e}\n{}", logs(&p)));
-    assert_eq!(got, BULK, "ULID pair\n{}", logs(&p));
+    let got = bulk(&p, ua, ub).unwrap_or_else(|e| panic!("ULID pair: {e}\n{}", p.logs_tail(30)));
+    assert_eq!(got, BULK, "ULID pair\n{}", p.logs_tail(30));
     let a = p.a.json("stats").unwrap();
     let gso = stat(&a, &["dataplane", "gso_frames"]);
     let (rx, batches) = (
@@ -207,8 +187,8 @@ fn transfers_with(offload: bool, packet_socket: bool, tun_mtu: Option<u32>) {
     force_rewritten(&p);
     let b0 = p.b().json("stats").unwrap();
     let rewritten0 = stat(&a, &["core", "payload_rewritten"]);
-    let got = bulk(&p, ua, ub).unwrap_or_else(|e| panic!("rewritten: {e}\n{}", logs(&p)));
-    assert_eq!(got, BULK, "rewritten\n{}", logs(&p));
+    let got = bulk(&p, ua, ub).unwrap_or_else(|e| panic!("rewritten: {e}\n{}", p.logs_tail(30)));
+    assert_eq!(got, BULK, "rewritten\n{}", p.logs_tail(30));
     let a1 = p.a.json("stats").unwrap();
     let b1 = p.b().json("stats").unwrap();
     assert!(

@@ -11,43 +11,25 @@
 //!
 //! Root only (`SKIPPED: needs CAP_NET_ADMIN` otherwise).
 
-use std::{path::PathBuf, time::Duration};
+use std::time::Duration;
 
 use shim6_tests::daemons::{Bins, Options, Pair, Stream, until};
 use xfrm_sys::netns;
-
-fn logs(p: &Pair) -> String {
-    let tail = |s: String| {
-        let l: Vec<&str> = s.lines().collect();
-        l[l.len().saturating_sub(30)..].join("\n")
-    };
-    format!(
-        "--- A ---\n{}\n--- B ---\n{}",
-        tail(p.a.log()),
-        p.b.as_ref().map(|b| tail(b.log())).unwrap_or_default()
-    )
-}
 
 #[test]
 fn stream_finished_right_after_an_outage_of_every_path_keeps_every_byte() {
     if !netns::require_net_admin() {
         return;
     }
-    let p = Pair::start(
+    let p = Pair::start_established(
         "outage",
-        &Bins {
-            shim6d: PathBuf::from(env!("CARGO_BIN_EXE_shim6d")),
-            cga_tool: None,
-        },
+        &Bins::shim6d(env!("CARGO_BIN_EXE_shim6d")),
         Options {
             send_timeout: 1.0,
             log: "info".into(),
             ..Options::default()
         },
-    )
-    .unwrap_or_else(|e| panic!("setup: {e}"));
-    p.establish()
-        .unwrap_or_else(|e| panic!("{e}\n{}", logs(&p)));
+    );
     let (ua, ub) = p.ulids();
     let stream = Stream::start(&p.bed.a, &p.bed.b, ua, ub).unwrap();
     until(
@@ -55,7 +37,7 @@ fn stream_finished_right_after_an_outage_of_every_path_keeps_every_byte() {
         "stream bytes before the outage",
         || Ok(stream.received() > 50_000),
     )
-    .unwrap_or_else(|e| panic!("{e}\n{}", logs(&p)));
+    .unwrap_or_else(|e| panic!("{e}\n{}", p.logs_tail(30)));
     for a in &p.a.hba {
         for b in p.b_hba() {
             p.bed.break_addrs(*a, *b).unwrap();
@@ -68,7 +50,7 @@ fn stream_finished_right_after_an_outage_of_every_path_keeps_every_byte() {
     let during = stream.received();
     p.bed.heal_all().unwrap();
     let r = stream.finish(Duration::from_secs(30));
-    let report = format!("{r:?}, {during} before the healing\n{}", logs(&p));
+    let report = format!("{r:?}, {during} before the healing\n{}", p.logs_tail(30));
     assert!(r.error.is_none(), "{report}");
     assert_eq!(r.sent, r.received, "{report}");
     assert!(r.received > during, "data after the healing: {report}");

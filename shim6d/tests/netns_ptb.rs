@@ -25,7 +25,6 @@
 use std::{
     io::{Read, Write},
     net::{SocketAddr, SocketAddrV6, TcpListener, TcpStream, UdpSocket},
-    path::PathBuf,
     sync::{
         Arc, Mutex,
         atomic::{AtomicBool, Ordering},
@@ -33,46 +32,14 @@ use std::{
     time::Duration,
 };
 
-use shim6_tests::daemons::{Bins, Options, Pair, current_pair_of, until};
-use xfrm_sys::netns::{self, Netns};
+use shim6_tests::{
+    daemons::{Bins, Options, Pair, until},
+    testbed::snmp6,
+};
+use xfrm_sys::netns;
 
 /// The narrowed link's MTU: below 1500, above the IPv6 minimum (RFC 8200 §5).
 const NARROW: u32 = 1400;
-
-fn bins() -> Bins {
-    Bins {
-        shim6d: PathBuf::from(env!("CARGO_BIN_EXE_shim6d")),
-        cga_tool: None,
-    }
-}
-
-fn logs(p: &Pair) -> String {
-    let tail = |s: String| {
-        let l: Vec<&str> = s.lines().collect();
-        l[l.len().saturating_sub(30)..].join("\n")
-    };
-    format!(
-        "--- A ---\n{}\n--- B ---\n{}",
-        tail(p.a.log()),
-        p.b.as_ref().map(|b| tail(b.log())).unwrap_or_default()
-    )
-}
-
-/// A counter of `/proc/net/snmp6` in `ns`.
-fn snmp6(ns: &Netns, name: &str) -> u64 {
-    let out = ns.exec("cat", &["/proc/net/snmp6"]).unwrap();
-    String::from_utf8_lossy(&out.stdout)
-        .lines()
-        .find_map(|l| {
-            let mut f = l.split_whitespace();
-            (f.next() == Some(name)).then(|| f.next().and_then(|v| v.parse().ok()))?
-        })
-        .unwrap_or_else(|| panic!("no {name} in /proc/net/snmp6"))
-}
-
-fn core_stat(p: &Pair, name: &str) -> u64 {
-    p.a.json("stats").unwrap()["core"][name].as_u64().unwrap()
-}
 
 /// Which link is narrowed to [`NARROW`].
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
@@ -88,35 +55,16 @@ enum Narrowed {
 /// The pair with both contexts off the ULID pair (broken both ways at the router), then
 /// `which` link narrowed to [`NARROW`].
 fn rewriting_pair_behind_a_narrow_link(tag: &str, which: Narrowed) -> Pair {
-    let p = Pair::start(
+    let p = Pair::start_established(
         tag,
-        &bins(),
+        &Bins::shim6d(env!("CARGO_BIN_EXE_shim6d")),
         Options {
             log: "info".into(),
             ..Options::default()
         },
-    )
-    .unwrap_or_else(|e| panic!("setup: {e}"));
-    p.establish()
-        .unwrap_or_else(|e| panic!("{e}\n{}", logs(&p)));
-    let (ua, ub) = p.ulids();
-    p.bed.break_addrs(ua, ub).unwrap();
-    p.bed.break_addrs(ub, ua).unwrap();
-    until(
-        Duration::from_secs(60),
-        "both sides off the ULID pair",
-        || {
-            // REAP needs traffic to notice (RFC 5534 §4.1): a datagram each way per turn.
-            for (ns, s, d) in [(&p.bed.a, ua, ub), (&p.bed.b, ub, ua)] {
-                let _ = ns.run(move || async move {
-                    let u = UdpSocket::bind(SocketAddr::V6(SocketAddrV6::new(s, 0, 0, 0)))?;
-                    u.send_to(b"x", SocketAddr::V6(SocketAddrV6::new(d, 9, 0, 0)))
-                });
-            }
-            Ok(current_pair_of(&p.a)? != (ua, ub) && current_pair_of(p.b())? != (ub, ua))
-        },
-    )
-    .unwrap_or_else(|e| panic!("{e}\n{}", logs(&p)));
+    );
+    p.leave_ulid_pair(Duration::from_secs(60), || p.poke_ulids())
+        .unwrap_or_else(|e| panic!("{e}\n{}", p.logs_tail(30)));
     let mtu = NARROW.to_string();
     let (host, host_dev, router_dev) = match which {
         Narrowed::RouterToB => (&p.bed.b, "b0", "rb"),
@@ -199,9 +147,9 @@ fn tcp_mib_arrives(p: &Pair) -> String {
         "sent {sent:?}, received {got:?}; router Packet Too Big {}; A translated {}, \
          sent Packet Too Big {}; pair {pair:?}\n{}",
         snmp6(&p.bed.router, "Icmp6OutPktTooBigs") - ptb0,
-        core_stat(p, "icmp_translated"),
+        p.a.core_stat("icmp_translated"),
         ptb_sent(p),
-        logs(p)
+        p.logs_tail(30)
     );
     println!("{report}");
     assert_eq!(sent.as_ref().ok(), Some(&TOTAL), "{report}");
@@ -235,7 +183,7 @@ fn tcp_stream_through_a_narrowed_link_learns_the_path_mtu() {
         snmp6(&p.bed.router, "Icmp6OutPktTooBigs") > ptb0,
         "{report}"
     );
-    assert!(core_stat(&p, "icmp_translated") > 0, "{report}");
+    assert!(p.a.core_stat("icmp_translated") > 0, "{report}");
 }
 
 /// A's own locator link narrowed at run time: nothing on the path sends a Packet Too
@@ -257,7 +205,7 @@ fn tcp_stream_after_the_local_link_narrowed_at_run_time() {
                 .contains("smallest MTU of the locators' links changed"))
         },
     )
-    .unwrap_or_else(|e| panic!("{e}\n{}", logs(&p)));
+    .unwrap_or_else(|e| panic!("{e}\n{}", p.logs_tail(30)));
     let report = tcp_mib_arrives(&p);
     assert!(ptb_sent(&p) > 0, "{report}");
 }
@@ -337,9 +285,9 @@ fn udp_datagrams_through_a_narrowed_link_get_fragmented() {
          translated {}; A fragments {}\n{}",
         got.len(),
         snmp6(&p.bed.router, "Icmp6OutPktTooBigs") - ptb0,
-        core_stat(&p, "icmp_translated"),
+        p.a.core_stat("icmp_translated"),
         snmp6(&p.bed.a, "Ip6FragCreates") - frag0,
-        logs(&p)
+        p.logs_tail(30)
     );
     println!("{report}");
     for i in 0..COUNT {
@@ -353,7 +301,7 @@ fn udp_datagrams_through_a_narrowed_link_get_fragmented() {
         snmp6(&p.bed.router, "Icmp6OutPktTooBigs") > ptb0,
         "{report}"
     );
-    assert!(core_stat(&p, "icmp_translated") > 0, "{report}");
+    assert!(p.a.core_stat("icmp_translated") > 0, "{report}");
     // A's kernel fragmented them to the learnt path MTU (1400 − 8 for the ULP).
     assert!(snmp6(&p.bed.a, "Ip6FragCreates") > frag0, "{report}");
     assert_ne!(

@@ -22,12 +22,14 @@
 use std::{
     collections::BTreeMap,
     net::{Ipv6Addr, SocketAddr, SocketAddrV6, UdpSocket},
-    path::PathBuf,
     process::Command,
     time::Duration,
 };
 
-use shim6_tests::daemons::{Bins, Daemon, Options, Pair, current_pair_of, until};
+use shim6_tests::{
+    daemons::{Bins, Daemon, Options, Pair, until},
+    testbed::snmp6,
+};
 use xfrm_sys::netns::{self, Netns};
 
 /// Port of B's counting receiver.
@@ -49,25 +51,6 @@ const CHUNK: u32 = 2_000;
 /// Datagrams of the paced tail, each waiting for the receiver's count to move.
 const TAIL: u32 = 50;
 
-fn bins() -> Bins {
-    Bins {
-        shim6d: PathBuf::from(env!("CARGO_BIN_EXE_shim6d")),
-        cga_tool: None,
-    }
-}
-
-fn logs(p: &Pair) -> String {
-    let tail = |s: String| {
-        let l: Vec<&str> = s.lines().collect();
-        l[l.len().saturating_sub(30)..].join("\n")
-    };
-    format!(
-        "--- A ---\n{}\n--- B ---\n{}",
-        tail(p.a.log()),
-        p.b.as_ref().map(|b| tail(b.log())).unwrap_or_default()
-    )
-}
-
 /// The datagram numbered `i`: the number, then a pattern derived from it.
 fn datagram(i: u32) -> [u8; LEN] {
     let mut b = [0u8; LEN];
@@ -76,22 +59,6 @@ fn datagram(i: u32) -> [u8; LEN] {
         *x = (i as usize).wrapping_mul(31).wrapping_add(k) as u8;
     }
     b
-}
-
-/// A counter of `/proc/net/snmp6` in `ns`.
-fn snmp6(ns: &Netns, name: &str) -> u64 {
-    let out = ns.exec("cat", &["/proc/net/snmp6"]).unwrap();
-    String::from_utf8_lossy(&out.stdout)
-        .lines()
-        .find_map(|l| {
-            let mut f = l.split_whitespace();
-            (f.next() == Some(name)).then(|| f.next().and_then(|v| v.parse().ok()))?
-        })
-        .unwrap_or_else(|| panic!("no {name} in /proc/net/snmp6"))
-}
-
-fn core_stat(d: &Daemon, name: &str) -> u64 {
-    d.json("stats").unwrap()["core"][name].as_u64().unwrap()
 }
 
 /// Sends `n` datagrams numbered from `first` on a socket connected from `src` to
@@ -134,37 +101,19 @@ fn udp_flood_through_a_rewriting_context_gets_no_parameter_problem() {
     if !netns::require_net_admin() {
         return;
     }
-    let p = Pair::start(
+    let p = Pair::start_established(
         "rudp",
-        &bins(),
+        &Bins::shim6d(env!("CARGO_BIN_EXE_shim6d")),
         Options {
             log: "info".into(),
             ..Options::default()
         },
-    )
-    .unwrap_or_else(|e| panic!("setup: {e}"));
-    p.establish()
-        .unwrap_or_else(|e| panic!("{e}\n{}", logs(&p)));
+    );
     let (ua, ub) = p.ulids();
     // Both contexts off the ULID pair: every datagram carries the payload header.
-    p.bed.break_addrs(ua, ub).unwrap();
-    p.bed.break_addrs(ub, ua).unwrap();
-    until(
-        Duration::from_secs(60),
-        "both sides off the ULID pair",
-        || {
-            // REAP needs traffic to notice (RFC 5534 §4.1): a datagram each way per turn.
-            for (ns, s, d) in [(&p.bed.a, ua, ub), (&p.bed.b, ub, ua)] {
-                let _ = ns.run(move || async move {
-                    let u = UdpSocket::bind(SocketAddr::V6(SocketAddrV6::new(s, 0, 0, 0)))?;
-                    u.send_to(b"x", SocketAddr::V6(SocketAddrV6::new(d, 9, 0, 0)))
-                });
-            }
-            Ok(current_pair_of(&p.a)? != (ua, ub) && current_pair_of(p.b())? != (ub, ua))
-        },
-    )
-    .unwrap_or_else(|e| panic!("{e}\n{}", logs(&p)));
-    let rewritten0 = core_stat(&p.a, "payload_rewritten");
+    p.leave_ulid_pair(Duration::from_secs(60), || p.poke_ulids())
+        .unwrap_or_else(|e| panic!("{e}\n{}", p.logs_tail(30)));
+    let rewritten0 = p.a.core_stat("payload_rewritten");
 
     // B's receiver: every datagram checked and counted; the count is visible live.
     let count = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
@@ -252,7 +201,7 @@ fn udp_flood_through_a_rewriting_context_gets_no_parameter_problem() {
             Ok(op(&p.a)? && op(p.b())?)
         },
     )
-    .unwrap_or_else(|e| panic!("{e}\n{}", logs(&p)));
+    .unwrap_or_else(|e| panic!("{e}\n{}", p.logs_tail(30)));
 
     // 3. A paced tail: each datagram waits (bounded) for the receiver's count to move.
     let mut tail_errors = BTreeMap::<String, u64>::new();
@@ -279,9 +228,9 @@ fn udp_flood_through_a_rewriting_context_gets_no_parameter_problem() {
         Ok(receiver.is_finished())
     });
     let (got, bad, dup) = receiver.join().unwrap().unwrap();
-    let about_shim6 = core_stat(&p.a, "icmp_about_shim6");
-    let rewritten = core_stat(&p.a, "payload_rewritten") - rewritten0;
-    let restored = core_stat(p.b(), "payload_restored");
+    let about_shim6 = p.a.core_stat("icmp_about_shim6");
+    let rewritten = p.a.core_stat("payload_rewritten") - rewritten0;
+    let restored = p.b().core_stat("payload_restored");
     let flood1 = got.range(..FLOOD).count();
     let flood2 = got.range(SECOND..TAIL_FIRST).count();
     let tail = got.range(TAIL_FIRST..).count();
@@ -293,7 +242,7 @@ fn udp_flood_through_a_rewriting_context_gets_no_parameter_problem() {
          bad {bad}, duplicates {dup}\n{}",
         out_pp1 - out_pp0,
         out_pp2 - out_pp1,
-        logs(&p)
+        p.logs_tail(30)
     );
     println!("{report}");
     // The contexts still rewrite (the test is about that state).

@@ -35,6 +35,7 @@ use std::{
 };
 
 use serde_json::Value;
+use socket2::{Domain, Protocol, Socket, Type};
 use xfrm_sys::netns::{Netns, NetnsThread};
 
 use crate::testbed::{LinShim6, MultiHomed};
@@ -50,6 +51,16 @@ pub struct Bins {
 }
 
 impl Bins {
+    /// `shim6d` at `path`, the HBA sets made with the `cga` library: what a test binary
+    /// of the shim6d package passes (`env!("CARGO_BIN_EXE_shim6d")`; cga-tool's binary
+    /// is another package's).
+    pub fn shim6d(path: impl Into<PathBuf>) -> Self {
+        Self {
+            shim6d: path.into(),
+            cga_tool: None,
+        }
+    }
+
     /// `$SHIM6D_BIN` / `$CGA_TOOL_BIN`, else the binaries next to the running executable
     /// (`target/<profile>/` for an example or a test binary in `deps/`).
     pub fn locate() -> io::Result<Self> {
@@ -166,9 +177,26 @@ impl Daemon {
         serde_json::from_str(&out).map_err(|e| io::Error::other(format!("`{line}`: {e}: {out}")))
     }
 
+    /// Counter `name` of the protocol core (`stats --json`, `core.NAME`).
+    ///
+    /// # Panics
+    /// When the daemon does not answer, or has no such counter.
+    pub fn core_stat(&self, name: &str) -> u64 {
+        self.json("stats").unwrap()["core"][name]
+            .as_u64()
+            .unwrap_or_else(|| panic!("no counter core.{name}"))
+    }
+
     /// The daemon's log so far.
     pub fn log(&self) -> String {
         std::fs::read_to_string(self.dir.join("shim6d.log")).unwrap_or_default()
+    }
+
+    /// The last `n` lines of the daemon's log.
+    pub fn log_tail(&self, n: usize) -> String {
+        let log = self.log();
+        let lines: Vec<&str> = log.lines().collect();
+        lines[lines.len().saturating_sub(n)..].join("\n")
     }
 
     /// The daemon's process id (`None`: stopped). `ip netns exec` execs shim6d, so the
@@ -332,6 +360,25 @@ pub struct Pair {
     dir: PathBuf,
 }
 
+/// A blocking IPv6 MPTCP stream socket (`IPPROTO_MPTCP`, RFC 8684), reads and writes
+/// bounded by `wait`.
+///
+/// # Panics
+/// When the kernel refuses the socket (no `CONFIG_MPTCP`), or the timeouts.
+pub fn mptcp_socket(wait: Duration) -> Socket {
+    let s = Socket::new(
+        Domain::IPV6,
+        Type::STREAM,
+        Some(Protocol::from(
+            i32::try_from(xfrm_sys::mptcp::diag::IPPROTO_MPTCP).unwrap(),
+        )),
+    )
+    .expect("MPTCP socket (is CONFIG_MPTCP on?)");
+    s.set_read_timeout(Some(wait)).unwrap();
+    s.set_write_timeout(Some(wait)).unwrap();
+    s
+}
+
 /// Microseconds since the UNIX epoch, the clock the daemons' event history uses.
 pub fn unix_us() -> u64 {
     SystemTime::now()
@@ -391,18 +438,30 @@ fn generate_hba_lib(prefixes: &[Ipv6Addr], out: &Path) -> io::Result<Vec<Ipv6Add
     std::fs::File::open("/dev/urandom")?.read_exact(&mut random)?;
     let (k, m) = random.split_at(cga::generate::PSEUDO_KEY_RANDOM_LEN);
     let key = cga::hba_pseudo_key(k.try_into().map_err(io::Error::other)?);
-    let pfx: Vec<[u8; 8]> = prefixes
+    let g = cga::Generator::from_parts(cga::Sec::ZERO, key, &prefixes64(prefixes), false)
+        .map_err(|e| io::Error::other(format!("HBA set: {e}")))?;
+    let set = g.finish(m.try_into().map_err(io::Error::other)?);
+    write_set(&set.members(), out)
+}
+
+/// The first 64 bits of each of `prefixes`.
+pub(crate) fn prefixes64(prefixes: &[Ipv6Addr]) -> Vec<[u8; 8]> {
+    prefixes
         .iter()
         .map(|p| {
             let mut b = [0u8; 8];
             b.copy_from_slice(&p.octets()[..8]);
             b
         })
-        .collect();
-    let g = cga::Generator::from_parts(cga::Sec::ZERO, key, &pfx, false)
-        .map_err(|e| io::Error::other(format!("HBA set: {e}")))?;
-    let set = g.finish(m.try_into().map_err(io::Error::other)?);
-    let members = set.members();
+        .collect()
+}
+
+/// Writes a Sec 0 set's `members` (prefix, address, CGA Parameters) to `out` as
+/// `cga-tool generate --format json` does; returns the addresses, in order.
+pub(crate) fn write_set(
+    members: &[(cga::Prefix64, Ipv6Addr, Vec<u8>)],
+    out: &Path,
+) -> io::Result<Vec<Ipv6Addr>> {
     let doc = serde_json::json!({
         "sec": 0,
         "addresses": members.iter().map(|(_, a, params)| serde_json::json!({
@@ -571,6 +630,17 @@ impl Pair {
         })
     }
 
+    /// [`Pair::start`], then [`Pair::establish`]: the start of most scenarios.
+    ///
+    /// # Panics
+    /// When either fails (`setup: ERROR`, or the error and the tail of both logs).
+    pub fn start_established(tag: &str, bins: &Bins, options: Options) -> Self {
+        let p = Self::start(tag, bins, options).unwrap_or_else(|e| panic!("setup: {e}"));
+        p.establish()
+            .unwrap_or_else(|e| panic!("{e}\n{}", p.logs_tail(30)));
+        p
+    }
+
     /// Host B's daemon.
     ///
     /// # Panics
@@ -607,6 +677,46 @@ impl Pair {
     pub fn dir(&self) -> &Path {
         &self.dir
     }
+
+    /// The last `n` lines of both daemons' logs (B's empty without a daemon there), for
+    /// failure messages.
+    pub fn logs_tail(&self, n: usize) -> String {
+        logs_tail(&self.a, self.b.as_ref(), n)
+    }
+
+    /// One datagram each way between the ULIDs (to the discard port): the traffic REAP
+    /// needs to notice a failure (RFC 5534 §4.1). Errors are ignored.
+    pub fn poke_ulids(&self) {
+        let (ua, ub) = self.ulids();
+        for (ns, s, d) in [(&self.bed.a, ua, ub), (&self.bed.b, ub, ua)] {
+            let _ = ns.run(move || async move {
+                let u = std::net::UdpSocket::bind(SocketAddr::V6(SocketAddrV6::new(s, 0, 0, 0)))?;
+                u.send_to(b"x", SocketAddr::V6(SocketAddrV6::new(d, 9, 0, 0)))
+            });
+        }
+    }
+
+    /// Breaks the ULID pair both ways at the router and calls `poke` (traffic, e.g.
+    /// [`Pair::poke_ulids`]) until both daemons moved their context off it (REAP, RFC
+    /// 5534 §4.2), for at most `wait`.
+    pub fn leave_ulid_pair(&self, wait: Duration, mut poke: impl FnMut()) -> io::Result<()> {
+        let (ua, ub) = self.ulids();
+        self.bed.break_addrs(ua, ub)?;
+        self.bed.break_addrs(ub, ua)?;
+        until(wait, "both sides off the ULID pair", || {
+            poke();
+            Ok(current_pair_of(&self.a)? != (ua, ub) && current_pair_of(self.b())? != (ub, ua))
+        })
+    }
+}
+
+/// The last `n` lines of `a`'s log and of `b`'s, headed `--- A ---` and `--- B ---`.
+fn logs_tail(a: &Daemon, b: Option<&Daemon>, n: usize) -> String {
+    format!(
+        "--- A ---\n{}\n--- B ---\n{}",
+        a.log_tail(n),
+        b.map(|b| b.log_tail(n)).unwrap_or_default()
+    )
 }
 
 impl Drop for Pair {
@@ -697,6 +807,11 @@ impl MultiPair {
     /// A's current locator pair (local, remote).
     pub fn current_pair(&self) -> io::Result<(Ipv6Addr, Ipv6Addr)> {
         current_pair_of(&self.a)
+    }
+
+    /// See [`Pair::logs_tail`].
+    pub fn logs_tail(&self, n: usize) -> String {
+        logs_tail(&self.a, Some(&self.b), n)
     }
 
     /// The directory of configurations and logs.

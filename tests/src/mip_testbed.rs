@@ -17,13 +17,18 @@
 //! path. Home agents forward (the inner packets they decapsulate go on to the
 //! correspondent). Namespaces are removed on drop.
 
-use std::{io, net::Ipv6Addr, path::Path};
+use std::{
+    io,
+    net::Ipv6Addr,
+    path::{Path, PathBuf},
+    time::{Duration, Instant},
+};
 
 use xfrm_sys::netns::{self, Netns};
 
 use crate::{
-    daemons::Daemon,
-    testbed::{addr, doc_addr, namespace, up},
+    daemons::{Daemon, Stream, current_pair_of, prefixes64, until, write_set},
+    testbed::{addr, doc_addr, namespace, source_route, up},
 };
 
 /// Home address of the mobile node at HA1.
@@ -122,31 +127,7 @@ impl MipBed {
                 up(&r, &rdev)?;
                 addr(&r, doc_addr(v.net, 0xff), &rdev)?;
                 // Each visited prefix leaves by its own link.
-                let table = (101 + k).to_string();
-                host.ip(&[
-                    "-6",
-                    "route",
-                    "add",
-                    "default",
-                    "via",
-                    &doc_addr(v.net, 0xff).to_string(),
-                    "dev",
-                    v.dev,
-                    "onlink",
-                    "table",
-                    &table,
-                ])?;
-                host.ip(&[
-                    "-6",
-                    "rule",
-                    "add",
-                    "from",
-                    &format!("{}/64", doc_addr(v.net, 0)),
-                    "table",
-                    &table,
-                    "priority",
-                    &(1000 + k).to_string(),
-                ])?;
+                source_route(host, v.net, v.dev, true, 101 + k, 1000 + k)?;
             }
         }
         for (i, ha) in [(1u16, &ha1), (2, &ha2)] {
@@ -192,16 +173,185 @@ impl MipBed {
 
     /// `host` loses its address on `v` (leaves that visited network).
     pub fn detach(&self, host: &Netns, v: Visited) -> io::Result<()> {
-        host.ip(&[
-            "-6",
-            "addr",
-            "del",
-            &format!("{}/64", v.address()),
-            "dev",
-            v.dev,
-        ])
-        .map(drop)
+        del_address(host, v.address(), v.dev)
     }
+}
+
+/// Adds `a/64` to `dev` in `ns` (no duplicate address detection).
+pub fn add_address(ns: &Netns, a: Ipv6Addr, dev: &str) -> io::Result<()> {
+    addr(ns, a, dev)
+}
+
+/// Deletes `a/64` from `dev` in `ns`.
+pub fn del_address(ns: &Netns, a: Ipv6Addr, dev: &str) -> io::Result<()> {
+    ns.ip(&["-6", "addr", "del", &format!("{a}/64"), "dev", dev])
+        .map(drop)
+}
+
+/// A scenario on the bed: the topology, a directory and the daemons started there.
+/// Dropped: the daemons stop first (field order: before the namespaces go), and the
+/// directory is removed unless the test is failing (the logs are what to read then).
+#[derive(Debug)]
+pub struct Run {
+    /// The daemons, in the order started.
+    pub daemons: Vec<Daemon>,
+    /// The topology.
+    pub bed: MipBed,
+    /// `$TMPDIR/shim6d-mip-TAG`, one subdirectory per daemon.
+    pub dir: PathBuf,
+}
+
+impl Run {
+    /// The bed for `tag` (unique per test) and its directory's path; no daemon yet.
+    pub fn new(tag: &str) -> io::Result<Self> {
+        let bed = MipBed::new(tag)?;
+        Ok(Self {
+            daemons: Vec::new(),
+            bed,
+            dir: std::env::temp_dir().join(format!("shim6d-mip-{tag}")),
+        })
+    }
+
+    /// Creates the directory of daemon `name` (for its identity before it starts);
+    /// returns its path.
+    pub fn host_dir(&self, name: &str) -> io::Result<PathBuf> {
+        let d = self.dir.join(name);
+        std::fs::create_dir_all(&d)?;
+        Ok(d)
+    }
+}
+
+impl Drop for Run {
+    fn drop(&mut self) {
+        for d in &mut self.daemons {
+            d.stop();
+        }
+        if !std::thread::panicking() {
+            let _ = std::fs::remove_dir_all(&self.dir);
+        }
+    }
+}
+
+/// Starts a stream from home address `hoa` (in `mn`) to `cnu` (in `cn`) before any
+/// context: it goes through home agent `ha`'s tunnel (both directions counted there).
+///
+/// # Panics
+/// When it does not flow, or `ha` did not carry it.
+pub fn stream_through_tunnel(
+    mn: &Netns,
+    cn: &Netns,
+    hoa: Ipv6Addr,
+    cnu: Ipv6Addr,
+    ha: &Daemon,
+) -> Stream {
+    let before = tunnelled(ha);
+    let stream = Stream::start(mn, cn, hoa, cnu).expect("stream");
+    until(
+        Duration::from_secs(10),
+        "a stream through the tunnel",
+        || Ok(stream.received() > 20_000),
+    )
+    .unwrap_or_else(|e| panic!("{e}\n{}", ha.log()));
+    assert!(
+        tunnelled(ha) > before + 20,
+        "the new exchange goes through the home agent"
+    );
+    stream
+}
+
+/// `establish CNU` on the mobile node's daemon, then waits (at most 15 s) until both
+/// sides are ESTABLISHED.
+///
+/// # Panics
+/// When the command fails or the state does not come (with both logs).
+pub fn establish(mnd: &Daemon, cnd: &Daemon, cnu: Ipv6Addr) {
+    let (code, out) = mnd.ctl(&format!("establish {cnu}")).unwrap();
+    assert_eq!(code, 0, "{out}");
+    until(Duration::from_secs(15), "ESTABLISHED on both sides", || {
+        Ok(mnd.state()?.as_deref() == Some("ESTABLISHED")
+            && cnd.state()?.as_deref() == Some("ESTABLISHED"))
+    })
+    .unwrap_or_else(|e| panic!("{e}\n{}\n{}", mnd.log(), cnd.log()));
+}
+
+/// Waits (at most `wait`) until the mobile node's context is on the direct path `pair`
+/// (care-of address, correspondent); returns how long after `since` it was first seen
+/// there.
+///
+/// # Panics
+/// When it is not there in time (with `mnd`'s contexts and both logs).
+pub fn until_direct_path(
+    mnd: &Daemon,
+    cnd: &Daemon,
+    pair: (Ipv6Addr, Ipv6Addr),
+    since: Instant,
+    wait: Duration,
+) -> Duration {
+    let mut at = None;
+    until(wait, "the context on the direct path", || {
+        if current_pair_of(mnd)? == pair {
+            at.get_or_insert(since.elapsed());
+            return Ok(true);
+        }
+        Ok(false)
+    })
+    .unwrap_or_else(|e| {
+        panic!(
+            "{e}\n{}\n--- mn ---\n{}\n--- cn ---\n{}",
+            serde_json::to_string_pretty(&mnd.contexts().unwrap_or_default()).unwrap_or_default(),
+            mnd.log(),
+            cnd.log()
+        )
+    });
+    at.unwrap_or_else(|| since.elapsed())
+}
+
+/// The stream after a movement: waits (at most 20 s) until 20 000 more octets arrived,
+/// then returns what home agent `ha` had carried (both tunnel directions, [`tunnelled`])
+/// before and after 20 000 more did (at most 10 s). On the direct path it carries
+/// (almost) nothing more.
+///
+/// # Panics
+/// When the stream does not flow again (with `mnd`'s and `cnd`'s logs), or stalls after.
+pub fn tunnelled_after_movement(
+    stream: &Stream,
+    ha: &Daemon,
+    mnd: &Daemon,
+    cnd: &Daemon,
+) -> (u64, u64) {
+    let at = stream.received();
+    until(Duration::from_secs(20), "the stream flowing again", || {
+        Ok(stream.received() > at + 20_000)
+    })
+    .unwrap_or_else(|e| panic!("{e}\n{}\n{}", mnd.log(), cnd.log()));
+    let (before, at) = (tunnelled(ha), stream.received());
+    until(Duration::from_secs(10), "more of the stream", || {
+        Ok(stream.received() > at + 20_000)
+    })
+    .unwrap();
+    (before, tunnelled(ha))
+}
+
+/// Packets home agent `ha` carried, both tunnel directions (`bindings --json`).
+///
+/// # Panics
+/// When the daemon does not answer with those counters.
+pub fn tunnelled(ha: &Daemon) -> u64 {
+    let s = &ha.json("bindings").unwrap()["stats"];
+    s["tunnelled_in"].as_u64().unwrap() + s["tunnelled_out"].as_u64().unwrap()
+}
+
+/// The longest gap (ms) between two reads of `stream`'s receiver after `at`, and the
+/// longest before it (the baseline of the same run).
+pub fn gaps_ms(stream: &Stream, at: Instant) -> (Option<f64>, Option<f64>) {
+    let p = stream.progress.lock().unwrap_or_else(|p| p.into_inner());
+    let gap = |after: bool| {
+        p.windows(2)
+            .filter(|w| (w[1].0 >= at) == after)
+            .map(|w| (w[1].0 - w[0].0).as_secs_f64() * 1000.0)
+            .reduce(f64::max)
+    };
+    (gap(true), gap(false))
 }
 
 /// The `[mip6]` section of a home agent serving `(home address, SPI, key)`s.
@@ -283,27 +433,11 @@ pub fn cga_compatible_set(
 ) -> io::Result<Vec<Ipv6Addr>> {
     let private = cga::PrivateKey::generate(1024).map_err(io::Error::other)?;
     let public = private.public_key().map_err(io::Error::other)?;
-    let pfx: Vec<[u8; 8]> = prefixes
-        .iter()
-        .map(|p| {
-            let mut b = [0u8; 8];
-            b.copy_from_slice(&p.octets()[..8]);
-            b
-        })
-        .collect();
-    let g = cga::Generator::hba(&pfx, Some(&public), cga::Sec::ZERO)
+    let g = cga::Generator::hba(&prefixes64(prefixes), Some(&public), cga::Sec::ZERO)
         .map_err(|e| io::Error::other(format!("CGA-compatible HBA set: {e}")))?;
     // Sec 0: any modifier will do (RFC 3972 §4 step 3 has nothing to search).
     let set = g.finish(cga::generate::random_modifier().map_err(io::Error::other)?);
-    let members = set.members();
-    let doc = serde_json::json!({
-        "sec": 0,
-        "addresses": members.iter().map(|(_, a, params)| serde_json::json!({
-            "address": a.to_string(),
-            "params": params.iter().map(|b| format!("{b:02x}")).collect::<String>(),
-        })).collect::<Vec<_>>(),
-    });
-    std::fs::write(out, doc.to_string())?;
+    let members = write_set(&set.members(), out)?;
     private.save(key, true).map_err(io::Error::other)?;
-    Ok(members.iter().map(|m| m.1).collect())
+    Ok(members)
 }

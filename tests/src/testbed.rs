@@ -105,9 +105,58 @@ pub(crate) fn namespace(tag: &str, router: bool) -> io::Result<Netns> {
     Ok(ns)
 }
 
-pub(crate) fn addr(ns: &Netns, a: Ipv6Addr, dev: &str) -> io::Result<()> {
+/// Source policy routing on `host`: packets from `2001:db8:<net>::/64` use table
+/// `table` (rule priority `priority`), whose default route goes to the router's
+/// `2001:db8:<net>::ff` on `dev` (`onlink`: also before the host has an address there).
+pub(crate) fn source_route(
+    host: &Netns,
+    net: u16,
+    dev: &str,
+    onlink: bool,
+    table: usize,
+    priority: usize,
+) -> io::Result<()> {
+    let table = table.to_string();
+    let via = doc_addr(net, 0xff).to_string();
+    let mut route = vec!["-6", "route", "add", "default", "via", &via, "dev", dev];
+    if onlink {
+        route.push("onlink");
+    }
+    route.extend(["table", &table]);
+    host.ip(&route)?;
+    host.ip(&[
+        "-6",
+        "rule",
+        "add",
+        "from",
+        &format!("{}/64", doc_addr(net, 0)),
+        "table",
+        &table,
+        "priority",
+        &priority.to_string(),
+    ])
+    .map(drop)
+}
+
+/// Adds `a/64` to `dev` in `ns`, without duplicate address detection (`nodad`).
+pub fn addr(ns: &Netns, a: Ipv6Addr, dev: &str) -> io::Result<()> {
     ns.ip(&["-6", "addr", "add", &format!("{a}/64"), "dev", dev, "nodad"])
         .map(drop)
+}
+
+/// Counter `name` of `/proc/net/snmp6` in `ns`.
+///
+/// # Panics
+/// When `cat` fails there or the counter is missing.
+pub fn snmp6(ns: &Netns, name: &str) -> u64 {
+    let out = ns.exec("cat", &["/proc/net/snmp6"]).unwrap();
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .find_map(|l| {
+            let mut f = l.split_whitespace();
+            (f.next() == Some(name)).then(|| f.next().and_then(|v| v.parse().ok()))?
+        })
+        .unwrap_or_else(|| panic!("no {name} in /proc/net/snmp6"))
 }
 
 pub(crate) fn up(ns: &Netns, dev: &str) -> io::Result<()> {
@@ -712,30 +761,14 @@ impl MultiHomed {
                 ])?;
                 // Source policy routing on the host: each locator leaves by its own
                 // provider (table 100+i), so a link failure only affects that locator.
-                let table = (100 + i).to_string();
-                host.ip(&[
-                    "-6",
-                    "route",
-                    "add",
-                    "default",
-                    "via",
-                    &doc_addr(net, 0xff).to_string(),
-                    "dev",
+                source_route(
+                    host,
+                    net,
                     &hname,
-                    "table",
-                    &table,
-                ])?;
-                host.ip(&[
-                    "-6",
-                    "rule",
-                    "add",
-                    "from",
-                    &format!("{}/64", doc_addr(net, 0)),
-                    "table",
-                    &table,
-                    "priority",
-                    &(1000 + i).to_string(),
-                ])?;
+                    false,
+                    100 + usize::from(i),
+                    1000 + usize::from(i),
+                )?;
                 if i == 1 {
                     host.ip(&[
                         "-6",

@@ -1,6 +1,6 @@
 //! The API contract, REAP glue and data-path details.
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use shim6_wire::shim6::probe::{Probe, ProbeRecord, ReapState};
 use shim6_wire::shim6::{ContextTag, Message, MessageType};
@@ -351,19 +351,21 @@ fn random_failures_converge_to_a_working_pair() {
     }
 }
 
-#[test]
-fn icmp_packet_too_big_about_shimmed_packet_is_translated_to_ulids() {
+/// A's context off the ULID pair (the pair cut, traffic until REAP moved it), then a
+/// UDP packet of `payload_len` octets from A's ULID to B's as A rewrites it (payload
+/// header, RFC 5533 §5.1): the two hosts, the time, where A sends it, and the packet as
+/// it goes on the wire.
+fn shimmed_udp_from_a(payload_len: u16) -> (Two, Instant, crate::Sent, Vec<u8>) {
     let mut t = Two::new(Kind::Hba, 2);
     t.establish();
     let (ua, ub) = (t.ua, t.ub);
     t.net.cut(ua, ub);
     t.traffic(Duration::from_secs(40), Duration::from_millis(200));
-    // A shimmed packet as A sends it.
-    let mut buf = vec![0u8; 8 + 40 + 100];
+    let mut buf = vec![0u8; 8 + 40 + usize::from(payload_len)];
     shim6_wire::ipv6::Repr {
         traffic_class: 0,
         flow_label: 0,
-        payload_len: 100,
+        payload_len,
         next_header: 17,
         hop_limit: 64,
         src_addr: ua,
@@ -376,8 +378,17 @@ fn icmp_packet_too_big_about_shimmed_packet_is_translated_to_ulids() {
         panic!("rewritten");
     };
     let quoted = buf[s.packet.clone()].to_vec();
-    // A router on the path answers Packet Too Big (MTU 1280) to A's locator.
-    let router: std::net::Ipv6Addr = "2001:db8:99::1".parse().unwrap();
+    (t, now, s, quoted)
+}
+
+/// An `ICMPv6` error message from `src` to `dst` (RFC 4443 §2.1): `(type, code, the
+/// word after the checksum)`, then `quoted`.
+fn icmp_error(
+    src: std::net::Ipv6Addr,
+    dst: std::net::Ipv6Addr,
+    (msg_type, code, word): (u8, u8, u32),
+    quoted: &[u8],
+) -> Vec<u8> {
     let mut p = vec![0u8; 40 + 8 + quoted.len()];
     shim6_wire::ipv6::Repr {
         traffic_class: 0,
@@ -385,18 +396,31 @@ fn icmp_packet_too_big_about_shimmed_packet_is_translated_to_ulids() {
         payload_len: (8 + quoted.len()) as u16,
         next_header: 58,
         hop_limit: 64,
-        src_addr: router,
-        dst_addr: s.src,
+        src_addr: src,
+        dst_addr: dst,
     }
     .emit(&mut shim6_wire::ipv6::Packet::new_unchecked(&mut p[..]));
-    p[48..].copy_from_slice(&quoted);
-    {
-        let mut m = shim6_wire::ipv6::icmp::Packet::new_unchecked(&mut p[40..]);
-        m.set_msg_type(shim6_wire::ipv6::icmp::TYPE_PACKET_TOO_BIG);
-        m.set_code(0);
-        m.set_data_word(1280);
-        m.fill_checksum(&router, &s.src);
-    }
+    p[48..].copy_from_slice(quoted);
+    let mut m = shim6_wire::ipv6::icmp::Packet::new_unchecked(&mut p[40..]);
+    m.set_msg_type(msg_type);
+    m.set_code(code);
+    m.set_data_word(word);
+    m.fill_checksum(&src, &dst);
+    p
+}
+
+#[test]
+fn icmp_packet_too_big_about_shimmed_packet_is_translated_to_ulids() {
+    let (mut t, now, s, quoted) = shimmed_udp_from_a(100);
+    let (ua, ub) = (t.ua, t.ub);
+    // A router on the path answers Packet Too Big (MTU 1280) to A's locator.
+    let router: std::net::Ipv6Addr = "2001:db8:99::1".parse().unwrap();
+    let mut p = icmp_error(
+        router,
+        s.src,
+        (shim6_wire::ipv6::icmp::TYPE_PACKET_TOO_BIG, 0, 1280),
+        &quoted,
+    );
     let plen = p.len();
     let r = t.ep(A).handle_inbound(now, &mut p, 0..plen);
     let Inbound::DeliverToTun(r) = r else {
@@ -420,52 +444,19 @@ fn icmp_packet_too_big_about_shimmed_packet_is_translated_to_ulids() {
 /// EPROTO on the application's UDP socket).
 #[test]
 fn parameter_problem_about_next_header_140_is_not_passed_up() {
-    let mut t = Two::new(Kind::Hba, 2);
-    t.establish();
-    let (ua, ub) = (t.ua, t.ub);
-    t.net.cut(ua, ub);
-    t.traffic(Duration::from_secs(40), Duration::from_millis(200));
-    let mut buf = vec![0u8; 8 + 40 + 72];
-    shim6_wire::ipv6::Repr {
-        traffic_class: 0,
-        flow_label: 0,
-        payload_len: 72,
-        next_header: 17,
-        hop_limit: 64,
-        src_addr: ua,
-        dst_addr: ub,
-    }
-    .emit(&mut shim6_wire::ipv6::Packet::new_unchecked(&mut buf[8..]));
-    let now = t.net.now();
-    let len = buf.len();
-    let crate::Outbound::Send(s) = t.ep(A).handle_outbound(now, &mut buf, 8..len) else {
-        panic!("rewritten");
-    };
-    let quoted = buf[s.packet.clone()].to_vec();
+    let (mut t, now, s, quoted) = shimmed_udp_from_a(72);
     assert_eq!(
         quoted[6], 140,
         "the fixed header announces the payload header"
     );
     // The peer's kernel (at the peer's locator) answers about it.
     let error = |pointer: u32| {
-        let mut p = vec![0u8; 40 + 8 + quoted.len()];
-        shim6_wire::ipv6::Repr {
-            traffic_class: 0,
-            flow_label: 0,
-            payload_len: (8 + quoted.len()) as u16,
-            next_header: 58,
-            hop_limit: 64,
-            src_addr: s.dst,
-            dst_addr: s.src,
-        }
-        .emit(&mut shim6_wire::ipv6::Packet::new_unchecked(&mut p[..]));
-        p[48..].copy_from_slice(&quoted);
-        let mut m = shim6_wire::ipv6::icmp::Packet::new_unchecked(&mut p[40..]);
-        m.set_msg_type(shim6_wire::ipv6::icmp::TYPE_PARAM_PROBLEM);
-        m.set_code(1);
-        m.set_data_word(pointer);
-        m.fill_checksum(&s.dst, &s.src);
-        p
+        icmp_error(
+            s.dst,
+            s.src,
+            (shim6_wire::ipv6::icmp::TYPE_PARAM_PROBLEM, 1, pointer),
+            &quoted,
+        )
     };
     let mut p = error(6);
     let plen = p.len();

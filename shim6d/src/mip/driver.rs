@@ -486,11 +486,7 @@ impl Driver {
             return;
         };
         let now = Instant::now();
-        let homes: Vec<Ipv6Addr> = mn
-            .binding_update_list()
-            .iter()
-            .map(|e| e.home.home_address)
-            .collect();
+        let homes = home_addresses(mn);
         let mut any = false;
         for h in &homes {
             any |= mn.deregister(now, h);
@@ -736,20 +732,9 @@ impl Driver {
         let (Core::Mn(mn), Some(m)) = (&self.core, self.monitor.as_ref()) else {
             return;
         };
-        let homes: Vec<Ipv6Addr> = mn
-            .binding_update_list()
-            .iter()
-            .map(|e| e.home.home_address)
-            .collect();
         // (interface, the CGA due on the prefix of a network's address there).
-        let mut due: Vec<(u32, Ipv6Addr)> = m
-            .available_addresses()
-            .filter(|a| {
-                links.contains(&a.index)
-                    && xfrm_sys::address::is_global_unicast_or_ula(a.address)
-                    && !homes.contains(&a.address)
-                    && !cgas.is_ours(a.address)
-            })
+        let mut due: Vec<(u32, Ipv6Addr)> = care_of_candidates(mn, m, links)
+            .filter(|a| !cgas.is_ours(a.address))
             .map(|a| (a.index, cgas.address_on(a.address)))
             .collect();
         due.sort();
@@ -796,23 +781,13 @@ impl Driver {
         let (Core::Mn(mn), Some(m)) = (&mut self.core, self.monitor.as_ref()) else {
             return;
         };
-        let homes: Vec<Ipv6Addr> = mn
-            .binding_update_list()
-            .iter()
-            .map(|e| e.home.home_address)
-            .collect();
-        let want: Vec<Ipv6Addr> = m
-            .available_addresses()
+        let want: Vec<Ipv6Addr> = care_of_candidates(mn, m, running)
             .filter(|a| {
-                running.contains(&a.index)
-                    && xfrm_sys::address::is_global_unicast_or_ula(a.address)
-                    && !homes.contains(&a.address)
-                    // With `cga_care_of`, the network's own addresses only bring the
-                    // prefix: the CGA formed on it is the care-of address.
-                    && self
-                        .care_of_cgas
-                        .as_ref()
-                        .is_none_or(|c| c.is_ours(a.address))
+                // With `cga_care_of`, the network's own addresses only bring the
+                // prefix: the CGA formed on it is the care-of address.
+                self.care_of_cgas
+                    .as_ref()
+                    .is_none_or(|c| c.is_ours(a.address))
             })
             .map(|a| a.address)
             .collect();
@@ -824,6 +799,29 @@ impl Driver {
             mn.handle_address_removed(now, *a);
         }
     }
+}
+
+/// The home addresses of `mn`'s binding update list, in its order.
+fn home_addresses(mn: &MobileNode) -> Vec<Ipv6Addr> {
+    mn.binding_update_list()
+        .iter()
+        .map(|e| e.home.home_address)
+        .collect()
+}
+
+/// The available global unicast or ULA addresses on `links` that are none of `mn`'s
+/// home addresses: where care-of addresses come from (RFC 6275 §11.5.4).
+fn care_of_candidates<'m>(
+    mn: &MobileNode,
+    m: &'m xfrm_sys::Monitor,
+    links: Vec<u32>,
+) -> impl Iterator<Item = &'m xfrm_sys::Address> + use<'m> {
+    let homes = home_addresses(mn);
+    m.available_addresses().filter(move |a| {
+        links.contains(&a.index)
+            && xfrm_sys::address::is_global_unicast_or_ula(a.address)
+            && !homes.contains(&a.address)
+    })
 }
 
 /// An `ICMPv6` Time Exceeded, code 0 "hop limit exceeded in transit" (RFC 4443 §3.3),

@@ -22,7 +22,8 @@
 //! used: 24 `tcpi_unacked` (u32), 56 `tcpi_last_ack_recv` (u32, ms).
 //!
 //! `xfrm_sys::mptcp::diag` reads the same dump for resynchronisation but keeps only
-//! tokens and addresses; this is the small extra the policy needs.
+//! tokens and addresses; this is the small extra the policy needs (the requests are
+//! built by its `request`).
 
 use std::{
     collections::BTreeMap,
@@ -32,7 +33,10 @@ use std::{
 };
 
 use netlink_sys::{Socket, protocols::NETLINK_SOCK_DIAG};
-use xfrm_sys::mptcp::Token;
+use xfrm_sys::mptcp::{
+    Token,
+    diag::{self, IPPROTO_MPTCP},
+};
 
 use super::policy::SubflowSample;
 
@@ -41,13 +45,10 @@ const SOCK_DIAG_BY_FAMILY: u16 = 20;
 /// `NLMSG_ERROR`, `NLMSG_DONE`.
 const NLMSG_ERROR: u16 = 2;
 const NLMSG_DONE: u16 = 3;
-/// `NLM_F_REQUEST | NLM_F_DUMP`.
-const DUMP_FLAGS: u16 = 0x301;
-/// `IPPROTO_MPTCP`.
-const IPPROTO_MPTCP: u32 = 262;
-/// `INET_DIAG_REQ_PROTOCOL`, `INET_DIAG_INFO` (`include/uapi/linux/inet_diag.h`).
-const INET_DIAG_REQ_PROTOCOL: u16 = 3;
+/// `INET_DIAG_INFO` (`include/uapi/linux/inet_diag.h`).
 const INET_DIAG_INFO: u16 = 2;
+/// The request's extension bit for it: `1 << (INET_DIAG_INFO - 1)`.
+const EXT_INFO: u8 = 1 << (INET_DIAG_INFO - 1);
 /// `sizeof(struct inet_diag_msg)`.
 const INET_DIAG_MSG_LEN: usize = 72;
 /// `AF_INET6`.
@@ -70,43 +71,19 @@ const TCPI_LAST_ACK_RECV: usize = 56;
 /// `sdiag_protocol`, the whole in `INET_DIAG_REQ_PROTOCOL`, as `ss -M` sends it), all
 /// states, `INET_DIAG_INFO`.
 pub fn request(seq: u32) -> Vec<u8> {
-    let mut body = vec![
-        AF_INET6,
-        (IPPROTO_MPTCP & 0xff) as u8,
-        1 << (INET_DIAG_INFO - 1),
-        0,
-    ];
-    body.extend_from_slice(&u32::MAX.to_ne_bytes());
-    body.extend_from_slice(&[0; 48]);
-    body.extend_from_slice(&8u16.to_ne_bytes());
-    body.extend_from_slice(&INET_DIAG_REQ_PROTOCOL.to_ne_bytes());
-    body.extend_from_slice(&IPPROTO_MPTCP.to_ne_bytes());
-    let len = u32::try_from(16 + body.len()).unwrap_or(u32::MAX);
-    let mut msg = Vec::with_capacity(16 + body.len());
-    msg.extend_from_slice(&len.to_ne_bytes());
-    msg.extend_from_slice(&SOCK_DIAG_BY_FAMILY.to_ne_bytes());
-    msg.extend_from_slice(&DUMP_FLAGS.to_ne_bytes());
-    msg.extend_from_slice(&seq.to_ne_bytes());
-    msg.extend_from_slice(&0u32.to_ne_bytes());
-    msg.extend_from_slice(&body);
-    msg
+    diag::request(AF_INET6, IPPROTO_MPTCP, EXT_INFO, u32::MAX, seq)
 }
 
 /// The subflow dump request: `inet_diag_req_v2` for `AF_INET6` TCP sockets in
 /// `ESTABLISHED`, `INET_DIAG_INFO` (`struct tcp_info`).
 pub fn request_tcp(seq: u32) -> Vec<u8> {
-    let mut body = vec![AF_INET6, IPPROTO_TCP, 1 << (INET_DIAG_INFO - 1), 0];
-    body.extend_from_slice(&STATE_ESTABLISHED.to_ne_bytes());
-    body.extend_from_slice(&[0; 48]);
-    let len = u32::try_from(16 + body.len()).unwrap_or(u32::MAX);
-    let mut msg = Vec::with_capacity(16 + body.len());
-    msg.extend_from_slice(&len.to_ne_bytes());
-    msg.extend_from_slice(&SOCK_DIAG_BY_FAMILY.to_ne_bytes());
-    msg.extend_from_slice(&DUMP_FLAGS.to_ne_bytes());
-    msg.extend_from_slice(&seq.to_ne_bytes());
-    msg.extend_from_slice(&0u32.to_ne_bytes());
-    msg.extend_from_slice(&body);
-    msg
+    diag::request(
+        AF_INET6,
+        IPPROTO_TCP.into(),
+        EXT_INFO,
+        STATE_ESTABLISHED,
+        seq,
+    )
 }
 
 fn u32_at(b: &[u8], off: usize) -> Option<u32> {

@@ -18,14 +18,14 @@ use std::{
 };
 
 use reap::Pair;
+use shim6_tests::daemons::mptcp_socket;
 use shim6d::mptcp::{
     MptcpConfig,
     driver::{Driver, Handle, Status},
     policy::PeerView,
 };
-use socket2::{Domain, Protocol, Socket, Type};
 use xfrm_sys::{
-    mptcp::diag::{Diag, IPPROTO_MPTCP, Snapshot},
+    mptcp::diag::{Diag, Snapshot},
     netns::{Netns, NetnsThread, veth},
 };
 
@@ -153,23 +153,11 @@ pub fn pair(l: Ipv6Addr, r: Ipv6Addr) -> (IpAddr, IpAddr) {
     (IpAddr::V6(l), IpAddr::V6(r))
 }
 
-fn mptcp_socket() -> Socket {
-    let s = Socket::new(
-        Domain::IPV6,
-        Type::STREAM,
-        Some(Protocol::from(i32::try_from(IPPROTO_MPTCP).unwrap())),
-    )
-    .expect("MPTCP socket (is CONFIG_MPTCP on?)");
-    s.set_read_timeout(Some(WAIT)).unwrap();
-    s.set_write_timeout(Some(WAIT)).unwrap();
-    s
-}
-
 /// An MPTCP listener on `[::]:8080` in the server namespace (the wildcard matters: joins
 /// arrive on the other addresses).
 pub fn listen(srv: &Netns) -> TcpListener {
     srv.run(|| async {
-        let s = mptcp_socket();
+        let s = mptcp_socket(WAIT);
         s.set_reuse_address(true).unwrap();
         s.bind(&"[::]:8080".parse::<SocketAddr>().unwrap().into())
             .unwrap();
@@ -183,7 +171,7 @@ pub fn listen(srv: &Netns) -> TcpListener {
 pub fn connect(cli: &Netns, listener: &TcpListener) -> (TcpStream, TcpStream) {
     let client = cli
         .run(|| async {
-            let s = mptcp_socket();
+            let s = mptcp_socket(WAIT);
             s.bind(&"[2001:db8:1::1]:0".parse::<SocketAddr>().unwrap().into())
                 .unwrap();
             s.connect_timeout(

@@ -139,7 +139,7 @@ impl DiagSubflow {
 
 /// The `SOCK_DIAG_BY_FAMILY` dump request `ss` sends, for `family` (`AF_INET` /
 /// `AF_INET6`), `protocol`, extension bits and state mask.
-pub(crate) fn request(family: u8, protocol: u32, ext: u8, states: u32, seq: u32) -> Vec<u8> {
+pub fn request(family: u8, protocol: u32, ext: u8, states: u32, seq: u32) -> Vec<u8> {
     let mut body = vec![
         family,
         // Only the low byte fits; the full value goes in INET_DIAG_REQ_PROTOCOL.
