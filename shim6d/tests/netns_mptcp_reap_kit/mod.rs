@@ -23,9 +23,8 @@ use std::{
     time::{Duration, Instant},
 };
 
-use shim6_tests::daemons::{Bins, Options, Pair, current_pair_of, until};
-use socket2::{Domain, Protocol, Socket, Type};
-use xfrm_sys::mptcp::diag::{Diag, IPPROTO_MPTCP};
+use shim6_tests::daemons::{Bins, Options, Pair, current_pair_of, mptcp_socket, until};
+use xfrm_sys::mptcp::diag::Diag;
 
 /// Upper bound of every wait (REAP needs up to Send Timeout + exploration).
 pub const WAIT: Duration = Duration::from_secs(40);
@@ -43,18 +42,6 @@ pub fn reap_options(send_timeout: f64) -> Options {
         send_timeout,
         ..Options::default()
     }
-}
-
-fn mptcp_socket() -> Socket {
-    let s = Socket::new(
-        Domain::IPV6,
-        Type::STREAM,
-        Some(Protocol::from(i32::try_from(IPPROTO_MPTCP).unwrap())),
-    )
-    .expect("MPTCP socket (is CONFIG_MPTCP on?)");
-    s.set_read_timeout(Some(WAIT)).unwrap();
-    s.set_write_timeout(Some(WAIT)).unwrap();
-    s
 }
 
 /// The byte at stream offset `i`: a pattern a lost, repeated or reordered slice breaks.
@@ -209,7 +196,7 @@ impl Scenario {
             .bed
             .b
             .run(|| async {
-                let s = mptcp_socket();
+                let s = mptcp_socket(WAIT);
                 s.set_reuse_address(true).unwrap();
                 s.bind(&SocketAddr::from((Ipv6Addr::UNSPECIFIED, PORT)).into())
                     .unwrap();
@@ -255,7 +242,7 @@ impl Scenario {
             .bed
             .a
             .run(move || async move {
-                let s = mptcp_socket();
+                let s = mptcp_socket(WAIT);
                 s.bind(&SocketAddr::V6(SocketAddrV6::new(ua, 0, 0, 0)).into())
                     .unwrap();
                 s.connect_timeout(
