@@ -373,9 +373,16 @@ impl MobileNode {
                 BulState::Registering | BulState::Registered => e.care_of_address != Some(primary),
                 BulState::Deregistering | BulState::Deregistered | BulState::Rejected(_) => false,
             };
+            // An exchange whose retransmission found no care-of address is parked
+            // (`transmit_bu`); an address is back, so it goes on where it stopped —
+            // with a new sequence number, its back-off kept (RFC 6275 §11.8).
+            let parked = matches!(e.state, BulState::Registering | BulState::Deregistering)
+                && e.retransmit_at.is_none();
             if move_needed {
                 let lifetime = e.home.lifetime_units;
                 self.start_bu(now, i, lifetime);
+            } else if parked {
+                self.transmit_bu(now, i);
             }
         }
     }

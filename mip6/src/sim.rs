@@ -1595,3 +1595,35 @@ fn sim_rfc6275_encoding_registration_and_movement() {
     net.run_until(Duration::from_secs(3));
     assert_eq!(net.echoes(b"rfc6275"), 1);
 }
+
+/// Found by `random_movements_settle_on_the_primary_coa`: every BA is lost because the
+/// node leaves each network at once, its retransmission then finds no care-of address
+/// and parks, and it comes back to the *same* network. The exchange must resume (it used
+/// to wait for an address event that changes the primary care-of address, forever, and
+/// the home agent's binding expired).
+#[test]
+fn sim_parked_registration_resumes_on_the_same_network() {
+    let mut net = Net::standard(false);
+    net.latency = Duration::from_millis(1);
+    net.attach("2001:db8:d::10");
+    net.attach(COA_B);
+    net.detach(COA_B);
+    net.detach("2001:db8:d::10");
+    net.run_until(Duration::from_millis(1500));
+    assert_eq!(
+        net.mn.binding_update_list()[0].retransmit_at,
+        None,
+        "parked"
+    );
+    net.attach("2001:db8:d::10");
+    net.run_until(Duration::from_secs(100));
+    let coa = a("2001:db8:d::10");
+    assert_eq!(net.mn.binding_update_list()[0].registered_coa, Some(coa));
+    assert_eq!(
+        net.ha(0).binding(&a(HOA1)).map(|b| b.care_of_address),
+        Some(coa)
+    );
+    assert!(net.mn_send_udp(HOA1, b"resumed"));
+    net.run_until(Duration::from_secs(101));
+    assert_eq!(net.echoes(b"resumed"), 1);
+}
