@@ -175,38 +175,13 @@ fn decode_msg(msg: &libc::msghdr, name: &libc::sockaddr_in6, info: &mut RecvInfo
     }
 }
 
-/// One non-blocking `recvmsg` into `buf`: the datagram's length and what came with it
-/// (`WouldBlock` when none is queued). For sockets that see few datagrams (the
-/// MipShim6 tunnel endpoint); the data path uses [`recv_many`].
+/// One non-blocking receive of a single datagram into `buf`: its length and what came
+/// with it (`WouldBlock` when none is queued). For sockets that see few datagrams (the
+/// MipShim6 tunnel endpoint); it is [`recv_many`] with a batch of one.
 pub fn recv_info(fd: &OwnedFd, buf: &mut [u8]) -> io::Result<RecvInfo> {
-    // SAFETY: sockaddr_in6 and msghdr are plain C data; all-zero is a valid value.
-    let mut name: libc::sockaddr_in6 = unsafe { zeroed() };
-    let mut control = [0u64; CMSG_WORDS];
-    let mut iov = libc::iovec {
-        iov_base: buf.as_mut_ptr().cast(),
-        iov_len: buf.len(),
-    };
-    // SAFETY: as above.
-    let mut msg: libc::msghdr = unsafe { zeroed() };
-    msg.msg_name = (&raw mut name).cast();
-    msg.msg_namelen = size_of::<libc::sockaddr_in6>() as libc::socklen_t;
-    msg.msg_iov = &raw mut iov;
-    msg.msg_iovlen = 1;
-    msg.msg_control = control.as_mut_ptr().cast();
-    msg.msg_controllen = size_of::<[u64; CMSG_WORDS]>();
-    // SAFETY: every pointer in `msg` refers to a live local (`name`, `iov` → `buf`,
-    // `control`) with the length given next to it; they outlive the call.
-    let n = unsafe { libc::recvmsg(fd.as_raw_fd(), &raw mut msg, libc::MSG_DONTWAIT) };
-    if n < 0 {
-        return Err(io::Error::last_os_error());
-    }
-    let mut info = RecvInfo {
-        // `n` is non-negative here and at most the datagram length.
-        len: (n as usize).min(buf.len()),
-        ..RecvInfo::default()
-    };
-    decode_msg(&msg, &name, &mut info);
-    Ok(info)
+    let mut infos = [RecvInfo::default()];
+    recv_many(fd, &mut [buf], |b| &mut **b, &mut infos)?;
+    Ok(infos[0])
 }
 
 /// Most datagrams one `recvmmsg`/`sendmmsg` call moves: the per-call header arrays live

@@ -9,11 +9,11 @@
 
 use std::{
     io::{Read, Write},
-    net::{Ipv6Addr, SocketAddr, SocketAddrV6, TcpListener, TcpStream},
+    net::{Ipv6Addr, SocketAddr, SocketAddrV6, TcpListener},
     time::Duration,
 };
 
-use shim6_tests::daemons::{Bins, Options, Pair, mptcp_socket, until};
+use shim6_tests::daemons::{Bins, Options, Pair, mptcp_connect, mptcp_socket, until};
 use xfrm_sys::netns;
 
 const WAIT: Duration = Duration::from_secs(20);
@@ -53,17 +53,7 @@ fn mptcp_connection_between_ulids_gets_subflows_on_verified_locators() {
     let mut client = p
         .bed
         .a
-        .run(move || async move {
-            let s = mptcp_socket(WAIT);
-            s.bind(&SocketAddr::V6(SocketAddrV6::new(ua, 0, 0, 0)).into())
-                .unwrap();
-            s.connect_timeout(
-                &SocketAddr::V6(SocketAddrV6::new(ub, 8080, 0, 0)).into(),
-                WAIT,
-            )
-            .unwrap();
-            TcpStream::from(s)
-        })
+        .run(move || async move { mptcp_connect(ua, SocketAddrV6::new(ub, 8080, 0, 0), WAIT) })
         .unwrap();
     let (mut server, _) = listener.accept().unwrap();
     server.set_read_timeout(Some(WAIT)).unwrap();

@@ -24,7 +24,7 @@
 
 use std::{
     io::{self, Read, Write},
-    net::{Ipv6Addr, SocketAddr, SocketAddrV6},
+    net::{Ipv6Addr, SocketAddr, SocketAddrV6, TcpStream},
     path::{Path, PathBuf},
     process::{Child, Command, Stdio},
     sync::{
@@ -377,6 +377,19 @@ pub fn mptcp_socket(wait: Duration) -> Socket {
     s.set_read_timeout(Some(wait)).unwrap();
     s.set_write_timeout(Some(wait)).unwrap();
     s
+}
+
+/// An MPTCP connection from `from` (any port) to `to`, made in the calling thread's
+/// namespace, its connect, reads and writes bounded by `wait`.
+///
+/// # Panics
+/// As [`mptcp_socket`], or when bind or connect fail.
+pub fn mptcp_connect(from: Ipv6Addr, to: SocketAddrV6, wait: Duration) -> TcpStream {
+    let s = mptcp_socket(wait);
+    s.bind(&SocketAddr::V6(SocketAddrV6::new(from, 0, 0, 0)).into())
+        .unwrap();
+    s.connect_timeout(&SocketAddr::V6(to).into(), wait).unwrap();
+    TcpStream::from(s)
 }
 
 /// Microseconds since the UNIX epoch, the clock the daemons' event history uses.

@@ -23,7 +23,9 @@ use std::{
     time::{Duration, Instant},
 };
 
-use shim6_tests::daemons::{Bins, Options, Pair, current_pair_of, mptcp_socket, until};
+use shim6_tests::daemons::{
+    Bins, Options, Pair, current_pair_of, mptcp_connect, mptcp_socket, until,
+};
 use xfrm_sys::mptcp::diag::Diag;
 
 /// Upper bound of every wait (REAP needs up to Send Timeout + exploration).
@@ -241,17 +243,7 @@ impl Scenario {
             .pair
             .bed
             .a
-            .run(move || async move {
-                let s = mptcp_socket(WAIT);
-                s.bind(&SocketAddr::V6(SocketAddrV6::new(ua, 0, 0, 0)).into())
-                    .unwrap();
-                s.connect_timeout(
-                    &SocketAddr::V6(SocketAddrV6::new(ub, PORT, 0, 0)).into(),
-                    WAIT,
-                )
-                .unwrap();
-                TcpStream::from(s)
-            })
+            .run(move || async move { mptcp_connect(ua, SocketAddrV6::new(ub, PORT, 0, 0), WAIT) })
             .unwrap();
         let (server, _) = s.listener.accept().unwrap();
         server.set_read_timeout(Some(WAIT)).unwrap();
