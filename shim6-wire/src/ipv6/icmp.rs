@@ -269,8 +269,7 @@ pub fn quoted_shim6(icmp: &[u8]) -> Result<Option<QuotedShim6>> {
 /// `Malformed` if `q` does not match `icmp`, or a Parameter Problem points into the
 /// payload header itself or at the Next Header octet announcing it (a problem with a
 /// Shim6 field: the shim handles it and the error is not passed up, RFC 5533 §12.4,
-/// digest §1.13). On
-/// error `icmp` is unchanged.
+/// digest §1.13). On error `icmp` is unchanged.
 pub fn translate_quoted(
     icmp: &mut [u8],
     q: &QuotedShim6,
@@ -307,8 +306,8 @@ pub fn translate_quoted(
                 ));
             }
             // The Next Header octet that announces the payload header (value 140) is a
-            // Shim6 field too (RFC 5533 §12.4, digest §1.13): "unrecognized Next Header" there (RFC 4443
-            // §3.4, code 1) means the receiving host's kernel found no taker for
+            // Shim6 field too (RFC 5533 §12.4, digest §1.13): "unrecognized Next Header"
+            // there (RFC 4443 §3.4, code 1) means the receiving host's kernel found no taker for
             // protocol 140 (a peer without Shim6, or one whose protocol-140 socket was
             // full and skipped: Linux then answers as if there were none). The ULP's own
             // packet announced its own header there, so after translation the error
